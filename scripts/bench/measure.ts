@@ -1,0 +1,43 @@
+/** Small measuring tools shared by the benchmarks: process CPU and memory, percentiles, windows. */
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Resident memory of a process in bytes, from /proc. */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Runs `task(i)` for i in [0, total) with at most `window` in flight. */
+export async function inWindow(total: number, window: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(window, total) }, async () => {
+    while (next < total) await task(next++);
+  });
+  await Promise.all(workers);
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export const MB = 1024 * 1024;
+
+export function fmt(value: number, digits = 2): string {
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}

@@ -1,0 +1,248 @@
+/**
+ * `npm run bench`: every figure is a ratio against a baseline measured in the same run, or an
+ * absolute number named as such. Servers run as separate processes; this process is the client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { createLongrun, OperationsClient } from '../../src/index.js';
+import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
+import { TypeRegistry } from '../../src/protos/registry.js';
+import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, wallMs } from './measure.js';
+
+const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'longrun-bench-'));
+const registry = new TypeRegistry(['google/longrunning/operations.proto', 'longrun/testing/v1/sleeper.proto']);
+const sleeperDefinition = protoLoader.loadSync('longrun/testing/v1/sleeper.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+const SleeperClient = grpc.makeClientConstructor(sleeperDefinition['longrun.testing.v1.Sleeper'] as grpc.ServiceDefinition, 'Sleeper');
+
+interface Stats {
+  rss: number;
+  heapUsed: number;
+  waiting: number;
+}
+
+class ServerProcess {
+  private lines: string[] = [];
+  private listeners: ((line: string) => void)[] = [];
+  readonly port: Promise<number>;
+
+  constructor(
+    readonly child: ChildProcess,
+  ) {
+    let buffer = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        const listener = this.listeners.shift();
+        if (listener) listener(line);
+        else this.lines.push(line);
+      }
+    });
+    this.port = this.nextLine().then((line) => Number(/^listening (\d+)$/.exec(line)![1]));
+  }
+
+  static start(args: string[], nodeFlags: string[] = []): ServerProcess {
+    return new ServerProcess(spawn(process.execPath, [...nodeFlags, SERVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  }
+
+  async stats(): Promise<Stats> {
+    this.child.kill('SIGUSR2');
+    return JSON.parse((await this.nextLine()).replace(/^stats /, '')) as Stats;
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM');
+    await once(this.child, 'exit');
+  }
+
+  private nextLine(): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve) => this.listeners.push(resolve));
+  }
+}
+
+function sleeper(port: number): grpc.Client {
+  // A channel of its own, so heavy benchmarks can spread calls over several connections.
+  return new SleeperClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+}
+
+function startSleep(client: grpc.Client, ms: number, steps: number): Promise<{ name: string }> {
+  const request = { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, steps };
+  return new Promise((resolve, reject) =>
+    (client as unknown as { Sleep: Function }).Sleep(request, (error: Error | null, reply: { name: string }) =>
+      error ? reject(error) : resolve(reply),
+    ),
+  );
+}
+
+const results: string[] = [];
+function report(line: string): void {
+  results.push(line);
+  process.stdout.write(`${line}\n`);
+}
+
+async function getOperationCpu(longrunPort: number, longrunPid: number): Promise<number> {
+  // The no-op baseline returns exactly the message GetOperation returns for this operation.
+  const client = new OperationsClient(`127.0.0.1:${longrunPort}`);
+  const { name } = await startSleep(sleeper(longrunPort), 0, 0);
+  const { operation } = await client.wait(name, 10_000);
+  const replyFile = join(work, 'reply.json');
+  writeFileSync(replyFile, JSON.stringify(operation, (_key, value: unknown) =>
+    value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer'
+      ? Buffer.from((value as { data: number[] }).data).toString('base64')
+      : value,
+  ));
+  const baseline = ServerProcess.start(['baseline', replyFile]);
+  const baselineClient = new OperationsClient(`127.0.0.1:${await baseline.port}`);
+  const calls = 20_000;
+  let noopRate = 0;
+  for (const inFlight of [16, 128]) {
+    const measure = async (c: OperationsClient, pid: number) => {
+      await inWindow(2000, inFlight, () => c.get(name)); // warm-up
+      const cpu0 = cpuSecondsOf(pid);
+      const t0 = performance.now();
+      await inWindow(calls, inFlight, () => c.get(name));
+      const seconds = (performance.now() - t0) / 1000;
+      return { cpuPerCall: (cpuSecondsOf(pid) - cpu0) / calls, rate: calls / seconds };
+    };
+    const noop = await measure(baselineClient, baseline.child.pid!);
+    const get = await measure(client, longrunPid);
+    if (inFlight === 128) noopRate = noop.rate;
+    report(
+      `GetOperation server CPU, ${inFlight} in flight: ${fmt(get.cpuPerCall * 1e6, 1)} µs/call vs no-op handler ` +
+        `${fmt(noop.cpuPerCall * 1e6, 1)} µs/call: ratio ${fmt(get.cpuPerCall / noop.cpuPerCall)} (target <= 1.5); ` +
+        `calls/s ${fmt(get.rate, 0)} vs ${fmt(noop.rate, 0)}`,
+    );
+  }
+  client.close();
+  baselineClient.close();
+  await baseline.stop();
+  return noopRate;
+}
+
+async function grpcThroughput(port: number, noopRate: number): Promise<void> {
+  const total = 10_000;
+  const clients = Array.from({ length: 4 }, () => sleeper(port));
+  const operations = new OperationsClient(`127.0.0.1:${port}`);
+  const t0 = performance.now();
+  await inWindow(total, 128, (i) => startSleep(clients[i % clients.length]!, 0, 0));
+  for (;;) {
+    const pending = await operations.list({ filter: 'done = false', pageSize: 1 });
+    if (pending.operations.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const rate = total / ((performance.now() - t0) / 1000);
+  report(
+    `Create-to-done through gRPC (no-op handler, durable creation, 128 in flight): ${fmt(rate, 0)} operations/s ` +
+      `vs no-op call rate ${fmt(noopRate, 0)}/s: ratio ${fmt(rate / noopRate)} (target >= 0.6)`,
+  );
+  for (const client of clients) client.close();
+  operations.close();
+}
+
+async function inProcessThroughput(): Promise<void> {
+  const noop = () => undefined;
+  const longrun = await createLongrun({
+    databasePath: join(work, 'in-process.db'),
+    logger: { info: noop, warn: noop, error: noop, debug: noop },
+  });
+  longrun.method(SLEEP_METHOD, async () => ({}), { concurrency: 512 });
+  longrun.start();
+  for (const total of [2_000, 50_000]) {
+    let done = 0;
+    let allDone!: () => void;
+    const finished = new Promise<void>((resolve) => (allDone = resolve));
+    const t0 = performance.now();
+    await inWindow(total, 1000, async () => {
+      const operation = await longrun.create(SLEEP_METHOD, {});
+      longrun.events.onceDone(operation.name, () => ++done === total && allDone());
+    });
+    await finished;
+    const rate = total / ((performance.now() - t0) / 1000);
+    if (total > 2_000) {
+      report(`Create-to-done in process (embedding API, no-op handler, durable creation): ${fmt(rate, 0)} operations/s (target >= 10,000)`);
+    }
+  }
+  await longrun.close(0);
+}
+
+async function wakeLatency(port: number): Promise<void> {
+  const client = sleeper(port);
+  const operations = new OperationsClient(`127.0.0.1:${port}`);
+  const latencies: number[] = [];
+  await inWindow(400, 8, async () => {
+    const { name } = await startSleep(client, 20, 1);
+    const { operation } = await operations.wait(name, 10_000);
+    const replied = wallMs();
+    if (!operation.done) throw new Error('wait returned before done');
+    const metadata = registry.unpack<{ estimatedEndTime: { seconds: string; nanos: number } }>({
+      typeUrl: operation.metadata!.type_url,
+      value: operation.metadata!.value,
+    });
+    const completed = Number(metadata.estimatedEndTime.seconds) * 1000 + metadata.estimatedEndTime.nanos / 1e6;
+    latencies.push(replied - completed);
+  });
+  latencies.sort((a, b) => a - b);
+  report(
+    `WaitOperation wake latency, handler completion to client reply (400 waits, 8 at once): ` +
+      `p50 ${fmt(percentile(latencies, 50))} ms, p99 ${fmt(percentile(latencies, 99))} ms, max ${fmt(latencies.at(-1)!)} ms (target p99 < 10 ms)`,
+  );
+  client.close();
+  operations.close();
+}
+
+async function concurrentWaits(): Promise<void> {
+  const count = 10_000;
+  const server = ServerProcess.start(['longrun', join(work, 'waits.db'), String(count)], ['--expose-gc']);
+  const port = await server.port;
+  const clients = Array.from({ length: 8 }, () => sleeper(port));
+  const names: string[] = [];
+  const runMs = 20_000;
+  await inWindow(count, 256, async (i) => names.push((await startSleep(clients[i % clients.length]!, runMs, 0)).name));
+  const before = await server.stats();
+  const waiters = Array.from({ length: 8 }, () => new OperationsClient(`127.0.0.1:${port}`));
+  // A fresh client per channel keeps each connection's streams well below any per-connection cap.
+  const waits = names.map((name, i) => waiters[i % waiters.length]!.wait(name, 60_000));
+  let during = await server.stats();
+  for (let i = 0; i < 200 && during.waiting < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    during = await server.stats();
+  }
+  const peakRss = rssOf(server.child.pid!);
+  const replies = await Promise.all(waits);
+  const after = await server.stats();
+  const allDone = replies.every((reply) => reply.operation.done);
+  report(
+    `${count} concurrent WaitOperation calls: ${during.waiting} registered, extra RSS ${fmt((Math.max(peakRss, during.rss) - before.rss) / MB, 1)} MB ` +
+      `(target < 300 MB); after they finished (all done: ${allDone}): ${after.waiting} waiters left, heap ` +
+      `${fmt(before.heapUsed / MB, 1)} MB before, ${fmt(during.heapUsed / MB, 1)} MB during, ${fmt(after.heapUsed / MB, 1)} MB after`,
+  );
+  for (const client of [...clients]) client.close();
+  for (const waiter of waiters) waiter.close();
+  await server.stop();
+}
+
+try {
+  process.stdout.write(`longrun benchmarks (node ${process.version}, ${new Date().toISOString()})\n`);
+  const longrun = ServerProcess.start(['longrun', join(work, 'bench.db')]);
+  const port = await longrun.port;
+  const noopRate = await getOperationCpu(port, longrun.child.pid!);
+  await grpcThroughput(port, noopRate);
+  await wakeLatency(port);
+  await longrun.stop();
+  await inProcessThroughput();
+  await concurrentWaits();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

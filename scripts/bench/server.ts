@@ -1,0 +1,73 @@
+/**
+ * The server side of the benchmarks, run as its own process so client and server CPU stay apart.
+ *   server.js longrun <db> [concurrency]   longrun with a no-op Sleep handler (see below)
+ *   server.js baseline <reply.json>         a no-op grpc-js GetOperation returning a fixed reply
+ * Prints `listening <port>`; on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { createLongrun, createServer, listen, type Longrun } from '../../src/index.js';
+import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
+import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { wallMs } from './measure.js';
+
+interface SleepRequest {
+  duration: { seconds: string; nanos: number } | null;
+  /** 0: return at once; 1: also stamp the completion time into the metadata (wake latency). */
+  steps: number;
+}
+
+const [mode, arg, concurrencyArg] = process.argv.slice(2);
+let longrun: Longrun | undefined;
+let server: grpc.Server;
+
+if (mode === 'longrun') {
+  longrun = await createLongrun({ databasePath: arg!, waitCapMs: 120_000, logger: silent() });
+  longrun.method<SleepRequest, Record<string, unknown>, Record<string, unknown>>(
+    SLEEP_METHOD,
+    async (request, context) => {
+      const ms = request.duration ? Number(request.duration.seconds) * 1000 + request.duration.nanos / 1e6 : 0;
+      if (ms > 0) await sleep(ms);
+      if (request.steps === 1) {
+        const now = wallMs();
+        await context.setMetadata({ estimatedEndTime: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) } });
+      }
+      return {};
+    },
+    { concurrency: Number(concurrencyArg ?? 256) },
+  );
+  server = createServer();
+  longrun.addToServer(server, { reflection: false, health: false });
+} else if (mode === 'baseline') {
+  const reply = JSON.parse(readFileSync(arg!, 'utf8'), (key, value) =>
+    key === 'value' && typeof value === 'string' ? Buffer.from(value, 'base64') : value,
+  ) as unknown;
+  const definition = protoLoader.loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+  server = createServer();
+  server.addService(definition['google.longrunning.Operations'] as grpc.ServiceDefinition, {
+    GetOperation: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, reply),
+  });
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
+
+const port = await listen(server, '127.0.0.1', 0);
+longrun?.start();
+process.stdout.write(`listening ${port}\n`);
+process.on('SIGUSR2', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const memory = process.memoryUsage();
+  const stats = { rss: memory.rss, heapUsed: memory.heapUsed, waiting: longrun?.events.waitingCount() ?? 0 };
+  process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
+});
+process.on('SIGTERM', () => {
+  server.forceShutdown();
+  void (longrun?.close(0) ?? Promise.resolve()).then(() => process.exit(0));
+});
+
+function silent() {
+  const noop = () => undefined;
+  return { info: noop, warn: noop, error: noop, debug: noop };
+}

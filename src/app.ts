@@ -1,0 +1,223 @@
+/**
+ * Composition root: builds the store, registry, operations service, runner and sweeper, and wires
+ * them onto a grpc-js server on request. It never listens and never reads env or argv.
+ */
+import type { Server } from '@grpc/grpc-js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { PageTokenCodec } from './domain/page-token.js';
+import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
+import { addToServer, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
+import { createLogger, type Logger } from './log.js';
+import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
+import { MethodTable } from './methods/table.js';
+import { OperationEvents } from './operations/events.js';
+import { OperationsService, type Caller, type CreateOptions } from './operations/service.js';
+import { TypeRegistry } from './protos/registry.js';
+import { Runner } from './runner/runner.js';
+import { Sweeper } from './runner/sweeper.js';
+import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
+import type { OperationStore } from './store/types.js';
+
+/** longrun's own protos, always loaded. */
+export const BUNDLED_PROTO_FILES = [
+  'google/longrunning/operations.proto',
+  'google/rpc/error_details.proto',
+  'longrun/testing/v1/sleeper.proto',
+];
+
+export interface LongrunOptions {
+  /** SQLite database file (default: ./data/longrun.db). Ignored when `store` is given. */
+  databasePath?: string;
+  /** SQLite synchronous mode (default: NORMAL; see SqliteSynchronous). */
+  synchronous?: SqliteSynchronous;
+  /** A store of your own making (e.g. shared by several Longrun instances in tests). */
+  store?: OperationStore;
+  /** Your .proto files declaring the long-running methods, relative to `includeDirs`. */
+  protoFiles?: string[];
+  includeDirs?: string[];
+  /** How long finished operations stay readable (default: 30 days). */
+  retentionMs?: number;
+  /** Cap on WaitOperation (default: 60 s). */
+  waitCapMs?: number;
+  /** Runner lease (default: 30 s); heartbeats every third of it. */
+  leaseMs?: number;
+  /** Store poll for work from other processes (default: 1 s). */
+  pollMs?: number;
+  /** Retention sweep interval (default: 60 s). */
+  sweepIntervalMs?: number;
+  /** Default maxAttempts of methods that do not set their own (default: 3). */
+  maxAttempts?: number;
+  /** Whether this process runs handlers (default: true); false for API-only servers. */
+  runner?: boolean;
+  /** Owner of operations created without authentication (default: "default"). */
+  principal?: string;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+const DAY_MS = 86_400_000;
+
+export class Longrun {
+  readonly registry: TypeRegistry;
+  readonly methods: MethodTable;
+  readonly events = new OperationEvents();
+  readonly runner: Runner;
+  readonly logger: Logger;
+  /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
+  readonly caller: Caller;
+  private readonly sweeper: Sweeper;
+  private readonly protoFiles: string[];
+  private readonly includeDirs: string[];
+  private readonly defaultMaxAttempts: number;
+  private readonly runnerEnabled: boolean;
+  private served: ServedLongrun[] = [];
+
+  constructor(
+    readonly store: OperationStore,
+    readonly operations: OperationsService,
+    parts: {
+      registry: TypeRegistry;
+      methods: MethodTable;
+      events: OperationEvents;
+      runner: Runner;
+      sweeper: Sweeper;
+      logger: Logger;
+      caller: Caller;
+      protoFiles: string[];
+      includeDirs: string[];
+      defaultMaxAttempts: number;
+      runnerEnabled: boolean;
+    },
+  ) {
+    this.registry = parts.registry;
+    this.methods = parts.methods;
+    this.events = parts.events;
+    this.runner = parts.runner;
+    this.sweeper = parts.sweeper;
+    this.logger = parts.logger;
+    this.caller = parts.caller;
+    this.protoFiles = parts.protoFiles;
+    this.includeDirs = parts.includeDirs;
+    this.defaultMaxAttempts = parts.defaultMaxAttempts;
+    this.runnerEnabled = parts.runnerEnabled;
+  }
+
+  /**
+   * Declares a long-running method (`/package.Service/Method`, returning google.longrunning.Operation)
+   * and the handler that does its work. Response and metadata types come from the method's
+   * `google.longrunning.operation_info` unless overridden in `options`.
+   */
+  method<Request = Record<string, unknown>, Metadata = Record<string, unknown>, Response = Record<string, unknown>>(
+    path: string,
+    handler: Handler<Request, Metadata, Response>,
+    options: MethodOptions<Request, Metadata> = {},
+  ): this {
+    this.methods.define(path, handler, { maxAttempts: this.defaultMaxAttempts, ...options });
+    return this;
+  }
+
+  /** Adds google.longrunning.Operations, your declared methods' services, reflection and health. */
+  addToServer(server: Server, options: AddToServerOptions = {}): ServedLongrun {
+    const served = addToServer(
+      server,
+      {
+        service: this.operations,
+        methods: this.methods,
+        registry: this.registry,
+        logger: this.logger,
+        protoFiles: this.protoFiles,
+        includeDirs: this.includeDirs,
+        principal: this.caller.principal,
+      },
+      options,
+    );
+    this.served.push(served);
+    return served;
+  }
+
+  /** Starts running handlers and sweeping expired operations. */
+  start(): this {
+    if (this.runnerEnabled) this.runner.start();
+    this.sweeper.start();
+    return this;
+  }
+
+  /** Starts an operation in-process, as the RPC would. */
+  create(path: string, request: Record<string, unknown>, options: CreateOptions = {}): Promise<OperationRecord> {
+    return this.operations.create(path, request, this.caller, options);
+  }
+
+  get(name: string): Promise<OperationRecord> {
+    return this.operations.get(name, this.caller);
+  }
+
+  wait(name: string, timeoutMs?: number, signal: AbortSignal = new AbortController().signal): Promise<OperationRecord> {
+    return this.operations.wait(name, timeoutMs, signal, this.caller);
+  }
+
+  /**
+   * Stops taking work: health turns NOT_SERVING, waiting WaitOperation calls return the latest
+   * state, handlers get `graceMs` to finish and the leases of the rest are released.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    for (const served of this.served) {
+      for (const service of ['', ...served.services]) served.health?.setStatus(service, 'NOT_SERVING');
+    }
+    this.sweeper.stop();
+    this.events.releaseWaiters();
+    await this.runner.stop(graceMs);
+  }
+
+  /** Stops (if not yet stopped) and closes the store. */
+  async close(graceMs = 10_000): Promise<void> {
+    await this.stop(graceMs);
+    await this.store.close();
+  }
+}
+
+export async function createLongrun(options: LongrunOptions = {}): Promise<Longrun> {
+  const logger = options.logger ?? createLogger();
+  const clock = options.clock ?? systemClock;
+  const retentionMs = options.retentionMs ?? 30 * DAY_MS;
+  const store =
+    options.store ??
+    new SqliteOperationStore({
+      path: options.databasePath ?? './data/longrun.db',
+      synchronous: options.synchronous ?? 'NORMAL',
+      retentionMs,
+      keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS,
+    });
+  const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
+  const includeDirs = options.includeDirs ?? [];
+  const registry = new TypeRegistry(protoFiles, includeDirs);
+  const methods = new MethodTable(registry);
+  const events = new OperationEvents();
+  const caller: Caller = { principal: options.principal ?? 'default' };
+  const operations = new OperationsService({
+    store,
+    registry,
+    methods,
+    events,
+    clock,
+    pageTokens: new PageTokenCodec(await store.signingKey()),
+    options: { waitCapMs: options.waitCapMs ?? 60_000 },
+  });
+  const runner = new Runner(
+    { store, methods, registry, events, clock, logger },
+    { leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1000 },
+  );
+  const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? 60_000);
+  return new Longrun(store, operations, {
+    registry,
+    methods,
+    events,
+    runner,
+    sweeper,
+    logger,
+    caller,
+    protoFiles,
+    includeDirs,
+    defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    runnerEnabled: options.runner ?? true,
+  });
+}

@@ -1,0 +1,45 @@
+/** `longrun serve`: the standalone server on SQLite, with graceful shutdown on SIGTERM/SIGINT. */
+import type { ParseArgsConfig } from 'node:util';
+import { createLongrun } from '../app.js';
+import { loadConfig, OPTIONS } from '../config.js';
+import { createServer, listen, shutdown } from '../grpc/server.js';
+import { createLogger } from '../log.js';
+import { addSleeper } from '../sleeper/sleeper.js';
+
+export const SERVE_FLAGS = Object.fromEntries(
+  OPTIONS.map((spec) => [spec.flag, { type: spec.kind === 'boolean' ? 'boolean' : 'string' }]),
+) as NonNullable<ParseArgsConfig['options']>;
+
+export async function serve(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadConfig(flags, env);
+  const logger = createLogger(config.logLevel);
+  const longrun = await createLongrun({
+    databasePath: config.databasePath,
+    synchronous: config.synchronous,
+    retentionMs: config.retentionMs,
+    waitCapMs: config.waitCapMs,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
+    sweepIntervalMs: config.sweepIntervalMs,
+    maxAttempts: config.maxAttempts,
+    logger,
+  });
+  if (config.enableSleeper) addSleeper(longrun);
+  const server = createServer();
+  longrun.addToServer(server);
+  const port = await listen(server, config.host, config.port);
+  longrun.start();
+  const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
+  process.stdout.write(`longrun listening on ${address}\n`);
+  logger.info({ address, database: config.databasePath }, 'serving');
+
+  await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  }).then((signal) => logger.info({ signal }, 'shutting down'));
+  // Calls in flight and handlers share the grace period; leases of unfinished work are released.
+  await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
+  await longrun.close();
+  logger.info('stopped');
+  return 0;
+}

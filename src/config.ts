@@ -1,0 +1,119 @@
+/**
+ * Every server option, its flag, its environment variable, its default and why. Parsed and
+ * validated once; the rest of the code receives a typed `ServerConfig` and never reads env/argv.
+ * Precedence: flag, then environment variable, then default.
+ */
+import type { LogLevel } from './log.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  databasePath: string;
+  synchronous: 'NORMAL' | 'FULL';
+  retentionMs: number;
+  waitCapMs: number;
+  leaseMs: number;
+  pollMs: number;
+  maxAttempts: number;
+  shutdownGraceMs: number;
+  sweepIntervalMs: number;
+  enableSleeper: boolean;
+  logLevel: LogLevel;
+}
+
+type Kind = 'string' | 'port' | 'duration' | 'int' | 'boolean' | 'enum';
+
+export interface OptionSpec {
+  key: keyof ServerConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  default: string;
+  values?: readonly string[];
+  description: string;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'host', flag: 'host', env: 'LONGRUN_HOST', kind: 'string', default: '127.0.0.1',
+    description: 'Address to listen on; loopback by default because there is no authentication yet.' },
+  { key: 'port', flag: 'port', env: 'LONGRUN_PORT', kind: 'port', default: '50051',
+    description: 'TCP port; 0 picks a free one (the bound address is printed).' },
+  { key: 'databasePath', flag: 'db', env: 'LONGRUN_DB', kind: 'string', default: './data/longrun.db',
+    description: 'SQLite database file; its folder is created if missing.' },
+  { key: 'synchronous', flag: 'sync', env: 'LONGRUN_SYNC', kind: 'enum', default: 'NORMAL', values: ['NORMAL', 'FULL'],
+    description: 'SQLite synchronous mode. NORMAL survives a crash of the process (kill -9); FULL also survives power loss, at one fsync per write.' },
+  { key: 'retentionMs', flag: 'retention', env: 'LONGRUN_RETENTION', kind: 'duration', default: '30d',
+    description: 'How long a finished operation stays readable before it behaves as NOT_FOUND and is swept.' },
+  { key: 'waitCapMs', flag: 'wait-cap', env: 'LONGRUN_WAIT_CAP', kind: 'duration', default: '60s',
+    description: 'Longest a WaitOperation call waits, whatever timeout it asks for.' },
+  { key: 'leaseMs', flag: 'lease', env: 'LONGRUN_LEASE', kind: 'duration', default: '30s',
+    description: "How long a runner's claim lasts without a heartbeat; after a crash, work restarts this long later." },
+  { key: 'pollMs', flag: 'poll', env: 'LONGRUN_POLL', kind: 'duration', default: '1s',
+    description: 'How often the store is checked for work created by other processes or abandoned by dead ones.' },
+  { key: 'maxAttempts', flag: 'max-attempts', env: 'LONGRUN_MAX_ATTEMPTS', kind: 'int', default: '3',
+    description: 'Runs of an operation (first run plus reruns after lost leases) before it ends ABORTED.' },
+  { key: 'shutdownGraceMs', flag: 'shutdown-grace', env: 'LONGRUN_SHUTDOWN_GRACE', kind: 'duration', default: '10s',
+    description: 'On SIGTERM/SIGINT, how long running calls and handlers may finish before leases are released.' },
+  { key: 'sweepIntervalMs', flag: 'sweep-interval', env: 'LONGRUN_SWEEP_INTERVAL', kind: 'duration', default: '1m',
+    description: 'How often expired operations are deleted (in small batches).' },
+  { key: 'enableSleeper', flag: 'enable-sleeper', env: 'LONGRUN_ENABLE_SLEEPER', kind: 'boolean', default: 'false',
+    description: 'Serve longrun.testing.v1.Sleeper/Sleep, a method that runs for a given time and reports progress (tests, demos).' },
+  { key: 'logLevel', flag: 'log-level', env: 'LONGRUN_LOG_LEVEL', kind: 'enum', default: 'info',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'Log level; logs are JSON lines on stderr.' },
+];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** `flags` from the command line (by flag name), `env` usually process.env. */
+export function loadConfig(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): ServerConfig {
+  const config: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const flag = flags[spec.flag];
+    const raw = flag !== undefined ? String(flag) : (env[spec.env] ?? spec.default);
+    const source = flag !== undefined ? `--${spec.flag}` : env[spec.env] !== undefined ? spec.env : 'default';
+    config[spec.key] = parseValue(spec, raw, source);
+  }
+  return config as unknown as ServerConfig;
+}
+
+function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
+  const fail = (why: string) => new ConfigError(`${source}: ${why}, got "${raw}"`);
+  switch (spec.kind) {
+    case 'string':
+      if (raw === '') throw fail('must not be empty');
+      return raw;
+    case 'port': {
+      const port = Number(raw);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw fail('must be a port number 0-65535');
+      return port;
+    }
+    case 'int': {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1) throw fail('must be a whole number >= 1');
+      return value;
+    }
+    case 'duration':
+      return parseDuration(raw, fail);
+    case 'boolean':
+      if (['true', '1', 'yes'].includes(raw)) return true;
+      if (['false', '0', 'no'].includes(raw)) return false;
+      throw fail('must be true or false');
+    case 'enum': {
+      const value = spec.values!.find((v) => v.toLowerCase() === raw.toLowerCase());
+      if (value === undefined) throw fail(`must be one of ${spec.values!.join(', ')}`);
+      return value;
+    }
+  }
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `30s`, `5m`, `12h`, `30d`; a bare number is milliseconds. */
+export function parseDuration(raw: string, fail: (why: string) => Error = (why) => new ConfigError(why)): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!match) throw fail('must be a duration such as 500ms, 30s, 5m, 12h or 30d');
+  return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
+}

@@ -1,0 +1,85 @@
+/**
+ * The one error type of longrun. Every layer throws it; only `grpc/status.ts` turns it into a
+ * wire status, so codes and messages are decided here and nowhere else.
+ */
+
+/** google.rpc.Code, by number (the wire values; a test checks them against proto/google/rpc/code.proto). */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+/** `google.rpc.ErrorInfo.domain` of every error longrun itself raises (AIP-193). */
+export const ERROR_DOMAIN = 'longrun';
+
+/** Machine-readable reasons (`google.rpc.ErrorInfo.reason`): UPPER_SNAKE_CASE, stable API. */
+export type ErrorReason =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_FILTER'
+  | 'INVALID_PAGE_TOKEN'
+  | 'OPERATION_NOT_FOUND'
+  | 'OPERATION_ALREADY_DONE'
+  | 'OPERATION_NOT_DONE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'PARTIAL_SUCCESS_UNSUPPORTED'
+  | 'METHOD_NOT_IMPLEMENTED'
+  | 'OPERATION_CANCELLED'
+  | 'ATTEMPTS_EXHAUSTED'
+  | 'HANDLER_FAILED'
+  | 'STORE_UNAVAILABLE'
+  | 'SHUTTING_DOWN'
+  | 'INTERNAL'
+  | (string & {});
+
+export interface LongrunErrorOptions {
+  /** Extra `ErrorInfo.metadata`, e.g. `{ field: 'page_size' }`. */
+  metadata?: Record<string, string>;
+  /** Kept for logs only; never sent to clients. */
+  cause?: unknown;
+}
+
+export class LongrunError extends Error {
+  override readonly name = 'LongrunError';
+  readonly metadata: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly code: Code,
+    message: string,
+    readonly reason: ErrorReason,
+    options: LongrunErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.metadata = options.metadata ?? {};
+  }
+}
+
+export function isLongrunError(value: unknown): value is LongrunError {
+  return value instanceof LongrunError;
+}
+
+/** `field` is the proto field path the caller got wrong, `why` the rule it broke. */
+export function invalidArgument(field: string, why: string, reason: ErrorReason = 'INVALID_ARGUMENT'): LongrunError {
+  return new LongrunError(Code.INVALID_ARGUMENT, `${field}: ${why}`, reason, { metadata: { field } });
+}
+
+export function operationNotFound(name: string): LongrunError {
+  return new LongrunError(Code.NOT_FOUND, `operation ${name} does not exist (or has expired)`, 'OPERATION_NOT_FOUND', {
+    metadata: { name },
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The operation record and the facts about it that hold in every store.
+ *
+ * Glossary:
+ * - operation: one unit of long-running work, named `operations/{id}` or `{parent}/operations/{id}`.
+ * - pending: not done and not leased; running: not done and leased to a runner.
+ * - lease: the right of one runner (`leaseHolder`) to execute an operation until `leaseExpiresAt`;
+ *   `attempt` counts claims, and (holder, attempt) together are the fence a write must present.
+ * - retention: how long a done operation stays readable before it behaves as NOT_FOUND.
+ * Times are milliseconds since the Unix epoch.
+ */
+import { Code } from './errors.js';
+
+/** A `google.protobuf.Any` as stored: the full type URL and the serialized message. */
+export interface AnyMessage {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
+/** A `google.rpc.Status` with a real (non-zero) code. */
+export interface OperationError {
+  code: Code;
+  message: string;
+  details: AnyMessage[];
+}
+
+export type OperationState = 'PENDING' | 'RUNNING' | 'DONE';
+
+export interface OperationRecord {
+  name: string;
+  /** '' for top-level operations, else e.g. `projects/p/locations/l`. */
+  parent: string;
+  /** Full gRPC method that started it, e.g. `/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles`. */
+  method: string;
+  owner: string;
+  done: boolean;
+  metadata?: AnyMessage;
+  /** Exactly one of response / error is set when done. */
+  response?: AnyMessage;
+  error?: OperationError;
+  progressPercent: number;
+  estimatedCompletion?: number;
+  /** The handler's request, so any process can (re)run it; only claimed records carry it. */
+  request?: AnyMessage;
+  idempotencyKey?: string;
+  requestFingerprint?: string;
+  leaseHolder?: string;
+  /** 0 when not leased. */
+  leaseExpiresAt: number;
+  attempt: number;
+  maxAttempts: number;
+  cancelRequested: boolean;
+  createTime: number;
+  updateTime: number;
+  doneTime?: number;
+  /** When a done operation stops being readable. */
+  expireTime?: number;
+}
+
+export function stateOf(op: Pick<OperationRecord, 'done' | 'leaseHolder'>): OperationState {
+  if (op.done) return 'DONE';
+  return op.leaseHolder === undefined ? 'PENDING' : 'RUNNING';
+}
+
+/** The fence a runner presents to write to an operation it claimed. */
+export interface Lease {
+  name: string;
+  holder: string;
+  attempt: number;
+}
+
+export type OperationOutcome = { response: AnyMessage; error?: undefined } | { error: OperationError; response?: undefined };
+
+/** Idempotency keys stay usable at least this long, whatever the retention (AIP-155 suggests a day). */
+export const MIN_IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+/** When a done operation expires, given the configured retention. */
+export function expireTimeFor(doneTime: number, retentionMs: number, hasIdempotencyKey: boolean): number {
+  const keep = hasIdempotencyKey ? Math.max(retentionMs, MIN_IDEMPOTENCY_KEY_LIFETIME_MS) : retentionMs;
+  return doneTime + keep;
+}
+
+/** The error of an operation stopped by CancelOperation (google.rpc.Code.CANCELLED). */
+export const CANCELLED_ERROR: OperationError = {
+  code: Code.CANCELLED,
+  message: 'the operation was cancelled',
+  details: [],
+};

@@ -1,0 +1,87 @@
+/** A small promise-based client of google.longrunning.Operations, for the CLI and tests. */
+import { credentials, loadPackageDefinition, Metadata, type ServiceError, type Client, type CallOptions } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import type { ListOperationsResponse__Output } from '../gen/google/longrunning/ListOperationsResponse.js';
+import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
+import type { OperationsClient as GeneratedOperationsClient } from '../gen/google/longrunning/Operations.js';
+import type { ProtoGrpcType } from '../gen/operations.js';
+import { LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
+import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './operations.js';
+
+export interface OperationWithProgress {
+  operation: Operation__Output;
+  progressPercent?: number;
+  estimatedCompletion?: Date;
+}
+
+export interface ListParams {
+  name?: string;
+  filter?: string;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export class OperationsClient {
+  private readonly client: GeneratedOperationsClient;
+
+  constructor(address: string) {
+    const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+    const loaded = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    this.client = new loaded.google.longrunning.Operations(address, credentials.createInsecure());
+  }
+
+  get(name: string): Promise<OperationWithProgress> {
+    return this.withProgress((metadata, options, done) => this.client.GetOperation({ name }, metadata, options, done));
+  }
+
+  wait(name: string, timeoutMs?: number, deadline?: Date): Promise<OperationWithProgress> {
+    const timeout = timeoutMs === undefined ? null : { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 };
+    return this.withProgress(
+      (metadata, options, done) => this.client.WaitOperation({ name, timeout }, metadata, options, done),
+      deadline,
+    );
+  }
+
+  list(params: ListParams = {}): Promise<ListOperationsResponse__Output> {
+    return new Promise((resolve, reject) =>
+      this.client.ListOperations(
+        { name: params.name ?? 'operations', filter: params.filter ?? '', pageSize: params.pageSize ?? 0, pageToken: params.pageToken ?? '' },
+        (error: ServiceError | null, reply?: ListOperationsResponse__Output) => (error ? reject(error) : resolve(reply!)),
+      ),
+    );
+  }
+
+  cancel(name: string): Promise<void> {
+    return new Promise((resolve, reject) => this.client.CancelOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+  }
+
+  delete(name: string): Promise<void> {
+    return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+  }
+
+  close(): void {
+    (this.client as unknown as Client).close();
+  }
+
+  private withProgress(
+    call: (
+      metadata: Metadata,
+      options: CallOptions,
+      done: (error: ServiceError | null, reply?: Operation__Output) => void,
+    ) => { on(event: 'metadata', listener: (metadata: Metadata) => void): unknown },
+    deadline?: Date,
+  ): Promise<OperationWithProgress> {
+    return new Promise((resolve, reject) => {
+      const result: Partial<OperationWithProgress> = {};
+      const pending = call(new Metadata(), deadline ? { deadline } : {}, (error, reply) =>
+        error ? reject(error) : resolve({ ...result, operation: reply! }),
+      );
+      pending.on('metadata', (headers) => {
+        const percent = headers.get(PROGRESS_HEADER)[0];
+        const eta = headers.get(ESTIMATED_COMPLETION_HEADER)[0];
+        if (percent !== undefined) result.progressPercent = Number(percent);
+        if (eta !== undefined) result.estimatedCompletion = new Date(String(eta));
+      });
+    });
+  }
+}

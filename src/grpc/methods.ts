@@ -1,0 +1,45 @@
+/**
+ * The app's declared long-running methods over gRPC. Calling one creates an operation and replies
+ * with it at once; methods of the same service that were not declared answer UNIMPLEMENTED.
+ */
+import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Code, LongrunError } from '../domain/errors.js';
+import type { MethodTable } from '../methods/table.js';
+import type { Caller, OperationsService } from '../operations/service.js';
+import { toOperationMessage } from './convert.js';
+import { header, type HandlerDeps, unary } from './unary.js';
+
+/** AIP-155 style idempotency for methods whose request has no `request_id` field. */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+export interface MethodHandlerDeps extends HandlerDeps {
+  service: OperationsService;
+  methods: MethodTable;
+  callerOf(call: ServerUnaryCall<unknown, unknown>): Caller;
+}
+
+export function serviceImplementation(
+  deps: MethodHandlerDeps,
+  serviceName: string,
+  methodNames: readonly string[],
+  extra: UntypedServiceImplementation = {},
+): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
+  for (const methodName of methodNames) {
+    const path = `/${serviceName}/${methodName}`;
+    const declared = deps.methods.get(path);
+    implementation[methodName] =
+      extra[methodName] ??
+      unary<Record<string, unknown>, unknown>(deps, path, async (call) => {
+        if (declared === undefined) {
+          throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
+        }
+        const idempotencyKey = header(call.metadata, IDEMPOTENCY_KEY_HEADER);
+        const record = await deps.service.create(path, call.request, deps.callerOf(call), {
+          ...(idempotencyKey !== undefined && { idempotencyKey }),
+        });
+        return toOperationMessage(record);
+      });
+  }
+  return implementation;
+}

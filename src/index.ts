@@ -1,0 +1,18 @@
+/**
+ * longrun's public library API. Everything an embedding app needs is exported here by name.
+ */
+export { createLongrun, Longrun, BUNDLED_PROTO_FILES, type LongrunOptions } from './app.js';
+export { Code, LongrunError, ERROR_DOMAIN, invalidArgument, type ErrorReason } from './domain/errors.js';
+export type { AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
+export { stateOf } from './domain/operation.js';
+export type { Clock } from './domain/clock.js';
+export type { Handler, MethodOptions, OperationContext } from './methods/method.js';
+export type { Caller, CreateOptions } from './operations/service.js';
+export type { AddToServerOptions, ServedLongrun } from './grpc/server.js';
+export { createServer, listen, shutdown } from './grpc/server.js';
+export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export { OperationsClient } from './grpc/client.js';
+export { TYPE_URL_PREFIX, type GeneratedMessage, type GeneratedMessageClass, type MessageValue } from './protos/registry.js';
+export { SqliteOperationStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite/store.js';
+export type { OperationStore } from './store/types.js';
+export { createLogger, type Logger, type LogLevel } from './log.js';

@@ -1,0 +1,56 @@
+/**
+ * How an app declares a long-running method: the handler that does the work and the policies
+ * around it. longrun creates the operation when the method is called and runs the handler in a
+ * runner, possibly in another process, possibly again after a crash (so handlers should be safe
+ * to re-run from the start).
+ */
+import type { GeneratedMessageClass, LongRunningMethodInfo, MessageValue } from '../protos/registry.js';
+
+/** What a handler gets besides its request. */
+export interface OperationContext<Metadata = MessageValue> {
+  /** The operation's resource name. */
+  readonly name: string;
+  /** 1 on the first run, more when re-run after a lost lease. */
+  readonly attempt: number;
+  /** Fires when cancellation is requested or this runner lost the lease; stop soon after. */
+  readonly signal: AbortSignal;
+  /** Records progress (0-100) and optionally an estimated completion time. */
+  progress(percent: number, estimatedCompletion?: Date): Promise<void>;
+  /** Replaces the operation's metadata (the method's metadata type). */
+  setMetadata(metadata: Metadata): Promise<void>;
+}
+
+export type Handler<Request, Metadata, Response> = (
+  request: Request,
+  context: OperationContext<Metadata>,
+) => Promise<Response>;
+
+export interface MethodOptions<Request, Metadata> {
+  /** Handlers of this method running at once in one process (default: 16). */
+  concurrency?: number;
+  /** Runs allowed before the operation ends ABORTED (default: 3). */
+  maxAttempts?: number;
+  /** Overrides `operation_info.response_type`. */
+  responseType?: string;
+  /** Overrides `operation_info.metadata_type`. */
+  metadataType?: string;
+  /** Throws LongrunError (INVALID_ARGUMENT) to refuse a request before any operation exists. */
+  validate?(request: Request): void;
+  /** The metadata the operation has from the moment it is created. */
+  initialMetadata?(request: Request, now: Date): Metadata | undefined;
+  /** Parent of the created operation (default: the request's `parent` field, if any). */
+  parentOf?(request: Request): string | undefined;
+  /** Hand the handler a protoc-generated (google-protobuf) message instead of a plain object. */
+  requestClass?: GeneratedMessageClass<Request>;
+}
+
+/** A declared method with everything resolved. */
+export interface LongRunningMethod {
+  info: LongRunningMethodInfo & { responseType: string };
+  // Handlers are stored type-erased; the typed signature is checked where they are declared.
+  handler: Handler<unknown, MessageValue, MessageValue>;
+  options: MethodOptions<unknown, MessageValue> & { concurrency: number; maxAttempts: number };
+}
+
+export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_MAX_ATTEMPTS = 3;

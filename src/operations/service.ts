@@ -1,0 +1,223 @@
+/**
+ * google.longrunning.Operations over the store, in plain objects: what the RPCs mean, with no
+ * transport. gRPC (and later HTTP) handlers translate to and from this and nothing else.
+ */
+import type { Clock } from '../domain/clock.js';
+import { Code, LongrunError, invalidArgument, operationNotFound } from '../domain/errors.js';
+import { parseFilter } from '../domain/filter.js';
+import { checkParent, formatOperationName, newOperationId, parseCollection, parseOperationName } from '../domain/names.js';
+import { CANCELLED_ERROR, type OperationRecord } from '../domain/operation.js';
+import type { PageTokenCodec } from '../domain/page-token.js';
+import type { MethodTable } from '../methods/table.js';
+import type { MessageValue, TypeRegistry } from '../protos/registry.js';
+import type { OperationStore } from '../store/types.js';
+import type { OperationEvents } from './events.js';
+
+/** Who is calling: operations belong to the principal that created them. */
+export interface Caller {
+  principal: string;
+}
+
+export interface ListRequest {
+  name: string;
+  filter: string;
+  pageSize: number;
+  pageToken: string;
+  returnPartialSuccess: boolean;
+}
+
+export interface ListResult {
+  operations: OperationRecord[];
+  nextPageToken: string;
+}
+
+export interface CreateOptions {
+  /** From the `idempotency-key` request header; the request's AIP-155 `request_id` is used otherwise. */
+  idempotencyKey?: string;
+}
+
+export interface OperationsServiceOptions {
+  /** Longest a WaitOperation call may wait (default: 60 s). */
+  waitCapMs: number;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1000;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]+$/;
+
+export interface OperationsServiceDeps {
+  store: OperationStore;
+  registry: TypeRegistry;
+  methods: MethodTable;
+  events: OperationEvents;
+  clock: Clock;
+  pageTokens: PageTokenCodec;
+  options: OperationsServiceOptions;
+}
+
+export class OperationsService {
+  constructor(private readonly deps: OperationsServiceDeps) {}
+
+  /** Starts an operation of a declared method; the reply of the method's RPC. */
+  async create(path: string, request: Record<string, unknown>, caller: Caller, options: CreateOptions = {}): Promise<OperationRecord> {
+    const { registry, methods, store, clock, events } = this.deps;
+    const method = methods.get(path);
+    if (method === undefined) {
+      throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
+    }
+    method.options.validate?.(request);
+    const requestAny = registry.pack(method.info.requestType, request);
+    const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
+    const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
+    const now = clock.now();
+    const initial = method.options.initialMetadata?.(request, new Date(now));
+    const result = await store.create({
+      name: formatOperationName(parent, newOperationId()),
+      parent,
+      method: method.info.path,
+      owner: caller.principal,
+      request: requestAny,
+      ...(initial !== undefined &&
+        method.info.metadataType !== undefined && { metadata: registry.pack(method.info.metadataType, initial as MessageValue) }),
+      ...(idempotencyKey !== undefined && {
+        idempotencyKey,
+        requestFingerprint: registry.fingerprint(requestAny),
+      }),
+      maxAttempts: method.options.maxAttempts,
+      createTime: now,
+    });
+    if (result.created) events.emitCreated(method.info.path);
+    return result.operation;
+  }
+
+  async get(name: string, caller: Caller): Promise<OperationRecord> {
+    parseOperationName(name);
+    const operation = await this.deps.store.get(name, this.deps.clock.now());
+    return this.visible(operation, name, caller);
+  }
+
+  async list(request: ListRequest, caller: Caller): Promise<ListResult> {
+    if (request.returnPartialSuccess) {
+      throw new LongrunError(
+        Code.UNIMPLEMENTED,
+        'return_partial_success: every operation lives in one store, so there are no partial results to allow',
+        'PARTIAL_SUCCESS_UNSUPPORTED',
+        { metadata: { field: 'return_partial_success' } },
+      );
+    }
+    const parent = parseCollection(request.name);
+    const pageSize = pageSizeOf(request.pageSize);
+    const filter = parseFilter(request.filter);
+    const binding = { collection: parent, filter: request.filter, owner: caller.principal };
+    const after = request.pageToken === '' ? undefined : this.deps.pageTokens.decode(request.pageToken, binding);
+    const rows = await this.deps.store.list({
+      owner: caller.principal,
+      parent,
+      ...(filter !== undefined && { filter }),
+      ...(after !== undefined && { after }),
+      limit: pageSize + 1,
+      now: this.deps.clock.now(),
+    });
+    const operations = rows.slice(0, pageSize);
+    const last = operations[operations.length - 1];
+    const nextPageToken =
+      rows.length > pageSize && last !== undefined
+        ? this.deps.pageTokens.encode(binding, { createTime: last.createTime, name: last.name })
+        : '';
+    return { operations, nextPageToken };
+  }
+
+  async cancel(name: string, caller: Caller): Promise<void> {
+    await this.get(name, caller);
+    const outcome = await this.deps.store.requestCancel(name, this.deps.clock.now(), CANCELLED_ERROR);
+    switch (outcome.kind) {
+      case 'not_found':
+        throw operationNotFound(name);
+      case 'already_done':
+        throw new LongrunError(
+          Code.FAILED_PRECONDITION,
+          `operation ${name} is already done; its result stays as it is`,
+          'OPERATION_ALREADY_DONE',
+          { metadata: { name } },
+        );
+      case 'cancelled':
+        this.deps.events.emitDone(name);
+        return;
+      case 'requested':
+        this.deps.events.emitCancelRequested(name);
+        return;
+    }
+  }
+
+  async delete(name: string, caller: Caller): Promise<void> {
+    await this.get(name, caller);
+    const outcome = await this.deps.store.delete(name, this.deps.clock.now());
+    if (outcome === 'not_found') throw operationNotFound(name);
+    if (outcome === 'not_done') {
+      throw new LongrunError(
+        Code.FAILED_PRECONDITION,
+        `operation ${name} is not done; cancel it first (delete never cancels)`,
+        'OPERATION_NOT_DONE',
+        { metadata: { name } },
+      );
+    }
+  }
+
+  /**
+   * Resolves as soon as the operation is done, or with its latest state after `timeoutMs` (capped
+   * by the server maximum), or when `signal` fires (the client went away).
+   */
+  async wait(name: string, timeoutMs: number | undefined, signal: AbortSignal, caller: Caller): Promise<OperationRecord> {
+    if (timeoutMs !== undefined && timeoutMs < 0) throw invalidArgument('timeout', 'must not be negative');
+    const limit = Math.min(timeoutMs ?? this.deps.options.waitCapMs, this.deps.options.waitCapMs);
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    // Subscribe before reading, so a completion between the read and the wait is not missed.
+    const unsubscribe = this.deps.events.onceDone(name, () => wake());
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const current = await this.get(name, caller);
+      if (current.done || limit <= 0 || signal.aborted) return current;
+      timer = setTimeout(wake, limit);
+      signal.addEventListener('abort', wake, { once: true });
+      await woken;
+      signal.removeEventListener('abort', wake);
+      return await this.get(name, caller);
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+    }
+  }
+
+  private visible(operation: OperationRecord | undefined, name: string, caller: Caller): OperationRecord {
+    if (operation === undefined || operation.owner !== caller.principal) throw operationNotFound(name);
+    return operation;
+  }
+}
+
+
+function pageSizeOf(pageSize: number): number {
+  if (!Number.isInteger(pageSize) || pageSize < 0) throw invalidArgument('page_size', `must be 0 or positive, got ${pageSize}`);
+  if (pageSize === 0) return DEFAULT_PAGE_SIZE;
+  return Math.min(pageSize, MAX_PAGE_SIZE);
+}
+
+/** AIP-155: a request message's own `request_id` field doubles as the idempotency key. */
+function requestIdOf(request: Record<string, unknown>): string | undefined {
+  return stringField(request, 'requestId');
+}
+
+function stringField(request: Record<string, unknown>, field: string): string | undefined {
+  const value = request[field];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function checkIdempotencyKey(key: string | undefined): string | undefined {
+  if (key === undefined) return undefined;
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw invalidArgument('idempotency-key', `is ${key.length} characters long; the limit is ${MAX_IDEMPOTENCY_KEY_LENGTH}`);
+  }
+  if (!IDEMPOTENCY_KEY.test(key)) throw invalidArgument('idempotency-key', 'must be printable ASCII without spaces');
+  return key;
+}

@@ -1,0 +1,336 @@
+/**
+ * Executes operations: claims pending (or abandoned) ones with a lease, runs their handlers,
+ * heartbeats the leases, relays cancellation as an AbortSignal, and records the outcome with a
+ * fenced write. Claims and completions are batched so a busy runner costs few store round trips.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../domain/clock.js';
+import { Code, LongrunError } from '../domain/errors.js';
+import { CANCELLED_ERROR, type Lease, type OperationError, type OperationOutcome, type OperationRecord } from '../domain/operation.js';
+import type { Logger } from '../log.js';
+import type { LongRunningMethod, OperationContext } from '../methods/method.js';
+import type { MethodTable } from '../methods/table.js';
+import type { OperationEvents } from '../operations/events.js';
+import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
+import type { Completion, OperationStore } from '../store/types.js';
+
+export interface RunnerOptions {
+  /** Identifies this runner in leases (default: host:pid:random). */
+  holder?: string;
+  /** How long a claim lasts without a heartbeat (default: 30 s). */
+  leaseMs: number;
+  /** How often leases are renewed (default: a third of leaseMs). */
+  heartbeatMs?: number;
+  /** How often the store is checked for work other processes created or abandoned (default: 1 s). */
+  pollMs: number;
+}
+
+export interface RunnerDeps {
+  store: OperationStore;
+  methods: MethodTable;
+  registry: TypeRegistry;
+  events: OperationEvents;
+  clock: Clock;
+  logger: Logger;
+}
+
+interface ActiveRun {
+  lease: Lease;
+  controller: AbortController;
+  cancelRequested: boolean;
+  leaseLost: boolean;
+  finished: Promise<void>;
+}
+
+interface PendingCompletion {
+  completion: Completion;
+  resolve(written: boolean): void;
+  reject(error: unknown): void;
+}
+
+export class Runner {
+  readonly holder: string;
+  private readonly heartbeatMs: number;
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly activePerMethod = new Map<string, number>();
+  /** Methods that may have claimable work (set by events and polls, cleared by short claims). */
+  private readonly mayHaveWork = new Set<string>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private completions: PendingCompletion[] = [];
+  private flushScheduled = false;
+  private fillScheduled = false;
+  private filling = false;
+  private stopping = false;
+  private started = false;
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly options: RunnerOptions,
+  ) {
+    this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.heartbeatMs = options.heartbeatMs ?? Math.max(10, Math.floor(options.leaseMs / 3));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { events } = this.deps;
+    this.unsubscribe.push(
+      events.onCreated((method) => {
+        this.mayHaveWork.add(method);
+        this.scheduleFill();
+      }),
+      events.onCancelRequested((name) => this.abortRun(name, 'cancel')),
+    );
+    this.timers.push(
+      setInterval(() => this.poll(), this.options.pollMs),
+      setInterval(() => void this.heartbeat(), this.heartbeatMs),
+    );
+    for (const timer of this.timers) timer.unref();
+    this.poll();
+  }
+
+  /** Number of handlers running now. */
+  get runningCount(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Stops taking work, lets running handlers finish for up to `graceMs`, then aborts the rest and
+   * gives their leases back so another runner can take them at once.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const off of this.unsubscribe.splice(0)) off();
+    const finished = Promise.all([...this.active.values()].map((run) => run.finished));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
+    await Promise.race([finished, graceOver]);
+    clearTimeout(graceTimer);
+    const leftover = [...this.active.values()];
+    if (leftover.length > 0) {
+      for (const run of leftover) {
+        run.leaseLost = true; // whatever it produces now is not written
+        run.controller.abort(new LongrunError(Code.UNAVAILABLE, 'the server is shutting down', 'SHUTTING_DOWN'));
+      }
+      await this.deps.store.release(
+        leftover.map((run) => run.lease),
+        this.deps.clock.now(),
+      );
+      this.deps.logger.info({ released: leftover.length }, 'released leases of unfinished operations');
+    }
+    await this.flush();
+  }
+
+  private poll(): void {
+    if (this.stopping) return;
+    for (const method of this.deps.methods.all()) this.mayHaveWork.add(method.info.path);
+    this.scheduleFill();
+    void this.recoverExhausted();
+  }
+
+  private scheduleFill(): void {
+    if (this.fillScheduled || this.stopping) return;
+    this.fillScheduled = true;
+    setImmediate(() => {
+      this.fillScheduled = false;
+      void this.fill();
+    });
+  }
+
+  /** Claims work for every method with free slots and room in the store. */
+  private async fill(): Promise<void> {
+    if (this.filling || this.stopping) return;
+    this.filling = true;
+    try {
+      for (const method of this.deps.methods.all()) {
+        const path = method.info.path;
+        while (this.mayHaveWork.has(path) && !this.stopping) {
+          const free = method.options.concurrency - (this.activePerMethod.get(path) ?? 0);
+          if (free <= 0) break;
+          const now = this.deps.clock.now();
+          const claimed = await this.deps.store.claim({
+            holder: this.holder,
+            method: path,
+            limit: free,
+            leaseExpiresAt: now + this.options.leaseMs,
+            now,
+          });
+          if (claimed.length < free) this.mayHaveWork.delete(path);
+          for (const record of claimed) this.launch(method, record);
+        }
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'claiming operations failed; retrying at the next poll');
+    } finally {
+      this.filling = false;
+    }
+  }
+
+  private launch(method: LongRunningMethod, record: OperationRecord): void {
+    const lease: Lease = { name: record.name, holder: this.holder, attempt: record.attempt };
+    const run: ActiveRun = {
+      lease,
+      controller: new AbortController(),
+      cancelRequested: record.cancelRequested,
+      leaseLost: false,
+      finished: Promise.resolve(),
+    };
+    const path = method.info.path;
+    this.active.set(record.name, run);
+    this.activePerMethod.set(path, (this.activePerMethod.get(path) ?? 0) + 1);
+    run.finished = this.execute(method, record, run)
+      .catch((error: unknown) => this.deps.logger.error({ err: error, operation: record.name }, 'recording an outcome failed'))
+      .finally(() => {
+        this.active.delete(record.name);
+        this.activePerMethod.set(path, (this.activePerMethod.get(path) ?? 1) - 1);
+        this.scheduleFill();
+      });
+  }
+
+  private async execute(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
+    const { registry, logger } = this.deps;
+    if (record.attempt > 1) logger.info({ operation: record.name, attempt: record.attempt }, 'operation retried');
+    let outcome: OperationOutcome;
+    if (run.cancelRequested) {
+      outcome = { error: CANCELLED_ERROR }; // cancelled while its previous runner was gone
+    } else {
+      try {
+        const request = decodeRequest(method, registry, record);
+        const value = await method.handler(request, this.contextFor(method, record, run));
+        outcome = { response: registry.pack(method.info.responseType, value) };
+      } catch (error) {
+        outcome = { error: this.operationErrorOf(error, run, record.name) };
+      }
+    }
+    if (run.leaseLost) {
+      logger.warn({ operation: record.name, attempt: record.attempt }, 'lease lost; outcome discarded');
+      return;
+    }
+    const written = await this.enqueueCompletion({ lease: run.lease, outcome });
+    if (written) this.deps.events.emitDone(record.name);
+    else logger.warn({ operation: record.name, attempt: record.attempt }, 'lease taken over; outcome discarded');
+  }
+
+  private contextFor(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): OperationContext {
+    const { store, registry, clock } = this.deps;
+    const save = async (update: Parameters<OperationStore['saveProgress']>[1]) => {
+      if (run.leaseLost) return;
+      if (!(await store.saveProgress(run.lease, update, clock.now()))) this.loseLease(run);
+    };
+    return {
+      name: record.name,
+      attempt: record.attempt,
+      signal: run.controller.signal,
+      progress: async (percent: number, estimatedCompletion?: Date) => {
+        if (!(Number.isFinite(percent) && percent >= 0 && percent <= 100)) {
+          throw new RangeError(`progress percent must be within 0..100, got ${percent}`);
+        }
+        await save({
+          progressPercent: percent,
+          ...(estimatedCompletion !== undefined && { estimatedCompletion: estimatedCompletion.getTime() }),
+        });
+      },
+      setMetadata: async (metadata: MessageValue) => {
+        const type = method.info.metadataType;
+        if (type === undefined) throw new Error(`${method.info.path} declares no metadata type`);
+        await save({ metadata: registry.pack(type, metadata) });
+      },
+    };
+  }
+
+  private operationErrorOf(error: unknown, run: ActiveRun, name: string): OperationError {
+    if (run.cancelRequested) return CANCELLED_ERROR;
+    if (error instanceof LongrunError && error.code !== Code.OK) {
+      return { code: error.code, message: error.message, details: [] };
+    }
+    this.deps.logger.error({ err: error, operation: name }, 'handler failed');
+    return { code: Code.UNKNOWN, message: 'the operation failed with an unexpected error', details: [] };
+  }
+
+  private abortRun(name: string, why: 'cancel'): void {
+    const run = this.active.get(name);
+    if (run === undefined || run.cancelRequested) return;
+    run.cancelRequested = why === 'cancel';
+    run.controller.abort(new LongrunError(Code.CANCELLED, 'the operation was cancelled', 'OPERATION_CANCELLED'));
+  }
+
+  private loseLease(run: ActiveRun): void {
+    if (run.leaseLost) return;
+    run.leaseLost = true;
+    run.controller.abort(new LongrunError(Code.ABORTED, 'this runner lost the lease on the operation', 'LEASE_LOST'));
+  }
+
+  private async heartbeat(): Promise<void> {
+    const runs = [...this.active.values()].filter((run) => !run.leaseLost);
+    if (runs.length === 0) return;
+    const now = this.deps.clock.now();
+    try {
+      const result = await this.deps.store.heartbeat(
+        runs.map((run) => run.lease),
+        now + this.options.leaseMs,
+        now,
+      );
+      for (const name of result.lost) {
+        const run = this.active.get(name);
+        if (run) this.loseLease(run);
+      }
+      for (const name of result.cancelRequested) this.abortRun(name, 'cancel');
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'heartbeat failed; leases may expire');
+    }
+  }
+
+  private async recoverExhausted(): Promise<void> {
+    try {
+      const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) => ({
+        code: Code.ABORTED,
+        message: `the operation was abandoned after ${attempts} attempt${attempts === 1 ? '' : 's'}: each run lost its lease before finishing`,
+        details: [],
+      }));
+      for (const record of aborted) {
+        this.deps.logger.warn({ operation: record.name }, 'operation aborted after its last attempt');
+        this.deps.events.emitDone(record.name);
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'recovering abandoned operations failed');
+    }
+  }
+
+  /** Completions that arrive in the same tick are written in one transaction. */
+  private enqueueCompletion(completion: Completion): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.completions.push({ completion, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.completions;
+    if (batch.length === 0) return;
+    this.completions = [];
+    try {
+      const written = await this.deps.store.complete(
+        batch.map((pending) => pending.completion),
+        this.deps.clock.now(),
+      );
+      batch.forEach((pending, i) => pending.resolve(written[i] ?? false));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
+  }
+}
+
+function decodeRequest(method: LongRunningMethod, registry: TypeRegistry, record: OperationRecord): unknown {
+  if (record.request === undefined) throw new Error(`claimed operation ${record.name} came without its request`);
+  const cls = method.options.requestClass;
+  return cls ? asGeneratedMessage(record.request.value, cls) : registry.decode(method.info.requestType, record.request.value);
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BUNDLED_PROTO_FILES, OperationsClient } from '../../src/index.js';
+import { TypeRegistry } from '../../src/protos/registry.js';
+import { GenericCaller } from '../helpers/server.js';
+import { runCli, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { tempDir } from '../helpers/temp.js';
+
+const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
+const registry = new TypeRegistry(BUNDLED_PROTO_FILES);
+
+interface Connected {
+  server: ServerProcess;
+  client: OperationsClient;
+  caller: GenericCaller;
+  close(): void;
+}
+
+async function connect(databasePath: string, args: string[] = []): Promise<Connected> {
+  const server = await spawnServer(databasePath, ['--enable-sleeper', ...args]);
+  const client = new OperationsClient(server.address);
+  const caller = new GenericCaller(server.address);
+  return { server, client, caller, close: () => (client.close(), caller.close()) };
+}
+
+const sleepRequest = (ms: number, steps = 10) => ({ duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, steps });
+
+async function waitForProgress(client: OperationsClient, name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const { operation, progressPercent } = await client.wait(name, 100);
+    assert.equal(operation.done, false, 'still running');
+    if ((progressPercent ?? 0) > 0) return;
+  }
+  assert.fail(`${name} never reported progress`);
+}
+
+function attemptOf(operation: { response?: { type_url: string; value: Buffer } | null }): number {
+  assert.ok(operation.response, 'has a response');
+  return registry.unpack<{ attempt: number }>({ typeUrl: operation.response.type_url, value: operation.response.value }).attempt;
+}
+
+describe('longrun serve (a real process)', () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+
+  it('keeps every operation across a graceful restart and exits 0 on SIGTERM', async () => {
+    const db = dir.file('restart.db');
+    const first = await connect(db);
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) names.push((await first.caller.call<{ name: string }>(SLEEP, sleepRequest(10, 1))).name);
+    const states = [];
+    for (const name of names) states.push((await first.client.wait(name, 5000)).operation);
+    assert.ok(states.every((s) => s.done));
+    first.close();
+    first.server.child.kill('SIGTERM');
+    assert.equal(await first.server.exited, 0);
+
+    const second = await connect(db);
+    try {
+      for (const [i, name] of names.entries()) assert.deepEqual((await second.client.get(name)).operation, states[i]);
+      const listed = await second.client.list({});
+      assert.deepEqual(listed.operations.map((o) => o.name).sort(), [...names].sort());
+    } finally {
+      second.close();
+      second.server.child.kill('SIGTERM');
+      await second.server.exited;
+    }
+  });
+
+  it('reruns an operation after kill -9 of its server, once the lease expires, and finishes it', async () => {
+    const db = dir.file('crash.db');
+    const first = await connect(db, ['--lease', '1s']);
+    const { name } = await first.caller.call<{ name: string }>(SLEEP, sleepRequest(1500, 15));
+    await waitForProgress(first.client, name);
+    first.close();
+    first.server.child.kill('SIGKILL');
+    assert.equal(await first.server.exited, 'SIGKILL');
+
+    const second = await connect(db, ['--lease', '1s', '--poll', '100ms']);
+    try {
+      const { operation } = await second.client.wait(name, 20_000);
+      assert.equal(operation.done, true);
+      assert.equal(operation.error, null);
+      assert.equal(attemptOf(operation), 2, 'it ran again as attempt 2');
+    } finally {
+      second.close();
+      second.server.child.kill('SIGTERM');
+      await second.server.exited;
+    }
+  });
+
+  it('releases the lease of unfinished work on SIGTERM, so a restart picks it up at once', async () => {
+    const db = dir.file('graceful.db');
+    const first = await connect(db, ['--shutdown-grace', '200ms']);
+    const { name } = await first.caller.call<{ name: string }>(SLEEP, sleepRequest(60_000, 600));
+    await waitForProgress(first.client, name);
+    first.close();
+    first.server.child.kill('SIGTERM');
+    assert.equal(await first.server.exited, 0);
+
+    // The default 30 s lease would delay a rerun; a released lease does not.
+    const second = await connect(db);
+    try {
+      await waitForProgress(second.client, name);
+      await second.client.cancel(name);
+      const { operation } = await second.client.wait(name, 10_000);
+      assert.deepEqual([operation.done, operation.error?.code], [true, 1]);
+    } finally {
+      second.close();
+      second.server.child.kill('SIGTERM');
+      await second.server.exited;
+    }
+  });
+});
+
+describe('longrun client commands', () => {
+  const dir = tempDir();
+  let connected: Connected;
+  before(async () => {
+    connected = await connect(dir.file('cli.db'));
+  });
+  after(async () => {
+    connected.close();
+    connected.server.child.kill('SIGTERM');
+    await connected.server.exited;
+    dir.remove();
+  });
+
+  it('get, list, wait, cancel and delete an operation', async () => {
+    const address = ['--address', connected.server.address];
+    const { name } = await connected.caller.call<{ name: string }>(SLEEP, sleepRequest(600, 3));
+
+    const waited = await runCli(['wait', name, ...address]);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.match(waited.stderr, /%/, 'progress was shown');
+    const done = JSON.parse(waited.stdout) as { done: boolean; response: { '@type': string; steps: number } };
+    assert.equal(done.done, true);
+    assert.deepEqual([done.response['@type'], done.response.steps], ['type.googleapis.com/longrun.testing.v1.SleepResponse', 3]);
+
+    const got = await runCli(['get', name, ...address]);
+    assert.equal(got.code, 0);
+    assert.deepEqual(JSON.parse(got.stdout), done);
+
+    const listed = await runCli(['list', '--filter', 'done = true', ...address]);
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, new RegExp(name));
+
+    const long = await connected.caller.call<{ name: string }>(SLEEP, sleepRequest(60_000, 600));
+    assert.equal((await runCli(['cancel', long.name, ...address])).code, 0);
+    const cancelled = await runCli(['wait', long.name, ...address]);
+    assert.equal(cancelled.code, 1, 'a failed (cancelled) operation exits 1');
+    assert.equal((JSON.parse(cancelled.stdout) as { error: { code: number } }).error.code, 1);
+
+    assert.equal((await runCli(['delete', name, ...address])).code, 0);
+    const missing = await runCli(['get', name, ...address]);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /does not exist/);
+    assert.equal((await runCli(['get', ...address])).code, 2, 'usage error');
+  });
+});

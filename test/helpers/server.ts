@@ -1,0 +1,91 @@
+/** A real longrun on a real SQLite file, served by a real grpc-js server on a loopback port 0. */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { BUNDLED_PROTO_FILES, createLongrun, createServer, listen, shutdown, OperationsClient, type Longrun, type LongrunOptions } from '../../src/index.js';
+import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
+import { addSleeper } from '../../src/sleeper/sleeper.js';
+import { tempDir } from './temp.js';
+
+export interface TestServer {
+  longrun: Longrun;
+  address: string;
+  databasePath: string;
+  client: OperationsClient;
+  /** Calls a unary method by path, e.g. '/longrun.testing.v1.Sleeper/Sleep'. */
+  call<Reply = Record<string, unknown>>(path: string, request: Record<string, unknown>, metadata?: Record<string, string>): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions extends LongrunOptions {
+  sleeper?: boolean;
+  /** Declare methods before the server starts. */
+  setup?(longrun: Longrun): void;
+  /** Keep the database folder (e.g. to restart on it). */
+  databasePath?: string;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = options.databasePath === undefined ? tempDir() : undefined;
+  const databasePath = options.databasePath ?? dir!.file('longrun.db');
+  const longrun = await createLongrun({ logger: silentLogger, pollMs: 50, ...options, databasePath });
+  if (options.sleeper ?? true) addSleeper(longrun);
+  options.setup?.(longrun);
+  const server = createServer();
+  longrun.addToServer(server);
+  const port = await listen(server, '127.0.0.1', 0);
+  longrun.start();
+  const address = `127.0.0.1:${port}`;
+  const client = new OperationsClient(address);
+  const generic = new GenericCaller(address);
+  return {
+    longrun,
+    address,
+    databasePath,
+    client,
+    call: (path, request, metadata) => generic.call(path, request, metadata),
+    async close() {
+      client.close();
+      generic.close();
+      await Promise.all([shutdown(server, 1000), longrun.stop(1000)]);
+      await longrun.close();
+      dir?.remove();
+    },
+  };
+}
+
+/** Calls any method of the protos longrun loaded, like a generated client would. */
+export class GenericCaller {
+  private readonly clients = new Map<string, grpc.Client>();
+  private readonly definition: protoLoader.PackageDefinition;
+
+  constructor(
+    private readonly address: string,
+    protoFiles: readonly string[] = BUNDLED_PROTO_FILES,
+  ) {
+    this.definition = protoLoader.loadSync([...protoFiles], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+  }
+
+  call<Reply>(path: string, request: Record<string, unknown>, metadata: Record<string, string> = {}): Promise<Reply> {
+    const [, service, method] = /^\/([^/]+)\/([^/]+)$/.exec(path)!;
+    let client = this.clients.get(service!);
+    if (client === undefined) {
+      const Client = grpc.makeClientConstructor(this.definition[service!] as grpc.ServiceDefinition, service!);
+      client = new Client(this.address, grpc.credentials.createInsecure());
+      this.clients.set(service!, client);
+    }
+    const headers = new grpc.Metadata();
+    for (const [key, value] of Object.entries(metadata)) headers.set(key, value);
+    return new Promise((resolve, reject) =>
+      (client as unknown as Record<string, Function>)[method!]!.call(client!, request, headers, (error: Error | null, reply: Reply) =>
+        error ? reject(error) : resolve(reply),
+      ),
+    );
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+  }
+}
+
+const noop = () => undefined;
+export const silentLogger = { info: noop, warn: noop, error: noop, debug: noop };

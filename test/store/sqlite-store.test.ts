@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { Code, LongrunError } from '../../src/domain/errors.js';
+import { SqliteOperationStore } from '../../src/store/sqlite/store.js';
+import type { NewOperation } from '../../src/store/types.js';
+import { tempDir } from '../helpers/temp.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+
+function newOp(name: string, extra: Partial<NewOperation> = {}): NewOperation {
+  return {
+    name,
+    parent: '',
+    method: '/longrun.testing.v1.Sleeper/Sleep',
+    owner: 'default',
+    request: { typeUrl: 'type.googleapis.com/longrun.testing.v1.SleepRequest', value: new Uint8Array([8, 1]) },
+    maxAttempts: 3,
+    createTime: T0,
+    ...extra,
+  };
+}
+
+describe('SqliteOperationStore', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let path: string;
+  let store: SqliteOperationStore;
+  const open = () => new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY });
+
+  beforeEach(() => {
+    dir = tempDir();
+    path = dir.file('store.db');
+    store = open();
+  });
+  afterEach(async () => {
+    await store.close();
+    dir.remove();
+  });
+
+  it('uses WAL, the chosen synchronous mode and the latest schema', async () => {
+    await store.close();
+    store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
+    for (const index of ['operations_list', 'operations_list_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
+      assert.ok(indexes.includes(index), `index ${index} exists`);
+    }
+    db.close();
+  });
+
+  it('keeps everything across a close and reopen, including the page-token key', async () => {
+    await store.create(newOp('operations/a'));
+    await store.create(newOp('operations/b', { idempotencyKey: 'k', requestFingerprint: 'f' }));
+    const key = await store.signingKey();
+    await store.close();
+    store = open();
+    assert.deepEqual((await store.list({ owner: 'default', parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/b', 'operations/a']);
+    assert.deepEqual(await store.signingKey(), key);
+    const again = await store.create(newOp('operations/c', { idempotencyKey: 'k', requestFingerprint: 'f' }));
+    assert.deepEqual([again.created, again.operation.name], [false, 'operations/b']);
+  });
+
+  it('uses the query plans the indexes are for', async () => {
+    const db = new Database(path, { readonly: true });
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    assert.match(plan("SELECT * FROM operations WHERE name = 'x'"), /USING INDEX sqlite_autoindex_operations_1/);
+    assert.match(
+      plan("SELECT * FROM operations WHERE owner = 'o' AND parent = '' AND done = 0 ORDER BY create_time DESC, name DESC LIMIT 10"),
+      /USING INDEX operations_list_done/,
+    );
+    assert.doesNotMatch(
+      plan("SELECT * FROM operations WHERE owner = 'o' AND parent = '' ORDER BY create_time DESC, name DESC LIMIT 10"),
+      /TEMP B-TREE/,
+    );
+    assert.match(plan('SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= 5 LIMIT 10'), /operations_expiry/);
+    db.close();
+  });
+
+  it('refuses an idempotency key reused with another request fingerprint', async () => {
+    await store.create(newOp('operations/a', { idempotencyKey: 'k', requestFingerprint: 'f1' }));
+    await assert.rejects(store.create(newOp('operations/b', { idempotencyKey: 'k', requestFingerprint: 'f2' })), (error: unknown) => {
+      assert.ok(error instanceof LongrunError);
+      assert.deepEqual([error.code, error.reason], [Code.INVALID_ARGUMENT, 'IDEMPOTENCY_KEY_REUSED']);
+      return true;
+    });
+    const other = await store.create(newOp('operations/c', { owner: 'someone-else', idempotencyKey: 'k', requestFingerprint: 'f2' }));
+    assert.equal(other.created, true, 'keys are scoped per owner');
+  });
+
+  it('expires done operations after the retention, keyed ones after at least a day, and sweeps them in batches', async () => {
+    const cancelled = { code: Code.CANCELLED, message: 'x', details: [] };
+    for (let i = 0; i < 25; i++) {
+      await store.create(newOp(`operations/plain${i}`));
+      await store.requestCancel(`operations/plain${i}`, T0, cancelled);
+    }
+    await store.create(newOp('operations/keyed', { idempotencyKey: 'k', requestFingerprint: 'f' }));
+    await store.requestCancel('operations/keyed', T0, cancelled);
+    await store.create(newOp('operations/pending'));
+
+    assert.ok(await store.get('operations/plain0', T0 + HOUR - 1));
+    assert.equal(await store.get('operations/plain0', T0 + HOUR), undefined, 'expired reads as missing');
+    assert.ok(await store.get('operations/keyed', T0 + HOUR), 'idempotency keys live at least 24 h');
+    assert.equal(await store.get('operations/keyed', T0 + DAY), undefined);
+
+    assert.equal(await store.sweepExpired(T0 + HOUR, 10), 10);
+    assert.equal(await store.sweepExpired(T0 + HOUR, 10), 10);
+    assert.equal(await store.sweepExpired(T0 + HOUR, 10), 5);
+    assert.equal(await store.sweepExpired(T0 + HOUR, 10), 0);
+    assert.equal(await store.sweepExpired(T0 + DAY, 10), 1);
+    assert.ok(await store.get('operations/pending', T0 + 365 * DAY), 'unfinished operations never expire');
+  });
+
+  it('never leaves a done operation with both or neither of response and error', async () => {
+    await store.create(newOp('operations/a'));
+    const db = new Database(path);
+    assert.throws(() => db.prepare("UPDATE operations SET done = 1 WHERE name = 'operations/a'").run(), /CHECK constraint/);
+    assert.throws(() => db.prepare("UPDATE operations SET error_code = 0 WHERE name = 'operations/a'").run(), /CHECK constraint/);
+    db.close();
+  });
+
+  it('turns an unwritable database into UNAVAILABLE for writes while reads keep working', async () => {
+    await store.create(newOp('operations/a'));
+    const busy = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, busyTimeoutMs: 0 });
+    // Make writes fail the way a full or read-only disk does: another connection holds the write lock.
+    const blocker = new Database(path, { timeout: 0 });
+    blocker.prepare('BEGIN IMMEDIATE').run();
+    await assert.rejects(busy.create(newOp('operations/b')), (error: unknown) => {
+      assert.ok(error instanceof LongrunError);
+      assert.equal(error.code, Code.UNAVAILABLE);
+      return true;
+    });
+    assert.ok(await busy.get('operations/a', T0));
+    blocker.prepare('ROLLBACK').run();
+    blocker.close();
+    assert.equal((await busy.create(newOp('operations/b'))).created, true, 'recovers by itself');
+    await busy.close();
+  });
+});
