@@ -34,11 +34,13 @@ export class OperationsClient {
     return this.withProgress((metadata, options, done) => this.client.GetOperation({ name }, metadata, options, done));
   }
 
-  wait(name: string, timeoutMs?: number, deadline?: Date): Promise<OperationWithProgress> {
+  /** `signal` cancels the call (the server then drops its waiter). */
+  wait(name: string, timeoutMs?: number, deadline?: Date, signal?: AbortSignal): Promise<OperationWithProgress> {
     const timeout = timeoutMs === undefined ? null : { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 };
     return this.withProgress(
       (metadata, options, done) => this.client.WaitOperation({ name, timeout }, metadata, options, done),
       deadline,
+      signal,
     );
   }
 
@@ -68,14 +70,16 @@ export class OperationsClient {
       metadata: Metadata,
       options: CallOptions,
       done: (error: ServiceError | null, reply?: Operation__Output) => void,
-    ) => { on(event: 'metadata', listener: (metadata: Metadata) => void): unknown },
+    ) => { on(event: 'metadata', listener: (metadata: Metadata) => void): unknown; cancel(): void },
     deadline?: Date,
+    signal?: AbortSignal,
   ): Promise<OperationWithProgress> {
     return new Promise((resolve, reject) => {
       const result: Partial<OperationWithProgress> = {};
       const pending = call(new Metadata(), deadline ? { deadline } : {}, (error, reply) =>
         error ? reject(error) : resolve({ ...result, operation: reply! }),
       );
+      signal?.addEventListener('abort', () => pending.cancel(), { once: true });
       pending.on('metadata', (headers) => {
         const percent = headers.get(PROGRESS_HEADER)[0];
         const eta = headers.get(ESTIMATED_COMPLETION_HEADER)[0];

@@ -66,8 +66,10 @@ export class OperationsService {
     if (method === undefined) {
       throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
     }
+    const requestAny = registry.pack(method.info.requestType, request as MessageValue);
+    // Validate what the handler will see: the decoded request, with defaults, however it arrived.
+    request = registry.decode(method.info.requestType, requestAny.value);
     method.options.validate?.(request);
-    const requestAny = registry.pack(method.info.requestType, request);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const now = clock.now();

@@ -88,7 +88,6 @@ export class Runner {
       setInterval(() => this.poll(), this.options.pollMs),
       setInterval(() => void this.heartbeat(), this.heartbeatMs),
     );
-    for (const timer of this.timers) timer.unref();
     this.poll();
   }
 

@@ -22,7 +22,6 @@ export class Sweeper {
   start(): void {
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.sweep(), this.intervalMs);
-    this.timer.unref();
   }
 
   stop(): void {

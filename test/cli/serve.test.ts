@@ -80,7 +80,7 @@ describe('longrun serve (a real process)', () => {
     try {
       const { operation } = await second.client.wait(name, 20_000);
       assert.equal(operation.done, true);
-      assert.equal(operation.error, null);
+      assert.equal(operation.error ?? null, null);
       assert.equal(attemptOf(operation), 2, 'it ran again as attempt 2');
     } finally {
       second.close();
@@ -128,14 +128,14 @@ describe('longrun client commands', () => {
 
   it('get, list, wait, cancel and delete an operation', async () => {
     const address = ['--address', connected.server.address];
-    const { name } = await connected.caller.call<{ name: string }>(SLEEP, sleepRequest(600, 3));
+    const { name } = await connected.caller.call<{ name: string }>(SLEEP, sleepRequest(2500, 5));
 
     const waited = await runCli(['wait', name, ...address]);
     assert.equal(waited.code, 0, waited.stderr);
     assert.match(waited.stderr, /%/, 'progress was shown');
     const done = JSON.parse(waited.stdout) as { done: boolean; response: { '@type': string; steps: number } };
     assert.equal(done.done, true);
-    assert.deepEqual([done.response['@type'], done.response.steps], ['type.googleapis.com/longrun.testing.v1.SleepResponse', 3]);
+    assert.deepEqual([done.response['@type'], done.response.steps], ['type.googleapis.com/longrun.testing.v1.SleepResponse', 5]);
 
     const got = await runCli(['get', name, ...address]);
     assert.equal(got.code, 0);

@@ -101,23 +101,26 @@ describe('ListOperations', () => {
   });
 
   describe('filter', () => {
-    const cases: [string, () => string[]][] = [
-      ['done = true', () => [...cancelled].reverse()],
-      ['done = false', () => top.filter((n) => !cancelled.includes(n)).reverse()],
-      ['NOT done', () => top.filter((n) => !cancelled.includes(n)).reverse()],
-      ['error.code = CANCELLED', () => [...cancelled].reverse()],
-      ['error.code = 1 OR error.code = 5', () => [...cancelled].reverse()],
-      ['error.code:*', () => [...cancelled].reverse()],
-      ['-error.code:*', () => top.filter((n) => !cancelled.includes(n)).reverse()],
-      [`name = "${top[3]}"`, () => [top[3]!]],
-      [`name = "${top[3]!.slice(0, 14)}*"`, () => top.filter((n) => n.startsWith(top[3]!.slice(0, 14))).reverse()],
-      ['name = "operations/*" AND done = true', () => [...cancelled].reverse()],
-      ['create_time > "2000-01-01T00:00:00Z" AND create_time < 2999-01-01T00:00:00Z', () => [...top].reverse()],
-      ['update_time < "2000-01-01T00:00:00Z"', () => []],
+    const running = () => top.filter((n) => !cancelled.includes(n)).reverse();
+    const prefix = () => top[3]!.slice(0, 14);
+    // Filters and expectations are functions: the names exist only once `before` has run.
+    const cases: [string, () => string, () => string[]][] = [
+      ['done = true', () => 'done = true', () => [...cancelled].reverse()],
+      ['done = false', () => 'done = false', running],
+      ['NOT done = true', () => 'NOT done = true', running],
+      ['error.code = CANCELLED', () => 'error.code = CANCELLED', () => [...cancelled].reverse()],
+      ['error.code = 1 OR error.code = 5', () => 'error.code = 1 OR error.code = 5', () => [...cancelled].reverse()],
+      ['error.code:*', () => 'error.code:*', () => [...cancelled].reverse()],
+      ['-error.code:*', () => '-error.code:*', running],
+      ['exact name', () => `name = "${top[3]}"`, () => [top[3]!]],
+      ['name wildcard', () => `name = "${prefix()}*"`, () => top.filter((n) => n.startsWith(prefix())).reverse()],
+      ['wildcard AND done', () => 'name = "operations/*" AND done = true', () => [...cancelled].reverse()],
+      ['time range', () => 'create_time > "2000-01-01T00:00:00Z" AND create_time < 2999-01-01T00:00:00Z', () => [...top].reverse()],
+      ['no match', () => 'update_time < "2000-01-01T00:00:00Z"', () => []],
     ];
-    for (const [filter, expected] of cases) {
-      it(`selects with ${filter}`, async () => {
-        const { names } = await listAll({ name: 'operations', filter, pageSize: 2 });
+    for (const [title, filter, expected] of cases) {
+      it(`selects with ${title}`, async () => {
+        const { names } = await listAll({ name: 'operations', filter: filter(), pageSize: 2 });
         assert.deepEqual(names, expected());
       });
     }

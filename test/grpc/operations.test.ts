@@ -66,7 +66,7 @@ describe('google.longrunning.Operations over gRPC', () => {
       assert.equal(done.response?.type_url, 'type.googleapis.com/longrun.testing.v1.SleepResponse');
       const response = server.longrun.registry.unpack<{ steps: number }>({ typeUrl: done.response!.type_url, value: done.response!.value });
       assert.equal(response.steps, 7);
-      assert.equal(done.error, null);
+      assert.equal(done.error ?? null, null);
       const again = (await server.client.get(op.name)).operation;
       assert.deepEqual(again, done);
     });
@@ -109,7 +109,7 @@ describe('google.longrunning.Operations over gRPC', () => {
       const op = await start();
       (await controlled.next()).fail(new LongrunError(Code.FAILED_PRECONDITION, 'bucket is locked', 'BUCKET_LOCKED'));
       const done = (await server.client.wait(op.name, 5000)).operation;
-      assert.deepEqual([done.done, done.error?.code, done.error?.message, done.response], [true, 9, 'bucket is locked', null]);
+      assert.deepEqual([done.done, done.error?.code, done.error?.message, done.response ?? null], [true, 9, 'bucket is locked', null]);
     });
 
     it('turns any other exception into UNKNOWN with a generic message', async () => {
@@ -141,7 +141,7 @@ describe('google.longrunning.Operations over gRPC', () => {
       await run.aborted;
       run.finish({ steps: 3 });
       const done = (await server.client.wait(op.name, 5000)).operation;
-      assert.equal(done.error, null);
+      assert.equal(done.error ?? null, null);
       assert.ok(done.response);
     });
 
@@ -215,7 +215,11 @@ describe('google.longrunning.Operations over gRPC', () => {
     it('releases the waiter when the client goes away', async () => {
       const op = await start();
       const run = await controlled.next();
-      await assert.rejects(server.client.wait(op.name, 60_000, new Date(Date.now() + 20)));
+      const client = new AbortController();
+      const waiting = server.client.wait(op.name, 60_000, undefined, client.signal);
+      await waitFor(() => server.longrun.events.waitingCount() === 1);
+      client.abort();
+      await assert.rejects(waiting, { code: status.CANCELLED });
       // The server noticed the call end and dropped its listener.
       await waitFor(() => server.longrun.events.waitingCount() === 0);
       run.finish({});

@@ -1,53 +1,82 @@
 /**
- * ListOperations filters as SQLite WHERE fragments. Every leaf yields a plain true/false (never
- * NULL), so NOT and OR keep their two-valued meaning over nullable columns like error_code.
+ * ListOperations filters as SQL WHERE fragments over the `operations` table (columns `done` 0/1,
+ * `name`, `error_code` NULL when none, `create_time` and `update_time` in epoch ms).
+ *
+ * Two-valued logic: every leaf yields true or false, never NULL (the only nullable column,
+ * error_code, is read through COALESCE), so NOT and OR mean what they say: `NOT error.code = 5`
+ * includes operations without an error.
  * Values travel as parameters; nothing from the filter is spliced into the SQL text.
+ *
+ * What differs between databases is kept in `SqlDialect`; the translation itself is shared.
  */
 import type { FilterExpr } from '../../domain/filter.js';
 
 export interface SqlFragment {
+  /** Parenthesized boolean expression. */
   sql: string;
+  /** One value per placeholder, in order. */
   params: (string | number)[];
 }
 
+/** The few spots where SQL dialects differ. */
+export interface SqlDialect {
+  /** Placeholder for the `index`-th parameter of the fragment (1-based). */
+  placeholder(index: number): string;
+  /** `column` matches `placeholder`, whose value is `wildcardPattern(...)`; case-sensitive. */
+  wildcardMatch(column: string, placeholder: string): string;
+  /** A pattern in which `*` matches any run of characters and every other character only itself. */
+  wildcardPattern(value: string): string;
+}
+
+/** SQLite: `?` placeholders; GLOB (case-sensitive, `*` is already its wildcard) with `?` and `[` bracketed. */
+export const SQLITE_DIALECT: SqlDialect = {
+  placeholder: () => '?',
+  wildcardMatch: (column, placeholder) => `${column} GLOB ${placeholder}`,
+  // `]` outside brackets is literal in GLOB; `[?]` and `[[]` match a literal `?` and `[`.
+  wildcardPattern: (value) => value.replace(/[?[]/g, (char) => `[${char}]`),
+};
+
 const TIME_COLUMNS = { create_time: 'create_time', update_time: 'update_time' } as const;
+const SQL_OPERATOR = { '=': '=', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' } as const;
 
-export function filterToSql(expr: FilterExpr): SqlFragment {
+export function filterToSql(expr: FilterExpr, dialect: SqlDialect = SQLITE_DIALECT): SqlFragment {
   const params: (string | number)[] = [];
-  const sql = translate(expr, params);
-  return { sql: `(${sql})`, params };
-}
+  const param = (value: string | number): string => {
+    params.push(value);
+    return dialect.placeholder(params.length);
+  };
 
-function translate(expr: FilterExpr, params: (string | number)[]): string {
-  switch (expr.kind) {
-    case 'and':
-    case 'or':
-      return `(${expr.terms.map((term) => translate(term, params)).join(expr.kind === 'and' ? ' AND ' : ' OR ')})`;
-    case 'not':
-      return `NOT ${translate(expr.term, params)}`;
-    case 'present':
-      return expr.field === 'error.code' ? '(error_code IS NOT NULL)' : '(1)';
-    case 'compare':
-      switch (expr.field) {
-        case 'done':
-          params.push(expr.value ? 1 : 0);
-          return `(done ${expr.op === '=' ? '=' : '<>'} ?)`;
-        case 'name':
-          params.push(expr.wildcard ? globPattern(expr.value) : expr.value);
-          return `(${expr.op === '=' ? '' : 'NOT '}name ${expr.wildcard ? 'GLOB' : '='} ?)`;
-        case 'error.code':
-          // No error counts as code 0 (OK), so `error.code = 0` means "did not fail".
-          params.push(expr.value);
-          return `(COALESCE(error_code, 0) ${expr.op === '!=' ? '<>' : expr.op} ?)`;
-        case 'create_time':
-        case 'update_time':
-          params.push(expr.value);
-          return `(${TIME_COLUMNS[expr.field]} ${expr.op === '!=' ? '<>' : expr.op} ?)`;
-      }
-  }
-}
+  const translate = (node: FilterExpr): string => {
+    switch (node.kind) {
+      case 'and':
+      case 'or':
+        return `(${node.terms.map(translate).join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
+      case 'not':
+        return `(NOT ${translate(node.term)})`;
+      case 'present':
+        // Only error.code can be unset; every row has the other fields.
+        return node.field === 'error.code' ? '(error_code IS NOT NULL)' : '(1 = 1)';
+      case 'compare':
+        switch (node.field) {
+          case 'done':
+            return `(done ${SQL_OPERATOR[node.op]} ${param(node.value ? 1 : 0)})`;
+          case 'name': {
+            const match = node.wildcard
+              ? dialect.wildcardMatch('name', param(dialect.wildcardPattern(node.value)))
+              : `name = ${param(node.value)}`;
+            return node.op === '=' ? `(${match})` : `(NOT ${match})`;
+          }
+          case 'error.code':
+            // No error counts as code 0 (OK): `error.code = 0` is "did not fail", and `!=`/`<`/...
+            // see NULL as 0 instead of making the whole leaf NULL.
+            return `(COALESCE(error_code, 0) ${SQL_OPERATOR[node.op]} ${param(node.value)})`;
+          case 'create_time':
+          case 'update_time':
+            return `(${TIME_COLUMNS[node.field]} ${SQL_OPERATOR[node.op]} ${param(node.value)})`;
+        }
+    }
+  };
 
-/** `*` is the only wildcard; GLOB's other metacharacters are matched literally. */
-function globPattern(value: string): string {
-  return value.replace(/[?[]/g, (char) => `[${char}]`);
+  // The root of translate() is already parenthesized.
+  return { sql: translate(expr), params };
 }
