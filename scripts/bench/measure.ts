@@ -31,9 +31,9 @@ export async function inWindow(total: number, window: number, task: (i: number) 
   await Promise.all(workers);
 }
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
-export function wallMs(): number {
-  return performance.timeOrigin + performance.now();
+/** Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC): comparable across processes. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 export const MB = 1024 * 1024;

@@ -14,7 +14,7 @@ import { createLongrun, OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
-import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, wallMs } from './measure.js';
+import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs } from './measure.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'longrun-bench-'));
@@ -184,7 +184,7 @@ async function wakeLatency(port: number): Promise<void> {
   await inWindow(400, 8, async () => {
     const { name } = await startSleep(client, 20, 1);
     const { operation } = await operations.wait(name, 10_000);
-    const replied = wallMs();
+    const replied = monotonicMs();
     if (!operation.done) throw new Error('wait returned before done');
     const metadata = registry.unpack<{ estimatedEndTime: { seconds: string; nanos: number } }>({
       typeUrl: operation.metadata!.type_url,

@@ -11,7 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createLongrun, createServer, listen, type Longrun } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
-import { wallMs } from './measure.js';
+import { monotonicMs } from './measure.js';
 
 interface SleepRequest {
   duration: { seconds: string; nanos: number } | null;
@@ -31,7 +31,7 @@ if (mode === 'longrun') {
       const ms = request.duration ? Number(request.duration.seconds) * 1000 + request.duration.nanos / 1e6 : 0;
       if (ms > 0) await sleep(ms);
       if (request.steps === 1) {
-        const now = wallMs();
+        const now = monotonicMs();
         await context.setMetadata({ estimatedEndTime: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) } });
       }
       return {};

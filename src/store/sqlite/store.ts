@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Code, LongrunError } from '../../domain/errors.js';
 import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
@@ -41,7 +42,12 @@ export interface SqliteStoreOptions extends RetentionPolicy {
   synchronous?: SqliteSynchronous;
   /** How long a write waits for another process's lock before failing (default: 5000 ms). */
   busyTimeoutMs?: number;
+  /** Checkpoint the WAL on a worker thread every this many ms (default: 500; 0 = on the main thread). */
+  checkpointIntervalMs?: number;
 }
+
+/** WAL pages before the main connection checkpoints by itself: only a backstop for the worker. */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 16_384;
 
 interface OperationRow {
   name: string;
@@ -88,6 +94,10 @@ export class SqliteOperationStore implements OperationStore {
   private readonly db: Database.Database;
   private readonly retention: RetentionPolicy;
   private readonly listStatements = new Map<string, Database.Statement>();
+  private checkpointer?: Worker;
+  private pendingCreates: { op: NewOperation; resolve(result: CreateResult): void; reject(error: unknown): void }[] = [];
+  /** One transaction wrapper, reused: better-sqlite3 builds a new one per transaction() call. */
+  private readonly inTransaction: Database.Transaction<(body: () => unknown) => unknown>;
   private readonly stmt;
 
   constructor(options: SqliteStoreOptions) {
@@ -97,57 +107,102 @@ export class SqliteOperationStore implements OperationStore {
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.retention = { retentionMs: options.retentionMs, keyedRetentionMs: options.keyedRetentionMs };
     migrate(this.db);
+    const interval = options.path === ':memory:' ? 0 : (options.checkpointIntervalMs ?? 500);
+    if (interval > 0) {
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+      this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
+        workerData: { path: options.path, intervalMs: interval },
+      });
+      this.checkpointer.unref();
+    }
     this.stmt = prepareStatements(this.db);
+    this.inTransaction = this.db.transaction((body: () => unknown) => body());
   }
 
-  async create(op: NewOperation): Promise<CreateResult> {
-    return this.write(() => {
-      if (op.idempotencyKey !== undefined) {
-        const existing = this.stmt.byKey.get({ owner: op.owner, key: op.idempotencyKey }) as OperationRow | undefined;
-        if (existing !== undefined) {
-          if (existing.expire_time === null || existing.expire_time > op.createTime) {
-            if (existing.request_fingerprint !== (op.requestFingerprint ?? null)) throw keyReused();
-            return { operation: toRecord(existing), created: false };
+  /**
+   * Creations that arrive in the same event-loop turn are committed in one transaction (group
+   * commit); each promise settles only after that commit.
+   */
+  create(op: NewOperation): Promise<CreateResult> {
+    return new Promise((resolve, reject) => {
+      this.pendingCreates.push({ op, resolve, reject });
+      if (this.pendingCreates.length === 1) setImmediate(() => this.flushCreates());
+    });
+  }
+
+  private flushCreates(): void {
+    const batch = this.pendingCreates;
+    this.pendingCreates = [];
+    let outcomes: (CreateResult | LongrunError)[];
+    try {
+      // A request's own mistake (a reused key) fails that creation only, not the batch.
+      outcomes = this.write(() =>
+        batch.map(({ op }) => {
+          try {
+            return this.insert(op);
+          } catch (error) {
+            if (error instanceof LongrunError) return error;
+            throw error;
           }
-          this.stmt.deleteByName.run({ name: existing.name });
+        }),
+      );
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome instanceof LongrunError) pending.reject(outcome);
+      else pending.resolve(outcome);
+    });
+  }
+
+  private insert(op: NewOperation): CreateResult {
+    if (op.idempotencyKey !== undefined) {
+      const existing = this.stmt.byKey.get({ owner: op.owner, key: op.idempotencyKey }) as OperationRow | undefined;
+      if (existing !== undefined) {
+        if (existing.expire_time === null || existing.expire_time > op.createTime) {
+          if (existing.request_fingerprint !== (op.requestFingerprint ?? null)) throw keyReused();
+          return { operation: toRecord(existing), created: false };
         }
+        this.stmt.deleteByName.run({ name: existing.name });
       }
-      this.stmt.insert.run({
+    }
+    this.stmt.insert.run({
+      name: op.name,
+      parent: op.parent,
+      method: op.method,
+      owner: op.owner,
+      metadataType: op.metadata?.typeUrl ?? null,
+      metadataValue: op.metadata?.value ?? null,
+      requestType: op.request.typeUrl,
+      requestValue: op.request.value,
+      key: op.idempotencyKey ?? null,
+      fingerprint: op.requestFingerprint ?? null,
+      maxAttempts: op.maxAttempts,
+      now: op.createTime,
+    });
+    return {
+      created: true,
+      operation: {
         name: op.name,
         parent: op.parent,
         method: op.method,
         owner: op.owner,
-        metadataType: op.metadata?.typeUrl ?? null,
-        metadataValue: op.metadata?.value ?? null,
-        requestType: op.request.typeUrl,
-        requestValue: op.request.value,
-        key: op.idempotencyKey ?? null,
-        fingerprint: op.requestFingerprint ?? null,
+        done: false,
+        ...(op.metadata && { metadata: op.metadata }),
+        progressPercent: 0,
+        request: op.request,
+        ...(op.idempotencyKey !== undefined && { idempotencyKey: op.idempotencyKey }),
+        ...(op.requestFingerprint !== undefined && { requestFingerprint: op.requestFingerprint }),
+        leaseExpiresAt: 0,
+        attempt: 0,
         maxAttempts: op.maxAttempts,
-        now: op.createTime,
-      });
-      return {
-        created: true,
-        operation: {
-          name: op.name,
-          parent: op.parent,
-          method: op.method,
-          owner: op.owner,
-          done: false,
-          ...(op.metadata && { metadata: op.metadata }),
-          progressPercent: 0,
-          request: op.request,
-          ...(op.idempotencyKey !== undefined && { idempotencyKey: op.idempotencyKey }),
-          ...(op.requestFingerprint !== undefined && { requestFingerprint: op.requestFingerprint }),
-          leaseExpiresAt: 0,
-          attempt: 0,
-          maxAttempts: op.maxAttempts,
-          cancelRequested: false,
-          createTime: op.createTime,
-          updateTime: op.createTime,
-        },
-      };
-    });
+        cancelRequested: false,
+        createTime: op.createTime,
+        updateTime: op.createTime,
+      },
+    };
   }
 
   async get(name: string, now: number): Promise<OperationRecord | undefined> {
@@ -310,6 +365,13 @@ export class SqliteOperationStore implements OperationStore {
   }
 
   async close(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    this.checkpointer = undefined;
+    // Stopping mid-checkpoint is safe: SQLite checkpoints survive being cut off like any crash.
+    if (checkpointer) {
+      checkpointer.ref();
+      await checkpointer.terminate();
+    }
     if (this.db.open) this.db.close();
   }
 
@@ -338,7 +400,7 @@ export class SqliteOperationStore implements OperationStore {
 
   private write<T>(body: () => T): T {
     try {
-      return this.db.transaction(body).immediate();
+      return this.inTransaction.immediate(body) as T;
     } catch (error) {
       throw storeError(error);
     }
