@@ -13,9 +13,10 @@ import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.
 import type { TypeRegistry } from '../protos/registry.js';
 import { serviceImplementation } from './methods.js';
 import { operationsHandlers } from './operations.js';
-import { addReflection, descriptorSetFromProtoFiles } from './reflection.js';
+import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from './reflection.js';
 
 export const OPERATIONS_SERVICE = 'google.longrunning.Operations';
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 export interface GrpcParts {
   service: OperationsService;
@@ -56,14 +57,17 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
     server.addService(serviceDefinition(definition, name), implementation);
     services.push(name);
   }
+  const health = options.health ?? true;
   if (options.reflection ?? true) {
-    const appFiles = parts.protoFiles.filter((file) => !isBundled(file));
-    const sets: Uint8Array[] = [readFileSync(DESCRIPTOR_SET_PATH)];
-    if (appFiles.length > 0) sets.push(descriptorSetFromProtoFiles(appFiles, parts.includeDirs, sets[0]!));
-    addReflection(server, sets);
+    const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
+    // Files longrun's prebuilt set already describes are skipped, so only the app's are described here.
+    const sets = [longrunSet, descriptorSetFromProtoFiles(parts.protoFiles, parts.includeDirs, longrunSet)];
+    if (health) sets.push(healthDescriptorSet());
+    // Only what is served is listed; the built-in Sleeper's types stay describable when it is off.
+    addReflection(server, sets, { services: health ? [...services, HEALTH_SERVICE] : services });
   }
   const served: ServedLongrun = { services };
-  if (options.health ?? true) {
+  if (health) {
     const statuses: ServingStatusMap = { '': 'SERVING' };
     for (const name of services) statuses[name] = 'SERVING';
     served.health = new HealthImplementation(statuses);
@@ -98,11 +102,6 @@ function serviceDefinition(definition: PackageDefinition, name: string): Service
   const service = definition[name];
   if (service === undefined || 'format' in service) throw new Error(`${name} is not a service in the loaded protos`);
   return service as ServiceDefinition;
-}
-
-/** longrun's own protos are in the prebuilt descriptor set already. */
-function isBundled(file: string): boolean {
-  return file.startsWith('google/') || file.startsWith('longrun/');
 }
 
 /** Receive limit for one message; large enough for any request longrun's methods take. */

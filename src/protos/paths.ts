@@ -20,7 +20,12 @@ export const PROTO_DIR = join(PACKAGE_ROOT, 'proto');
 /** FileDescriptorSet of proto/, built by `buf build` (scripts/gen.mjs); reflection serves it. */
 export const DESCRIPTOR_SET_PATH = join(PACKAGE_ROOT, 'src', 'gen', 'descriptors.binpb');
 
-/** proto-loader / protobufjs conversion: camelCase fields, 64-bit ints and enums as strings. */
+/**
+ * proto-loader / protobufjs conversion: camelCase fields, 64-bit ints and enums as strings, unset
+ * fields filled with defaults, and a virtual property naming each oneof's set field. src/gen's
+ * types depend on these: scripts/gen.mjs passes the same choices to proto-loader-gen-types, so
+ * change both together (and regenerate).
+ */
 export const LOADER_OPTIONS = {
   keepCase: false,
   longs: String,

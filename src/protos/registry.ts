@@ -44,6 +44,11 @@ export interface LongRunningMethodInfo {
 
 const protobufjsDir = dirname(createRequire(import.meta.url).resolve('protobufjs/package.json'));
 
+/** Well-known types are always known: methods often answer with Empty, Struct or a wrapper. */
+const WELL_KNOWN_TYPES = ['any', 'duration', 'empty', 'field_mask', 'struct', 'timestamp', 'wrappers'].map(
+  (name) => `google/protobuf/${name}.proto`,
+);
+
 export class TypeRegistry {
   /** Every loaded type, service and option. */
   readonly root: protobuf.Root;
@@ -67,7 +72,7 @@ export class TypeRegistry {
       }
       return fallback(origin, target);
     };
-    this.root.loadSync([...files], { keepCase: LOADER_OPTIONS.keepCase });
+    this.root.loadSync([...WELL_KNOWN_TYPES, ...files], { keepCase: LOADER_OPTIONS.keepCase });
     this.root.resolveAll();
   }
 
