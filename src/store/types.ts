@@ -3,6 +3,9 @@
  * default) and PostgreSQL (many servers, one database) are interchangeable. All methods are async
  * and every write resolves only after it is committed.
  *
+ * Records a store returns may be shared with other callers (a store may cache reads): never
+ * mutate them.
+ *
  * Fencing: methods that take a `Lease` write only while the row is still leased to that holder and
  * attempt; a runner whose lease was taken over writes nothing and is told so.
  */

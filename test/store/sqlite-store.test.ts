@@ -52,6 +52,27 @@ describe('SqliteOperationStore', () => {
     db.close();
   });
 
+  it('serves repeated reads fresh after a write by this store or by another process on the file', async () => {
+    await store.create(newOp('operations/a'));
+    assert.equal((await store.get('operations/a', T0))?.cancelRequested, false);
+    assert.equal((await store.get('operations/a', T0))?.cancelRequested, false); // from the recent reads
+    await store.requestCancel('operations/a', T0, { code: Code.CANCELLED, message: 'x', details: [] });
+    assert.equal((await store.get('operations/a', T0))?.done, true, 'own write is seen');
+
+    await store.create(newOp('operations/b'));
+    assert.equal((await store.get('operations/b', T0))?.done, false);
+    const other = new Database(path);
+    other.prepare('UPDATE operations SET progress_percent = 42 WHERE name = ?').run('operations/b');
+    other.prepare('DELETE FROM operations WHERE name = ?').run('operations/a');
+    other.close();
+    assert.equal((await store.get('operations/b', T0))?.progressPercent, 42, "another connection's write is seen");
+    assert.equal(await store.get('operations/a', T0), undefined);
+    await store.create(newOp('operations/c'));
+    const c = await store.get('operations/c', T0);
+    assert.equal(c?.done, false);
+    assert.equal(c?.expireTime, undefined);
+  });
+
   it('keeps everything across a close and reopen, including the page-token key', async () => {
     await store.create(newOp('operations/a'));
     await store.create(newOp('operations/b', { idempotencyKey: 'k', requestFingerprint: 'f' }));

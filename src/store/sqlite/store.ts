@@ -85,6 +85,9 @@ const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, metadata
   idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
   cancel_requested, create_time, update_time, done_time, expire_time`;
 
+/** Bound on the recent-reads cache; it is cleared whole when full (it refills from hot names). */
+const RECENT_READS_MAX = 10_000;
+
 const NOT_EXPIRED = '(expire_time IS NULL OR expire_time > @now)';
 
 /** SQLite result codes that mean "the disk, not the request, is the problem". */
@@ -94,6 +97,13 @@ export class SqliteOperationStore implements OperationStore {
   private readonly db: Database.Database;
   private readonly retention: RetentionPolicy;
   private readonly listStatements = new Map<string, Database.Statement>();
+  /**
+   * Operations read since the last commit, for clients polling GetOperation. Valid while no
+   * connection has committed: our own writes clear it, and PRAGMA data_version (a few µs, against
+   * tens for the row) tells when another process has written.
+   */
+  private readonly recentReads = new Map<string, OperationRecord>();
+  private recentReadsVersion = -1;
   private checkpointer?: Worker;
   private pendingCreates: { op: NewOperation; resolve(result: CreateResult): void; reject(error: unknown): void }[] = [];
   /** One transaction wrapper, reused: better-sqlite3 builds a new one per transaction() call. */
@@ -207,8 +217,20 @@ export class SqliteOperationStore implements OperationStore {
 
   async get(name: string, now: number): Promise<OperationRecord | undefined> {
     return this.read(() => {
-      const row = this.stmt.get.get({ name, now }) as OperationRow | undefined;
-      return row && toRecord(row);
+      const version = this.stmt.dataVersion.get() as number;
+      if (version !== this.recentReadsVersion) {
+        this.recentReads.clear();
+        this.recentReadsVersion = version;
+      }
+      let record = this.recentReads.get(name);
+      if (record === undefined) {
+        const row = this.stmt.get.get({ name }) as OperationRow | undefined;
+        if (row === undefined) return undefined;
+        record = toRecord(row);
+        if (this.recentReads.size >= RECENT_READS_MAX) this.recentReads.clear();
+        this.recentReads.set(name, record);
+      }
+      return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
     });
   }
 
@@ -403,6 +425,8 @@ export class SqliteOperationStore implements OperationStore {
       return this.inTransaction.immediate(body) as T;
     } catch (error) {
       throw storeError(error);
+    } finally {
+      this.recentReads.clear();
     }
   }
 }
@@ -425,7 +449,8 @@ function prepareStatements(db: Database.Database) {
   const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND done = 0';
   const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
   return {
-    get: db.prepare(`SELECT ${READ_COLUMNS} FROM operations WHERE name = @name AND ${NOT_EXPIRED}`),
+    get: db.prepare(`SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
     byKey: db.prepare(`SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`),
     insert: db.prepare(`INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
         request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
