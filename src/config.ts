@@ -18,6 +18,8 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   sweepIntervalMs: number;
   enableSleeper: boolean;
+  enableVision: boolean;
+  storageRoot: string;
   logLevel: LogLevel;
 }
 
@@ -58,6 +60,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How often expired operations are deleted (in small batches).' },
   { key: 'enableSleeper', flag: 'enable-sleeper', env: 'LONGRUN_ENABLE_SLEEPER', kind: 'boolean', default: 'false',
     description: 'Serve longrun.testing.v1.Sleeper/Sleep, a method that runs for a given time and reports progress (tests, demos).' },
+  { key: 'enableVision', flag: 'enable-vision', env: 'LONGRUN_ENABLE_VISION', kind: 'boolean', default: 'false',
+    description: 'Serve the Vision sample, google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles (text detection on PDF).' },
+  { key: 'storageRoot', flag: 'storage-root', env: 'LONGRUN_STORAGE_ROOT', kind: 'string', default: './data/storage',
+    description: 'Where the Vision sample finds gs://BUCKET/OBJECT: the file <root>/BUCKET/OBJECT. Nothing outside it is read or written.' },
   { key: 'logLevel', flag: 'log-level', env: 'LONGRUN_LOG_LEVEL', kind: 'enum', default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'Log level; logs are JSON lines on stderr.' },

@@ -5,6 +5,7 @@ import { loadConfig, OPTIONS } from '../config.js';
 import { createServer, listen, shutdown } from '../grpc/server.js';
 import { createLogger } from '../log.js';
 import { addSleeper } from '../sleeper/sleeper.js';
+import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
 
 export const SERVE_FLAGS = Object.fromEntries(
   OPTIONS.map((spec) => [spec.flag, { type: spec.kind === 'boolean' ? 'boolean' : 'string' }]),
@@ -22,9 +23,11 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     pollMs: config.pollMs,
     sweepIntervalMs: config.sweepIntervalMs,
     maxAttempts: config.maxAttempts,
+    ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
     logger,
   });
   if (config.enableSleeper) addSleeper(longrun);
+  if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
   const server = createServer();
   longrun.addToServer(server);
   const port = await listen(server, config.host, config.port);

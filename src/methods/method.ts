@@ -35,7 +35,7 @@ export interface MethodOptions<Request, Metadata> {
   /** Overrides `operation_info.metadata_type`. */
   metadataType?: string;
   /** Throws LongrunError (INVALID_ARGUMENT) to refuse a request before any operation exists. */
-  validate?(request: Request): void;
+  validate?(request: Request): void | Promise<void>;
   /** The metadata the operation has from the moment it is created. */
   initialMetadata?(request: Request, now: Date): Metadata | undefined;
   /** Parent of the created operation (default: the request's `parent` field, if any). */

@@ -69,7 +69,7 @@ export class OperationsService {
     const requestAny = registry.pack(method.info.requestType, request as MessageValue);
     // Validate what the handler will see: the decoded request, with defaults, however it arrived.
     request = registry.decode(method.info.requestType, requestAny.value);
-    method.options.validate?.(request);
+    await method.options.validate?.(request);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const now = clock.now();

@@ -36,7 +36,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   longrun.start();
   const address = `127.0.0.1:${port}`;
   const client = new OperationsClient(address);
-  const generic = new GenericCaller(address);
+  const generic = new GenericCaller(address, [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])]);
   return {
     longrun,
     address,

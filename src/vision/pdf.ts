@@ -1,0 +1,110 @@
+/**
+ * The text layer of a PDF, page by page, through pdf.js (pdfjs-dist): each run of text with its
+ * box in page points, origin at the top left, as the page is displayed (rotation and crop box
+ * applied).
+ */
+import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
+import { Code, LongrunError } from '../index.js';
+
+/** A run of text as the PDF draws it: one font, one direction, on one baseline. */
+export interface TextRun {
+  text: string;
+  /** Box of the run in points from the page's top left: left, top, right, bottom. */
+  box: Box;
+  /** Font size in points (the run's height). */
+  size: number;
+  /** The PDF ends a line after this run. */
+  endsLine: boolean;
+}
+
+export interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+export interface PageText {
+  /** 1-based. */
+  number: number;
+  width: number;
+  height: number;
+  runs: TextRun[];
+}
+
+// pdf.js reports the baseline; glyphs of most fonts reach about this far above and below it.
+const ASCENT = 0.8;
+const DESCENT = 0.2;
+
+export class PdfFile {
+  private constructor(private readonly document: PDFDocumentProxy) {}
+
+  /** Opens a PDF; a file that is not one (or is encrypted, or broken beyond repair) is INVALID_ARGUMENT. */
+  static async open(bytes: Uint8Array, uri: string): Promise<PdfFile> {
+    // pdf.js takes ownership of (and detaches) the buffer it is given: hand it a copy.
+    const task = getDocument({ data: new Uint8Array(bytes), verbosity: 0, isEvalSupported: false, disableFontFace: true, useSystemFonts: false, stopAtErrors: false });
+    try {
+      return new PdfFile(await task.promise);
+    } catch (error) {
+      await task.destroy();
+      throw new LongrunError(Code.INVALID_ARGUMENT, `${uri} is not a readable PDF file: ${(error as Error).message}`, 'INVALID_PDF', {
+        metadata: { uri },
+        cause: error,
+      });
+    }
+  }
+
+  get pageCount(): number {
+    return this.document.numPages;
+  }
+
+  /** The text of one page (1-based); throws if that page cannot be parsed. */
+  async page(number: number): Promise<PageText> {
+    const page = await this.document.getPage(number);
+    try {
+      const viewport = page.getViewport({ scale: 1 });
+      const content = await page.getTextContent();
+      const runs: TextRun[] = [];
+      for (const item of content.items) {
+        if (!('str' in item)) continue;
+        const run = toRun(item, (x, y) => viewport.convertToViewportPoint(x, y) as [number, number]);
+        if (run !== undefined) runs.push(run);
+        else if (item.hasEOL && runs.length > 0) runs[runs.length - 1]!.endsLine = true;
+      }
+      return { number, width: viewport.width, height: viewport.height, runs };
+    } finally {
+      page.cleanup();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.document.destroy();
+  }
+}
+
+function toRun(item: TextItem, toViewport: (x: number, y: number) => [number, number]): TextRun | undefined {
+  if (item.str.trim() === '') return undefined;
+  const [a, b, c, d, e, f] = item.transform as [number, number, number, number, number, number];
+  const size = Math.hypot(c, d) || item.height;
+  // The run's corners in PDF space: along the baseline (a, b) for `width`, up (c, d) for the height.
+  const along = Math.hypot(a, b) || 1;
+  const ux = a / along;
+  const uy = b / along;
+  const vx = c / (Math.hypot(c, d) || 1);
+  const vy = d / (Math.hypot(c, d) || 1);
+  const corners = [
+    [e - vx * size * DESCENT, f - vy * size * DESCENT],
+    [e + ux * item.width - vx * size * DESCENT, f + uy * item.width - vy * size * DESCENT],
+    [e + vx * size * ASCENT, f + vy * size * ASCENT],
+    [e + ux * item.width + vx * size * ASCENT, f + uy * item.width + vy * size * ASCENT],
+  ].map(([x, y]) => toViewport(x!, y!));
+  const xs = corners.map(([x]) => x);
+  const ys = corners.map(([, y]) => y);
+  return {
+    text: item.str,
+    box: { left: Math.min(...xs), top: Math.min(...ys), right: Math.max(...xs), bottom: Math.max(...ys) },
+    size,
+    endsLine: item.hasEOL,
+  };
+}
