@@ -1,7 +1,7 @@
 /** PDFs with known words at known places, written with pdf-lib, and a longrun serving Vision. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PDFDocument, StandardFonts, type PDFFont } from 'pdf-lib';
+import { PDFArray, PDFDict, PDFDocument, PDFName, PDFNumber, StandardFonts, type PDFFont } from 'pdf-lib';
 import { addVision, VISION_PROTO_FILES } from '../../src/vision/index.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -27,6 +27,14 @@ export async function makePdf(pages: readonly DrawnLine[][]): Promise<Uint8Array
     if (lines.length === 0) page.drawRectangle({ x: 100, y: 100, width: 200, height: 300 });
   }
   return doc.save();
+}
+
+/** Three pages whose second one cannot be parsed: its page-tree entry points at a number. */
+export async function makePdfWithBrokenPage(): Promise<Uint8Array> {
+  const doc = await PDFDocument.load(await makePdf([[{ text: 'first', x: 72, y: 72 }], [{ text: 'second', x: 72, y: 72 }], [{ text: 'third', x: 72, y: 72 }]]));
+  const kids = doc.catalog.lookup(PDFName.of('Pages'), PDFDict).lookup(PDFName.of('Kids'), PDFArray);
+  kids.set(1, doc.context.register(PDFNumber.of(7)));
+  return doc.save({ useObjectStreams: false });
 }
 
 /** `count` pages, each with a header naming its number and a few lines of body text. */
