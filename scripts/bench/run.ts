@@ -14,6 +14,7 @@ import { createLongrun, OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { visionBench } from './vision.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs } from './measure.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -284,18 +285,39 @@ async function concurrentWaits(): Promise<void> {
   await server.stop();
 }
 
+/** Sections by name; `npm run bench -- vision waits` runs only those. */
+const SECTIONS: Record<string, () => Promise<void>> = {
+  async core() {
+    const longrun = ServerProcess.start(['longrun', join(work, 'bench.db')]);
+    const port = await longrun.port;
+    const baseline = await getOperationCpu(port, longrun.child.pid!);
+    await grpcThroughput(port, baseline);
+    baseline.client.close();
+    await baseline.process.stop();
+    await wakeLatency(port);
+    await longrun.stop();
+  },
+  'in-process': inProcessThroughput,
+  waits: concurrentWaits,
+  vision: () =>
+    visionBench({
+      report,
+      work,
+      startServer: async (storage) => {
+        const server = ServerProcess.start(['vision', join(work, 'vision.db'), storage]);
+        return { port: await server.port, stop: () => server.stop() };
+      },
+    }),
+};
+
 try {
+  const chosen = process.argv.slice(2);
+  const unknown = chosen.filter((name) => !(name in SECTIONS));
+  if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${Object.keys(SECTIONS).join(', ')}`);
   process.stdout.write(`longrun benchmarks (node ${process.version}, ${new Date().toISOString()})\n`);
-  const longrun = ServerProcess.start(['longrun', join(work, 'bench.db')]);
-  const port = await longrun.port;
-  const baseline = await getOperationCpu(port, longrun.child.pid!);
-  await grpcThroughput(port, baseline);
-  baseline.client.close();
-  await baseline.process.stop();
-  await wakeLatency(port);
-  await longrun.stop();
-  await inProcessThroughput();
-  await concurrentWaits();
+  for (const [name, section] of Object.entries(SECTIONS)) {
+    if (chosen.length === 0 || chosen.includes(name)) await section();
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -2,6 +2,7 @@
  * The server side of the benchmarks, run as its own process so client and server CPU stay apart.
  *   server.js longrun <db> [concurrency]   longrun with a no-op Sleep handler (see below)
  *   server.js baseline <reply.json>         a no-op grpc-js GetOperation returning a fixed reply
+ *   server.js vision <db> <storage root>   longrun serving the Vision sample
  * Prints `listening <port>`; on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createLongrun, createServer, listen, type Longrun } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { addVision, VISION_PROTO_FILES } from '../../src/vision/index.js';
 import { monotonicMs } from './measure.js';
 
 interface SleepRequest {
@@ -19,7 +21,7 @@ interface SleepRequest {
   steps: number;
 }
 
-const [mode, arg, concurrencyArg] = process.argv.slice(2);
+const [mode, arg, thirdArg] = process.argv.slice(2);
 let longrun: Longrun | undefined;
 let server: grpc.Server;
 
@@ -36,8 +38,13 @@ if (mode === 'longrun') {
       }
       return {};
     },
-    { concurrency: Number(concurrencyArg ?? 256) },
+    { concurrency: Number(thirdArg ?? 256) },
   );
+  server = createServer();
+  longrun.addToServer(server, { reflection: false, health: false });
+} else if (mode === 'vision') {
+  longrun = await createLongrun({ databasePath: arg!, protoFiles: VISION_PROTO_FILES, logger: silent() });
+  addVision(longrun, { storageRoot: thirdArg! });
   server = createServer();
   longrun.addToServer(server, { reflection: false, health: false });
 } else if (mode === 'baseline') {

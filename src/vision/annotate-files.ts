@@ -1,18 +1,16 @@
 /**
  * The work of `google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles`: text detection on
  * PDF files, written as Vision writes it (JSON shards of `batch_size` pages under each request's
- * output prefix), with Vision's OperationMetadata and AsyncBatchAnnotateFilesResponse.
+ * output prefix), with Vision's OperationMetadata and AsyncBatchAnnotateFilesResponse. Pages are
+ * parsed in worker threads (page-pool.ts); shards are assembled from their proto3 JSON.
  * Built only on longrun's public embedding API, as any app would.
  */
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { Code, LongrunError, invalidArgument, type Longrun, type OperationContext } from '../index.js';
-import { layoutPage } from './layout.js';
-import { PdfFile } from './pdf.js';
+import { invalidArgument, type Longrun, type LongrunError, type OperationContext } from '../index.js';
+import { PagePool, type AnnotatedPage, type PoolDocument } from './page-pool.js';
 import { LIMITS, planOf, type AsyncBatchAnnotateFilesRequest, type FilePlan } from './request.js';
 import type { LocalStorage } from './storage.js';
 
 export const ASYNC_BATCH_ANNOTATE_FILES = '/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles';
-const ANNOTATE_FILE_RESPONSE = 'google.cloud.vision.v1.AnnotateFileResponse';
 
 type State = 'CREATED' | 'RUNNING' | 'DONE' | 'CANCELLED';
 interface Timestamp {
@@ -27,24 +25,8 @@ interface OperationMetadata {
 interface AsyncBatchAnnotateFilesResponse {
   responses: { outputConfig: { gcsDestination: { uri: string }; batchSize: number } }[];
 }
-interface Status {
-  code: number;
-  message: string;
-}
-
-interface OpenFile {
-  plan: FilePlan;
-  /** What the shards and errors call the file: its URI, or a placeholder for inline content. */
-  source: string;
-  pdf: PdfFile;
-}
-
 export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStorage, options: { concurrency?: number } = {}): void {
-  const toJson = (message: Record<string, unknown>): string => {
-    const type = longrun.registry.type(ANNOTATE_FILE_RESPONSE);
-    // proto3 JSON: camelCase names, enums by name, defaults left out.
-    return JSON.stringify(type.toObject(type.fromObject(message), { json: true, enums: String, longs: String, bytes: String }));
-  };
+  const pool = new PagePool();
 
   longrun.method<AsyncBatchAnnotateFilesRequest, OperationMetadata, AsyncBatchAnnotateFilesResponse>(
     ASYNC_BATCH_ANNOTATE_FILES,
@@ -53,30 +35,47 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
       const createTime = timestamp((await longrun.get(context.name)).createTime);
       const setState = (state: State) => context.setMetadata({ state, createTime, updateTime: timestamp(Date.now()) });
       await setState('RUNNING');
-      const files = await openAll(plans, storage);
+      const files = await openAll(plans, storage, pool);
+      const writes: Promise<unknown>[] = [];
       try {
-        const totalPages = files.reduce((sum, file) => sum + file.pdf.pageCount, 0);
+        const totalPages = files.reduce((sum, file) => sum + file.document.pageCount, 0);
         if (totalPages > LIMITS.pages) throw tooManyPages(totalPages);
         let processed = 0;
+        let reported = 0;
+        // Pages stream through the workers, a few ahead so none waits; each shard is written as soon
+        // as its last page is back. A cancel is seen before each page is handed out.
+        const window = pool.size * 2;
         for (const file of files) {
-          const pageCount = file.pdf.pageCount;
-          for (let first = 1; first <= pageCount; first += file.plan.batchSize) {
-            const last = Math.min(pageCount, first + file.plan.batchSize - 1);
-            const responses = [];
-            for (let number = first; number <= last; number++) {
+          const pageCount = file.document.pageCount;
+          const inFlight: Promise<AnnotatedPage>[] = [];
+          let next = 1;
+          let shard: string[] = [];
+          for (let number = 1; number <= pageCount; number++) {
+            for (; next <= pageCount && next < number + window; next++) {
               await stopIfCancelled(context, setState);
-              responses.push(await annotatePage(file, number));
-              processed++;
-              await context.progress(Math.floor((processed * 100) / totalPages));
-              // pdf.js parses on this thread: let RPCs through between pages.
-              await yieldToEventLoop();
+              const page = file.document.annotate(next);
+              page.catch(() => undefined); // abandoned if the operation stops first
+              inFlight.push(page);
             }
-            const shard = { inputConfig: inputConfigOf(file.plan), responses, totalPages: pageCount };
-            await storage.write(file.plan.destination, `output-${first}-to-${last}.json`, toJson(shard), `requests[${file.plan.index}].output_config.gcs_destination.uri`);
+            shard.push((await inFlight.shift()!).json);
+            const percent = Math.floor((++processed * 100) / totalPages);
+            if (percent > reported) await context.progress((reported = percent));
+            if (shard.length === file.plan.batchSize || number === pageCount) {
+              const first = number - shard.length + 1;
+              const json = `{"inputConfig":${JSON.stringify(inputConfigOf(file.plan))},"responses":[${shard.join(',')}],"totalPages":${pageCount}}`;
+              // Written while the workers go on with the next pages; awaited before the operation ends.
+              const write = storage.write(file.plan.destination, `output-${first}-to-${number}.json`, json, `requests[${file.plan.index}].output_config.gcs_destination.uri`);
+              write.catch(() => undefined);
+              writes.push(write);
+              shard = [];
+            }
           }
         }
+        await Promise.all(writes);
       } finally {
-        await Promise.all(files.map((file) => file.pdf.close()));
+        for (const file of files) file.document.close();
+        // A cancelled operation still finishes the shards it started writing.
+        await Promise.allSettled(writes);
       }
       await setState('DONE');
       return {
@@ -90,10 +89,10 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         // The page limit needs the files; missing or unreadable ones are reported by the run.
         let pages = 0;
         for (const plan of plans) {
-          const file = await openFile(plan, storage).catch(() => undefined);
+          const file = await openFile(plan, storage, pool).catch(() => undefined);
           if (file === undefined) continue;
-          pages += file.pdf.pageCount;
-          await file.pdf.close();
+          pages += file.document.pageCount;
+          file.document.close();
         }
         if (pages > LIMITS.pages) throw tooManyPages(pages);
       },
@@ -102,37 +101,27 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
   );
 }
 
-async function annotatePage(file: OpenFile, number: number): Promise<Record<string, unknown>> {
-  const context = { uri: file.source, pageNumber: number };
-  let text;
-  try {
-    text = await file.pdf.page(number);
-  } catch (error) {
-    return { error: status(Code.INVALID_ARGUMENT, `Page ${number} of ${file.source} could not be parsed: ${(error as Error).message}`), context };
-  }
-  const layout = layoutPage(text);
-  const response: Record<string, unknown> = { fullTextAnnotation: { pages: [layout.page], text: layout.text }, context };
-  if (layout.words === 0) {
-    response['error'] = status(Code.UNIMPLEMENTED, `Page ${number} has no text layer (an image-only page?); longrun reads PDF text and does not run OCR`);
-  }
-  return response;
+interface OpenFile {
+  plan: FilePlan;
+  document: PoolDocument;
 }
 
-async function openAll(plans: readonly FilePlan[], storage: LocalStorage): Promise<OpenFile[]> {
+async function openAll(plans: readonly FilePlan[], storage: LocalStorage, pool: PagePool): Promise<OpenFile[]> {
   const files: OpenFile[] = [];
   try {
-    for (const plan of plans) files.push(await openFile(plan, storage));
+    for (const plan of plans) files.push(await openFile(plan, storage, pool));
     return files;
   } catch (error) {
-    await Promise.all(files.map((file) => file.pdf.close()));
+    for (const file of files) file.document.close();
     throw error;
   }
 }
 
-async function openFile(plan: FilePlan, storage: LocalStorage): Promise<OpenFile> {
+async function openFile(plan: FilePlan, storage: LocalStorage, pool: PagePool): Promise<OpenFile> {
+  // Inline content is named by its field, in errors and in each page's context.
   const source = plan.uri ?? `requests[${plan.index}].input_config.content`;
   const bytes = plan.content ?? (await storage.read(plan.uri!, `requests[${plan.index}].input_config.gcs_source.uri`, LIMITS.fileBytes));
-  return { plan, source, pdf: await PdfFile.open(bytes, source) };
+  return { plan, document: await pool.open(bytes, source) };
 }
 
 async function stopIfCancelled(context: OperationContext<OperationMetadata>, setState: (state: State) => Promise<void>): Promise<void> {
@@ -148,10 +137,6 @@ function inputConfigOf(plan: FilePlan): Record<string, unknown> {
 
 function tooManyPages(pages: number): LongrunError {
   return invalidArgument('requests', `the files have ${pages} pages in all; at most ${LIMITS.pages} are accepted per call`);
-}
-
-function status(code: number, message: string): Status {
-  return { code, message };
 }
 
 function timestamp(ms: number): Timestamp {

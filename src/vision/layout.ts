@@ -1,51 +1,21 @@
 /**
  * Turns a page's text runs into Vision's TextAnnotation tree: lines from runs on one baseline,
  * words from whitespace, paragraphs from line spacing, blocks from larger gaps or a change of
- * column. Symbol boxes inside a run are estimated by dividing the run's width evenly between its
- * characters (a PDF's text layer gives the run's extent, not each glyph's).
+ * column. A PDF's text layer gives the extent of each run of text, not of each glyph: word boxes
+ * inside a run are estimated by dividing its width evenly between its characters, and symbols
+ * carry no box of their own (it would be invented, and it is most of the output's size).
  */
 import type { Box, PageText, TextRun } from './pdf.js';
 
-/** google.cloud.vision.v1 messages as plain objects (the fields longrun fills). */
-export interface VisionPage {
-  width: number;
-  height: number;
-  blocks: VisionBlock[];
-  confidence: number;
-}
-interface Poly {
-  normalizedVertices: { x: number; y: number }[];
-}
-type BreakType = 'SPACE' | 'EOL_SURE_SPACE' | 'LINE_BREAK';
-interface VisionSymbol {
-  property?: { detectedBreak: { type: BreakType } };
-  boundingBox: Poly;
-  text: string;
-  confidence: number;
-}
-interface VisionWord {
-  boundingBox: Poly;
-  symbols: VisionSymbol[];
-  confidence: number;
-}
-interface VisionParagraph {
-  boundingBox: Poly;
-  words: VisionWord[];
-  confidence: number;
-}
-interface VisionBlock {
-  boundingBox: Poly;
-  paragraphs: VisionParagraph[];
-  blockType: 'TEXT';
-  confidence: number;
-}
-
-/** What a page yields: Vision's page, its text (lines end in "\n") and its word count. */
+/** What a page yields: Vision's Page as proto3 JSON, its text (lines end in "\n") and its word count. */
 export interface PageLayout {
-  page: VisionPage;
+  /** google.cloud.vision.v1.Page in proto3 JSON, written directly: pages hold thousands of symbols. */
+  pageJson: string;
   text: string;
   words: number;
 }
+
+type BreakType = 'SPACE' | 'EOL_SURE_SPACE' | 'LINE_BREAK';
 
 // Gaps between lines, as fractions of the font size: normal leading leaves about 0.2 between one
 // line's descent and the next one's ascent.
@@ -79,42 +49,38 @@ export function layoutPage(page: PageText): PageLayout {
     else blocks.at(-1)!.at(-1)!.push(line);
     previous = line;
   }
-  const normalize = (box: Box): Poly => polygon(box, page.width, page.height);
+  const poly = (box: Box): string => polygonJson(box, page.width, page.height);
   let text = '';
-  let wordCount = 0;
-  const visionBlocks = blocks.map((paragraphs): VisionBlock => {
-    const visionParagraphs = paragraphs.map((paragraphLines): VisionParagraph => {
-      const words: VisionWord[] = [];
+  let words = 0;
+  const blockJson = blocks.map((paragraphs) => {
+    const paragraphJson = paragraphs.map((paragraphLines) => {
+      const wordJson: string[] = [];
       paragraphLines.forEach((line, lineIndex) => {
         const lineWords = wordsOf(line.chars);
         lineWords.forEach((chars, wordIndex) => {
           const lastOfLine = wordIndex === lineWords.length - 1;
           const breakType: BreakType = !lastOfLine ? 'SPACE' : lineIndex === paragraphLines.length - 1 ? 'LINE_BREAK' : 'EOL_SURE_SPACE';
-          const symbols = chars.map((char, i): VisionSymbol => ({
-            ...(i === chars.length - 1 && { property: { detectedBreak: { type: breakType } } }),
-            boundingBox: normalize(char.box),
-            text: char.text,
-            confidence: CONFIDENCE,
-          }));
-          words.push({ boundingBox: normalize(union(chars.map((c) => c.box))), symbols, confidence: CONFIDENCE });
-          text += chars.map((c) => c.text).join('') + (lastOfLine ? '\n' : ' ');
+          let symbols = '';
+          let word = '';
+          for (let i = 0; i < chars.length; i++) {
+            const char = chars[i]!.text;
+            word += char;
+            const property = i === chars.length - 1 ? `"property":{"detectedBreak":{"type":"${breakType}"}},` : '';
+            symbols += `${i === 0 ? '' : ','}{${property}"text":${jsonString(char)},"confidence":${CONFIDENCE}}`;
+          }
+          wordJson.push(`{"boundingBox":${poly(boxOf(chars))},"symbols":[${symbols}],"confidence":${CONFIDENCE}}`);
+          text += word + (lastOfLine ? '\n' : ' ');
         });
-        wordCount += lineWords.length;
+        words += lineWords.length;
       });
-      return { boundingBox: normalize(union(paragraphLines.map((l) => l.box))), words, confidence: CONFIDENCE };
+      return `{"boundingBox":${poly(union(paragraphLines.map((l) => l.box)))},"words":[${wordJson.join(',')}],"confidence":${CONFIDENCE}}`;
     });
-    return {
-      boundingBox: normalize(union(paragraphs.flat().map((l) => l.box))),
-      paragraphs: visionParagraphs,
-      blockType: 'TEXT',
-      confidence: CONFIDENCE,
-    };
+    const box = union(paragraphs.flat().map((l) => l.box));
+    return `{"boundingBox":${poly(box)},"paragraphs":[${paragraphJson.join(',')}],"blockType":"TEXT","confidence":${CONFIDENCE}}`;
   });
-  return {
-    page: { width: Math.round(page.width), height: Math.round(page.height), blocks: visionBlocks, confidence: visionBlocks.length > 0 ? CONFIDENCE : 0 },
-    text,
-    words: wordCount,
-  };
+  const confidence = blockJson.length > 0 ? CONFIDENCE : 0;
+  const pageJson = `{"width":${Math.round(page.width)},"height":${Math.round(page.height)},"blocks":[${blockJson.join(',')}],"confidence":${confidence}}`;
+  return { pageJson, text, words };
 }
 
 /** Runs on one baseline, in the order the PDF draws them, make a line. */
@@ -172,26 +138,31 @@ function wordsOf(chars: readonly Char[]): Char[][] {
 }
 
 function union(boxes: readonly Box[]): Box {
-  return {
-    left: Math.min(...boxes.map((b) => b.left)),
-    top: Math.min(...boxes.map((b) => b.top)),
-    right: Math.max(...boxes.map((b) => b.right)),
-    bottom: Math.max(...boxes.map((b) => b.bottom)),
-  };
+  const box = { ...boxes[0]! };
+  for (const other of boxes) {
+    if (other.left < box.left) box.left = other.left;
+    if (other.top < box.top) box.top = other.top;
+    if (other.right > box.right) box.right = other.right;
+    if (other.bottom > box.bottom) box.bottom = other.bottom;
+  }
+  return box;
+}
+
+function boxOf(chars: readonly Char[]): Box {
+  return union(chars.map((char) => char.box));
 }
 
 /** Corners clockwise from the top left, as fractions of the page, rounded to what a float keeps. */
-function polygon(box: Box, width: number, height: number): Poly {
+function polygonJson(box: Box, width: number, height: number): string {
   const x = (value: number) => round(clamp(value / width));
   const y = (value: number) => round(clamp(value / height));
-  return {
-    normalizedVertices: [
-      { x: x(box.left), y: y(box.top) },
-      { x: x(box.right), y: y(box.top) },
-      { x: x(box.right), y: y(box.bottom) },
-      { x: x(box.left), y: y(box.bottom) },
-    ],
-  };
+  const [left, top, right, bottom] = [x(box.left), y(box.top), x(box.right), y(box.bottom)];
+  return `{"normalizedVertices":[{"x":${left},"y":${top}},{"x":${right},"y":${top}},{"x":${right},"y":${bottom}},{"x":${left},"y":${bottom}}]}`;
+}
+
+/** JSON for one character: the common case without JSON.stringify. */
+function jsonString(char: string): string {
+  return /^[\x20-\x7e]$/.test(char) && char !== '"' && char !== '\\' ? `"${char}"` : JSON.stringify(char);
 }
 
 function clamp(value: number): number {

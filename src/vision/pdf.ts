@@ -5,7 +5,6 @@
  */
 import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
-import { Code, LongrunError } from '../index.js';
 
 /** A run of text as the PDF draws it: one font, one direction, on one baseline. */
 export interface TextRun {
@@ -37,10 +36,15 @@ export interface PageText {
 const ASCENT = 0.8;
 const DESCENT = 0.2;
 
+/** The bytes are not a PDF pdf.js can read (not a PDF, encrypted, or broken beyond repair). */
+export class UnreadablePdfError extends Error {
+  override readonly name = 'UnreadablePdfError';
+}
+
 export class PdfFile {
   private constructor(private readonly document: PDFDocumentProxy) {}
 
-  /** Opens a PDF; a file that is not one (or is encrypted, or broken beyond repair) is INVALID_ARGUMENT. */
+  /** Opens a PDF, or throws UnreadablePdfError. */
   static async open(bytes: Uint8Array, uri: string): Promise<PdfFile> {
     // pdf.js takes ownership of (and detaches) the buffer it is given: hand it a copy.
     const task = getDocument({ data: new Uint8Array(bytes), verbosity: 0, isEvalSupported: false, disableFontFace: true, useSystemFonts: false, stopAtErrors: false });
@@ -48,10 +52,7 @@ export class PdfFile {
       return new PdfFile(await task.promise);
     } catch (error) {
       await task.destroy();
-      throw new LongrunError(Code.INVALID_ARGUMENT, `${uri} is not a readable PDF file: ${(error as Error).message}`, 'INVALID_PDF', {
-        metadata: { uri },
-        cause: error,
-      });
+      throw new UnreadablePdfError(`${uri} is not a readable PDF file: ${(error as Error).message}`);
     }
   }
 
@@ -64,7 +65,8 @@ export class PdfFile {
     const page = await this.document.getPage(number);
     try {
       const viewport = page.getViewport({ scale: 1 });
-      const content = await page.getTextContent();
+      // pdf.js would NFKC-normalize every string; toRun does it only where there is non-ASCII text.
+      const content = await page.getTextContent({ disableNormalization: true });
       const runs: TextRun[] = [];
       for (const item of content.items) {
         if (!('str' in item)) continue;
@@ -102,7 +104,8 @@ function toRun(item: TextItem, toViewport: (x: number, y: number) => [number, nu
   const xs = corners.map(([x]) => x);
   const ys = corners.map(([, y]) => y);
   return {
-    text: item.str,
+    // Ligatures (ﬁ), full-width forms and the like, as plain letters.
+    text: /[^\x00-\x7f]/.test(item.str) ? item.str.normalize('NFKC') : item.str,
     box: { left: Math.min(...xs), top: Math.min(...ys), right: Math.max(...xs), bottom: Math.max(...ys) },
     size,
     endsLine: item.hasEOL,

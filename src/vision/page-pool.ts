@@ -1,0 +1,140 @@
+/**
+ * A pool of page-worker threads shared by every Vision operation of the process. A document is
+ * parsed by each worker that is given one of its pages (the bytes travel once per worker), and
+ * pages go to the least busy worker. Workers start on first use and keep the process alive only
+ * while they have work.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Code, LongrunError } from '../index.js';
+
+export type WorkerRequest =
+  | { type: 'open'; doc: number; bytes: Uint8Array; source: string; id?: number }
+  | { type: 'page'; doc: number; number: number; id: number }
+  | { type: 'close'; doc: number };
+
+export type WorkerReply =
+  | { id: number; pageCount: number }
+  | { id: number; json: string; words: number }
+  | { id: number; error: { unreadable: boolean; message: string } };
+
+export interface AnnotatedPage {
+  /** The page's AnnotateImageResponse as proto3 JSON. */
+  json: string;
+  words: number;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  busy: number;
+  pending: Map<number, { resolve(reply: WorkerReply): void; reject(error: Error): void }>;
+  /** Documents this worker has been sent. */
+  open: Set<number>;
+}
+
+export class PagePool {
+  private readonly workers: PoolWorker[] = [];
+  private nextId = 0;
+  private nextDoc = 0;
+
+  constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+
+  /** Parses a PDF in a worker; UnreadablePdf becomes INVALID_ARGUMENT naming `source`. */
+  async open(bytes: Uint8Array, source: string): Promise<PoolDocument> {
+    const doc = this.nextDoc++;
+    const worker = this.leastBusy();
+    const reply = await this.request(worker, (id) => ({ type: 'open', doc, bytes, source, id }));
+    worker.open.add(doc);
+    if (!('pageCount' in reply)) throw failure(reply, source);
+    return new PoolDocument(this, doc, bytes, source, reply.pageCount);
+  }
+
+  /** @internal */
+  async annotate(document: PoolDocument, number: number): Promise<AnnotatedPage> {
+    const worker = this.leastBusy();
+    if (!worker.open.has(document.doc)) {
+      worker.open.add(document.doc);
+      worker.worker.postMessage({ type: 'open', doc: document.doc, bytes: document.bytes, source: document.source } satisfies WorkerRequest);
+    }
+    const reply = await this.request(worker, (id) => ({ type: 'page', doc: document.doc, number, id }));
+    if (!('json' in reply)) throw failure(reply, document.source);
+    return reply;
+  }
+
+  /** @internal */
+  close(doc: number): void {
+    for (const worker of this.workers) {
+      if (worker.open.delete(doc)) worker.worker.postMessage({ type: 'close', doc } satisfies WorkerRequest);
+    }
+  }
+
+  private request(worker: PoolWorker, message: (id: number) => WorkerRequest): Promise<WorkerReply> {
+    const id = this.nextId++;
+    // Held open while it has work (someone awaits it), let go when idle.
+    if (worker.busy++ === 0) worker.worker.ref();
+    return new Promise<WorkerReply>((resolve, reject) => {
+      worker.pending.set(id, { resolve, reject });
+      worker.worker.postMessage(message(id));
+    }).finally(() => {
+      if (--worker.busy === 0) worker.worker.unref();
+    });
+  }
+
+  private leastBusy(): PoolWorker {
+    const idle = this.workers.find((worker) => worker.busy === 0);
+    if (idle !== undefined) return idle;
+    // All at once: a worker takes a few hundred ms to load pdf.js, better paid before it is needed.
+    if (this.workers.length < this.size) {
+      while (this.workers.length < this.size) this.spawn();
+      return this.workers.find((worker) => worker.busy === 0)!;
+    }
+    return this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(new URL('./page-worker.js', import.meta.url));
+    const entry: PoolWorker = { worker, busy: 0, pending: new Map(), open: new Set() };
+    worker.on('message', (reply: WorkerReply) => {
+      const waiting = entry.pending.get(reply.id);
+      entry.pending.delete(reply.id);
+      waiting?.resolve(reply);
+    });
+    // A worker that dies (out of memory, say) fails what it had and is replaced on next use.
+    const fail = (error: Error) => {
+      const index = this.workers.indexOf(entry);
+      if (index >= 0) this.workers.splice(index, 1);
+      for (const waiting of entry.pending.values()) waiting.reject(error);
+      entry.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`page worker exited with code ${code}`)));
+    // After the listeners, which would otherwise hold the process open again.
+    worker.unref();
+    this.workers.push(entry);
+    return entry;
+  }
+}
+
+export class PoolDocument {
+  constructor(
+    private readonly pool: PagePool,
+    readonly doc: number,
+    readonly bytes: Uint8Array,
+    readonly source: string,
+    readonly pageCount: number,
+  ) {}
+
+  annotate(number: number): Promise<AnnotatedPage> {
+    return this.pool.annotate(this, number);
+  }
+
+  close(): void {
+    this.pool.close(this.doc);
+  }
+}
+
+function failure(reply: WorkerReply, source: string): Error {
+  const { unreadable, message } = 'error' in reply ? reply.error : { unreadable: false, message: 'unexpected reply' };
+  if (unreadable) return new LongrunError(Code.INVALID_ARGUMENT, message, 'INVALID_PDF', { metadata: { uri: source } });
+  return new Error(`annotating ${source}: ${message}`);
+}
