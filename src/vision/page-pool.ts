@@ -46,19 +46,25 @@ export class PagePool {
     const reply = await this.request(worker, (id) => ({ type: 'open', doc, bytes, source, id }));
     worker.open.add(doc);
     if (!('pageCount' in reply)) throw failure(reply, source);
-    return new PoolDocument(this, doc, bytes, source, reply.pageCount);
+    const document = new PoolDocument(this, doc, bytes, source, reply.pageCount);
+    // A document of several pages will reach every worker: let them all parse it now, side by side.
+    if (reply.pageCount > 1) for (const other of this.workers) this.ensureOpen(other, document);
+    return document;
   }
 
   /** @internal */
   async annotate(document: PoolDocument, number: number): Promise<AnnotatedPage> {
     const worker = this.leastBusy();
-    if (!worker.open.has(document.doc)) {
-      worker.open.add(document.doc);
-      worker.worker.postMessage({ type: 'open', doc: document.doc, bytes: document.bytes, source: document.source } satisfies WorkerRequest);
-    }
+    this.ensureOpen(worker, document);
     const reply = await this.request(worker, (id) => ({ type: 'page', doc: document.doc, number, id }));
     if (!('json' in reply)) throw failure(reply, document.source);
     return reply;
+  }
+
+  private ensureOpen(worker: PoolWorker, document: PoolDocument): void {
+    if (worker.open.has(document.doc)) return;
+    worker.open.add(document.doc);
+    worker.worker.postMessage({ type: 'open', doc: document.doc, bytes: document.bytes, source: document.source } satisfies WorkerRequest);
   }
 
   /** @internal */

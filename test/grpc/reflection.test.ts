@@ -3,23 +3,10 @@
  * the services, calls them, and prints Any metadata and responses as typed JSON.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { bufCurl } from '../helpers/buf-curl.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-const bufBin = join(dirname(createRequire(import.meta.url).resolve('@bufbuild/buf/package.json')), 'bin', 'buf');
-
-function bufCurl(address: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(bufBin, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args.slice(0, -1), `http://${address}/${args.at(-1)}`],
-      { timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-}
 
 describe('server reflection with buf curl', () => {
   let server: TestServer;

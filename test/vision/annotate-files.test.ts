@@ -223,6 +223,11 @@ describe('Vision AsyncBatchAnnotateFiles', () => {
     const reply = await server.call<{ name: string }>(ASYNC_BATCH_ANNOTATE_FILES, { requests: [fileRequest('gs://docs/long.pdf', 'gs://results/long/', { batchSize: 10 })] });
     const prefix = server.pathOf('gs://results/long/');
     while (!existsSync(prefix) || readdirSync(prefix).filter((f) => f.endsWith('.json')).length < 2) await new Promise((r) => setTimeout(r, 5));
+    const running = await server.client.get(reply.name);
+    const runningState = server.longrun.registry.unpack<{ state: string }>({ typeUrl: running.operation.metadata!.type_url, value: running.operation.metadata!.value });
+    assert.equal(runningState.state, 'RUNNING');
+    // 2 shards of 10 pages out of 400 are 5%: progress follows the pages.
+    assert.ok((running.progressPercent ?? 0) >= 5 && (running.progressPercent ?? 100) < 100, `progress ${running.progressPercent}%`);
     await server.client.cancel(reply.name);
     const { operation } = await server.client.wait(reply.name, 10_000);
     assert.equal(operation.done, true);
