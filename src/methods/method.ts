@@ -10,6 +10,8 @@ import type { GeneratedMessageClass, LongRunningMethodInfo, MessageValue } from 
 export interface OperationContext<Metadata = MessageValue> {
   /** The operation's resource name. */
   readonly name: string;
+  /** When the operation was created (its metadata often reports it). */
+  readonly createTime: Date;
   /** 1 on the first run, more when re-run after a lost lease. */
   readonly attempt: number;
   /** Fires when cancellation is requested or this runner lost the lease; stop soon after. */

@@ -223,6 +223,7 @@ export class Runner {
     };
     return {
       name: record.name,
+      createTime: new Date(record.createTime),
       attempt: record.attempt,
       signal: run.controller.signal,
       progress: async (percent: number, estimatedCompletion?: Date) => {

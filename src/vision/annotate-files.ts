@@ -32,7 +32,7 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
     ASYNC_BATCH_ANNOTATE_FILES,
     async (request, context) => {
       const plans = planOf(request, storage);
-      const createTime = timestamp((await longrun.get(context.name)).createTime);
+      const createTime = timestamp(context.createTime.getTime());
       const setState = (state: State) => context.setMetadata({ state, createTime, updateTime: timestamp(Date.now()) });
       await setState('RUNNING');
       const files = await openAll(plans, storage, pool);
