@@ -20,6 +20,6 @@ describe('logging and metrics options', () => {
   it('refuse bad values naming where they came from', () => {
     assert.throws(() => loadConfig({ 'metrics-port': '70000' }, {}), (error: unknown) =>
       error instanceof ConfigError && /^--metrics-port: must be a port number/.test(error.message));
-    assert.throws(() => loadConfig({}, { LONGRUN_LOG_FORMAT: 'xml' }), /^LONGRUN_LOG_FORMAT: must be one of auto, json, pretty/);
+    assert.throws(() => loadConfig({}, { LONGRUN_LOG_FORMAT: 'xml' }), { name: 'ConfigError', message: /^LONGRUN_LOG_FORMAT: must be one of auto, json, pretty/ });
   });
 });
