@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { OperationsClient } from '../src/index.js';
 import { GenericCaller } from './helpers/server.js';
 import { spawnServer } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
@@ -47,24 +49,32 @@ describe('README embedding example', () => {
 describe('README client example', () => {
   it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('client-example', clientExamplePath));
 
-  it('runs against a real server: lists, follows progress and prints the typed response', async () => {
+  it('runs against a real server: lists, follows progress, and prints the outcome', async () => {
     const dir = tempDir();
     const server = await spawnServer(dir.file('client.db'), ['--enable-sleeper']);
     const caller = new GenericCaller(server.address);
+    const client = new OperationsClient(server.address);
     try {
-      const { name } = await caller.call<{ name: string }>('/longrun.testing.v1.Sleeper/Sleep', {
-        duration: { seconds: 1, nanos: 500_000_000 },
-        steps: 5,
+      // Long enough to be running whenever the example starts; cancelled once it has shown progress.
+      const { name } = await caller.call<{ name: string }>('/longrun.testing.v1.Sleeper/Sleep', { duration: { seconds: 60, nanos: 0 }, steps: 600 });
+      const example = spawn(process.execPath, [clientExamplePath, name], { env: { ...process.env, LONGRUN_ADDRESS: server.address } });
+      let stdout = '';
+      let stderr = '';
+      example.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(example, 'exit');
+      await new Promise<void>((resolve, reject) => {
+        example.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+          if (/^progress: [1-9]\d*%$/m.test(stdout)) resolve();
+        });
+        void exited.then(() => reject(new Error(`the example exited early: ${stdout}${stderr}`)));
       });
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [clientExamplePath, name], { env: { ...process.env, LONGRUN_ADDRESS: server.address }, timeout: 30_000 }, (error, out, err) =>
-          error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
-        ),
-      );
+      await client.cancel(name);
+      assert.deepEqual(await exited, [0, null], stderr);
       assert.match(stdout, new RegExp(`^running: ${name} longrun\\.testing\\.v1\\.SleepMetadata$`, 'm'));
-      assert.match(stdout, /^progress: [1-9]\d*%$/m);
-      assert.match(stdout, /^done: longrun\.testing\.v1\.SleepResponse \{"slept":\{"seconds":"1","nanos":500000000\},"steps":5,"attempt":1\}$/m);
+      assert.match(stdout, /^failed: 1 the operation was cancelled$/m);
     } finally {
+      client.close();
       caller.close();
       server.child.kill('SIGTERM');
       await server.exited;
