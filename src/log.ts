@@ -20,5 +20,5 @@ export function createLogger(level: LogLevel = 'info', format: LogFormat = 'auto
   if (!pretty) return pino(options, pino.destination(2));
   // Loaded only when asked for: JSON is the production format. pino-pretty is CommonJS.
   const build = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
-  return pino(options, build({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, ignore: 'pid,hostname,service' }));
+  return pino(options, build({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, ignore: 'pid,hostname,service', singleLine: true }));
 }

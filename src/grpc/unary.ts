@@ -48,7 +48,8 @@ export function unary<Request, Reply>(
     body(call).then(
       (reply) => {
         callback(null, reply);
-        void finish(GrpcStatus.OK, reply);
+        // A client that went away (e.g. during WaitOperation) never got the reply.
+        void finish(call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK, reply);
       },
       (error: unknown) => {
         const failure = toServiceError(error, deps.registry, deps.logger, method);

@@ -7,6 +7,7 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { Controlled } from '../helpers/controlled.js';
+import { parseExposition, valueOf } from '../helpers/prometheus.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 interface SleepMetadata {
@@ -83,6 +84,8 @@ describe('createClient against longrun', () => {
     controller.abort(new Error('no longer needed'));
     await assert.rejects(waiting, /no longer needed/);
     while (server.longrun.events.waitingCount() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const samples = parseExposition((await server.longrun.metrics.scrape()).body);
+    assert.equal(valueOf(samples, 'longrun_rpcs_total', { method: '/google.longrunning.Operations/WaitOperation', code: 'CANCELLED' }), 1);
     run.finish({});
   });
 
