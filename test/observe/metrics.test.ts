@@ -115,7 +115,7 @@ describe('metrics of one Longrun instance', () => {
     assert.equal(claimed.length, 1);
   }
 
-  it('counts queued work, lease expirations, reruns and aborts, apart from other instances', async () => {
+  it('counts queued work, lease expirations, reruns, lost leases and aborts, apart from other instances', async () => {
     const first = await longrun.create(SLEEP_METHOD, sleepRequest);
     const queued = await samples(longrun);
     assert.equal(valueOf(queued, 'longrun_runner_queue_depth'), 1, 'not started: the operation waits');
@@ -140,6 +140,19 @@ describe('metrics of one Longrun instance', () => {
       'the rerun is logged',
     );
 
+    // Lost lease: while our handler runs, its lease expires and another runner claims the operation.
+    const stolen = await longrun.create(SLEEP_METHOD, sleepRequest);
+    const victim = await controlled.next();
+    clock.time += LEASE_MS + 1;
+    const [taken] = await longrun.store.claim({ holder: 'thief', method: SLEEP_METHOD, limit: 1, leaseExpiresAt: clock.now() + LEASE_MS, now: clock.now() });
+    assert.equal(taken?.name, stolen.name);
+    victim.finish({ steps: 1 });
+    await eventually(
+      async () => valueOf(await samples(longrun), 'longrun_leases_lost_total', { method: SLEEP_METHOD }) === 1,
+      'the lost lease is counted',
+    );
+    assert.equal(valueOf(await samples(longrun), 'longrun_operations_finished_total', { method: SLEEP_METHOD, code: 'OK' }), 1, 'its outcome was not written');
+
     // Abort: on the other instance (one attempt allowed), the only run dies; when its lease expires it ends ABORTED.
     const doomed = await other.create(SLEEP_METHOD, sleepRequest);
     await claimAndCrash(other);
@@ -153,6 +166,6 @@ describe('metrics of one Longrun instance', () => {
     assert.equal(valueOf(end, 'longrun_lease_expirations_total', { outcome: 'aborted' }), 1);
     assert.equal(valueOf(end, 'longrun_operations_finished_total', { method: SLEEP_METHOD, code: 'ABORTED' }), 1);
     assert.equal(valueOf(end, 'longrun_operation_reruns_total', { method: SLEEP_METHOD }), 0, 'the rerun was the first instance\'s');
-    assert.equal(valueOf(await samples(longrun), 'longrun_lease_expirations_total', { outcome: 'aborted' }), 0);
+    assert.equal(valueOf(end, 'longrun_operations_created_total', { method: SLEEP_METHOD }), 1, 'only its own operation');
   });
 });
