@@ -10,6 +10,9 @@ import { addToServer, type AddToServerOptions, type ServedLongrun } from './grpc
 import { createLogger, type Logger } from './log.js';
 import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
 import { MethodTable } from './methods/table.js';
+import { Metrics, timedStore } from './observe/metrics.js';
+import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
+import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller, type CreateOptions } from './operations/service.js';
 import { TypeRegistry } from './protos/registry.js';
@@ -63,6 +66,10 @@ export class Longrun {
   readonly events = new OperationEvents();
   readonly runner: Runner;
   readonly logger: Logger;
+  /** This instance's Prometheus metrics, in a registry of its own (`metrics.registry`). */
+  readonly metrics: Metrics;
+  private readonly telemetry: Telemetry;
+  private metricsServers: MetricsServer[] = [];
   /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
   readonly caller: Caller;
   private readonly sweeper: Sweeper;
@@ -82,6 +89,8 @@ export class Longrun {
       runner: Runner;
       sweeper: Sweeper;
       logger: Logger;
+      metrics: Metrics;
+      telemetry: Telemetry;
       caller: Caller;
       protoFiles: string[];
       includeDirs: string[];
@@ -95,6 +104,8 @@ export class Longrun {
     this.runner = parts.runner;
     this.sweeper = parts.sweeper;
     this.logger = parts.logger;
+    this.metrics = parts.metrics;
+    this.telemetry = parts.telemetry;
     this.caller = parts.caller;
     this.protoFiles = parts.protoFiles;
     this.includeDirs = parts.includeDirs;
@@ -125,6 +136,7 @@ export class Longrun {
         methods: this.methods,
         registry: this.registry,
         logger: this.logger,
+        telemetry: this.telemetry,
         protoFiles: this.protoFiles,
         includeDirs: this.includeDirs,
         principal: this.caller.principal,
@@ -133,6 +145,17 @@ export class Longrun {
     );
     this.served.push(served);
     return served;
+  }
+
+  /**
+   * Serves this instance's metrics for Prometheus at `http://host:port/metrics` (port 0: any free
+   * port; see `url`). Closed by `stop()`. An app with its own HTTP server can serve
+   * `metrics.scrape()` instead.
+   */
+  async serveMetrics(options: { host?: string; port?: number } = {}): Promise<MetricsServer> {
+    const server = await serveMetrics(this.metrics, options.host ?? '127.0.0.1', options.port ?? 0, this.logger);
+    this.metricsServers.push(server);
+    return server;
   }
 
   /** Starts running handlers and sweeping expired operations. */
@@ -166,6 +189,7 @@ export class Longrun {
     this.sweeper.stop();
     this.events.releaseWaiters();
     await this.runner.stop(graceMs);
+    await Promise.all(this.metricsServers.splice(0).map((server) => server.close()));
   }
 
   /** Stops (if not yet stopped) and closes the store. */
@@ -179,7 +203,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const logger = options.logger ?? createLogger();
   const clock = options.clock ?? systemClock;
   const retentionMs = options.retentionMs ?? 30 * DAY_MS;
-  const store =
+  const baseStore =
     options.store ??
     new SqliteOperationStore({
       path: options.databasePath ?? './data/longrun.db',
@@ -192,6 +216,16 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const registry = new TypeRegistry(protoFiles, includeDirs);
   const methods = new MethodTable(registry);
   const events = new OperationEvents();
+  // Scrape-time gauges read the runner, made below.
+  let runner: Runner | undefined;
+  const metrics = new Metrics({
+    store: baseStore,
+    clock,
+    running: () => runner?.runningPerMethod() ?? new Map(),
+    waiting: () => events.waitingCount(),
+  });
+  const store = timedStore(baseStore, metrics.storeDuration);
+  const telemetry = new Telemetry(logger, metrics);
   const caller: Caller = { principal: options.principal ?? 'default' };
   const operations = new OperationsService({
     store,
@@ -201,9 +235,10 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     clock,
     pageTokens: new PageTokenCodec(await store.signingKey()),
     options: { waitCapMs: options.waitCapMs ?? 60_000 },
+    telemetry,
   });
-  const runner = new Runner(
-    { store, methods, registry, events, clock, logger },
+  runner = new Runner(
+    { store, methods, registry, events, clock, logger, telemetry },
     { leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1000 },
   );
   const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? 60_000);
@@ -214,6 +249,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     runner,
     sweeper,
     logger,
+    metrics,
+    telemetry,
     caller,
     protoFiles,
     includeDirs,

@@ -3,7 +3,7 @@
  * validated once; the rest of the code receives a typed `ServerConfig` and never reads env/argv.
  * Precedence: flag, then environment variable, then default.
  */
-import type { LogLevel } from './log.js';
+import type { LogFormat, LogLevel } from './log.js';
 
 export interface ServerConfig {
   host: string;
@@ -21,9 +21,12 @@ export interface ServerConfig {
   enableVision: boolean;
   storageRoot: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** undefined: no metrics endpoint. */
+  metricsPort: number | undefined;
 }
 
-type Kind = 'string' | 'port' | 'duration' | 'int' | 'boolean' | 'enum';
+type Kind = 'string' | 'port' | 'optional-port' | 'duration' | 'int' | 'boolean' | 'enum';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -66,7 +69,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Where the Vision sample finds gs://BUCKET/OBJECT: the file <root>/BUCKET/OBJECT. Nothing outside it is read or written.' },
   { key: 'logLevel', flag: 'log-level', env: 'LONGRUN_LOG_LEVEL', kind: 'enum', default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    description: 'Log level; logs are JSON lines on stderr.' },
+    description: 'Log level; logs go to stderr.' },
+  { key: 'logFormat', flag: 'log-format', env: 'LONGRUN_LOG_FORMAT', kind: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'],
+    description: 'json: one JSON object per line (for log collectors); pretty: human-readable; auto: pretty when stderr is a terminal, else json.' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'LONGRUN_METRICS_PORT', kind: 'optional-port', default: '',
+    description: 'Serve Prometheus metrics over HTTP at /metrics on this port (same host); 0 picks a free one; empty: off.' },
 ];
 
 export class ConfigError extends Error {
@@ -96,6 +103,8 @@ function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw fail('must be a port number 0-65535');
       return port;
     }
+    case 'optional-port':
+      return raw === '' ? undefined : parseValue({ ...spec, kind: 'port' }, raw, source);
     case 'int': {
       const value = Number(raw);
       if (!Number.isInteger(value) || value < 1) throw fail('must be a whole number >= 1');

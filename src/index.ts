@@ -12,7 +12,20 @@ export type { AddToServerOptions, ServedLongrun } from './grpc/server.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
 export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
 export { OperationsClient } from './grpc/client.js';
+export {
+  createClient,
+  DEFAULT_BACKOFF,
+  LongrunClient,
+  type BackoffOptions,
+  type ClientOperation,
+  type ClientOptions,
+  type ListOptions,
+  type OperationStatus,
+  type WaitOptions,
+} from './grpc/typed-client.js';
+export { Metrics } from './observe/metrics.js';
+export type { MetricsServer } from './observe/metrics-server.js';
 export { TYPE_URL_PREFIX, type GeneratedMessage, type GeneratedMessageClass, type MessageValue } from './protos/registry.js';
 export { SqliteOperationStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite/store.js';
-export type { OperationStore } from './store/types.js';
-export { createLogger, type Logger, type LogLevel } from './log.js';
+export type { OperationCounts, OperationStore } from './store/types.js';
+export { createLogger, type Logger, type LogFormat, type LogLevel } from './log.js';

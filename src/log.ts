@@ -2,13 +2,23 @@
  * The logger every component takes: pino's interface, so an app can hand in its own pino (or
  * child) logger. Payloads and credentials are never logged; operation names and codes are.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger as PinoLogger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug'>;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-/** JSON lines on stderr, so stdout stays free for a command's own output. */
-export function createLogger(level: LogLevel = 'info'): Logger {
-  return pino({ level, base: { service: 'longrun' } }, pino.destination(2));
+/** `auto`: pretty on a terminal, JSON lines otherwise (files, pipes, log collectors). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** Logs go to stderr, so stdout stays free for a command's own output. */
+export function createLogger(level: LogLevel = 'info', format: LogFormat = 'auto'): Logger {
+  const options = { level, base: { service: 'longrun' } };
+  const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
+  if (!pretty) return pino(options, pino.destination(2));
+  // Loaded only when asked for: JSON is the production format. pino-pretty is CommonJS.
+  const build = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+  return pino(options, build({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, ignore: 'pid,hostname,service', singleLine: true }));
 }

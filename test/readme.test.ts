@@ -1,12 +1,25 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { OperationsClient } from '../src/index.js';
+import { GenericCaller } from './helpers/server.js';
+import { spawnServer } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const examplePath = `${root}examples/embed.mjs`;
+const clientExamplePath = `${root}examples/client.mjs`;
+
+/** The README block after `<!-- marker -->` equals the example file (minus its first line). */
+function assertVerbatim(marker: string, path: string): void {
+  const readme = readFileSync(`${root}README.md`, 'utf8');
+  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  assert.ok(block, `the README has the ${marker} block`);
+  assert.equal(block[1], readFileSync(path, 'utf8').split('\n').slice(1).join('\n'));
+}
 
 describe('README embedding example', () => {
   it('is the code of examples/embed.mjs, verbatim', () => {
@@ -28,6 +41,43 @@ describe('README embedding example', () => {
       assert.match(stdout, /^serving on 127\.0\.0\.1:\d+$/m);
       assert.match(stdout, /^operations\/[\w-]{22} \{"title":"Q3","pages":3\}$/m);
     } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('README client example', () => {
+  it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('client-example', clientExamplePath));
+
+  it('runs against a real server: lists, follows progress, and prints the outcome', async () => {
+    const dir = tempDir();
+    const server = await spawnServer(dir.file('client.db'), ['--enable-sleeper']);
+    const caller = new GenericCaller(server.address);
+    const client = new OperationsClient(server.address);
+    try {
+      // Long enough to be running whenever the example starts; cancelled once it has shown progress.
+      const { name } = await caller.call<{ name: string }>('/longrun.testing.v1.Sleeper/Sleep', { duration: { seconds: 60, nanos: 0 }, steps: 600 });
+      const example = spawn(process.execPath, [clientExamplePath, name], { env: { ...process.env, LONGRUN_ADDRESS: server.address } });
+      let stdout = '';
+      let stderr = '';
+      example.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(example, 'exit');
+      await new Promise<void>((resolve, reject) => {
+        example.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+          if (/^progress: [1-9]\d*%$/m.test(stdout)) resolve();
+        });
+        void exited.then(() => reject(new Error(`the example exited early: ${stdout}${stderr}`)));
+      });
+      await client.cancel(name);
+      assert.deepEqual(await exited, [0, null], stderr);
+      assert.match(stdout, new RegExp(`^running: ${name} longrun\\.testing\\.v1\\.SleepMetadata$`, 'm'));
+      assert.match(stdout, /^failed: 1 the operation was cancelled$/m);
+    } finally {
+      client.close();
+      caller.close();
+      server.child.kill('SIGTERM');
+      await server.exited;
       dir.remove();
     }
   });

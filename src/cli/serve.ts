@@ -4,6 +4,7 @@ import { createLongrun } from '../app.js';
 import { loadConfig, OPTIONS } from '../config.js';
 import { createServer, listen, shutdown } from '../grpc/server.js';
 import { createLogger } from '../log.js';
+import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
 
@@ -13,7 +14,7 @@ export const SERVE_FLAGS = Object.fromEntries(
 
 export async function serve(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(flags, env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   const longrun = await createLongrun({
     databasePath: config.databasePath,
     synchronous: config.synchronous,
@@ -28,6 +29,12 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   });
   if (config.enableSleeper) addSleeper(longrun);
   if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
+  // Bound before the gRPC port, so a taken metrics port fails the start before anything is served.
+  let metrics: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    longrun.metrics.collectProcessMetrics();
+    metrics = await longrun.serveMetrics({ host: config.host, port: config.metricsPort });
+  }
   const server = createServer();
   longrun.addToServer(server);
   const port = await listen(server, config.host, config.port);
@@ -35,6 +42,10 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
   logger.info({ address, database: config.databasePath }, 'serving');
+  if (metrics !== undefined) {
+    process.stdout.write(`longrun metrics on ${metrics.url}\n`);
+    logger.info({ url: metrics.url }, 'serving metrics');
+  }
 
   await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -1,5 +1,14 @@
 /** A small promise-based client of google.longrunning.Operations, for the CLI and tests. */
-import { credentials, loadPackageDefinition, Metadata, type ServiceError, type Client, type CallOptions } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type Client,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { ListOperationsResponse__Output } from '../gen/google/longrunning/ListOperationsResponse.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
@@ -21,17 +30,28 @@ export interface ListParams {
   pageToken?: string;
 }
 
+export interface ConnectionOptions {
+  /** Default: insecure (plaintext), as for a server on loopback. */
+  credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+}
+
 export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
 
-  constructor(address: string) {
+  constructor(address: string, options: ConnectionOptions = {}) {
     const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
     const loaded = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-    this.client = new loaded.google.longrunning.Operations(address, credentials.createInsecure());
+    this.client = new loaded.google.longrunning.Operations(
+      address,
+      options.credentials ?? credentials.createInsecure(),
+      options.channelOptions,
+    );
   }
 
-  get(name: string): Promise<OperationWithProgress> {
-    return this.withProgress((metadata, options, done) => this.client.GetOperation({ name }, metadata, options, done));
+  /** `signal` cancels the call. */
+  get(name: string, signal?: AbortSignal): Promise<OperationWithProgress> {
+    return this.withProgress((metadata, options, done) => this.client.GetOperation({ name }, metadata, options, done), undefined, signal);
   }
 
   /** `signal` cancels the call (the server then drops its waiter). */

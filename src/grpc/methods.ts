@@ -39,7 +39,7 @@ export function serviceImplementation(
           ...(idempotencyKey !== undefined && { idempotencyKey }),
         });
         return toOperationMessage(record);
-      });
+      }, (_request, reply) => (reply as { name?: string } | undefined)?.name);
   }
   return implementation;
 }

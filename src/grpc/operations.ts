@@ -33,7 +33,7 @@ export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandl
         nextPageToken: result.nextPageToken,
         unreachable: [],
       };
-    }),
+    }, () => undefined), // its `name` is a collection, not an operation
     CancelOperation: unary(deps, 'CancelOperation', async (call) => {
       await service.cancel(call.request.name, callerOf(call));
       return {};

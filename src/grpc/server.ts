@@ -8,6 +8,7 @@ import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { MethodTable } from '../methods/table.js';
+import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
 import type { TypeRegistry } from '../protos/registry.js';
@@ -23,6 +24,7 @@ export interface GrpcParts {
   methods: MethodTable;
   registry: TypeRegistry;
   logger: Logger;
+  telemetry: Telemetry;
   /** Every .proto file loaded (longrun's and the app's), relative to the include dirs. */
   protoFiles: readonly string[];
   /** The app's include dirs (longrun's own proto/ is implied). */

@@ -9,6 +9,7 @@ import { checkParent, formatOperationName, newOperationId, parseCollection, pars
 import { CANCELLED_ERROR, type OperationRecord } from '../domain/operation.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
+import type { Telemetry } from '../observe/telemetry.js';
 import type { MessageValue, TypeRegistry } from '../protos/registry.js';
 import type { OperationStore } from '../store/types.js';
 import type { OperationEvents } from './events.js';
@@ -54,6 +55,7 @@ export interface OperationsServiceDeps {
   clock: Clock;
   pageTokens: PageTokenCodec;
   options: OperationsServiceOptions;
+  telemetry: Telemetry;
 }
 
 export class OperationsService {
@@ -89,7 +91,10 @@ export class OperationsService {
       maxAttempts: method.options.maxAttempts,
       createTime: now,
     });
-    if (result.created) events.emitCreated(method.info.path);
+    if (result.created) {
+      this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);
+      events.emitCreated(method.info.path);
+    }
     return result.operation;
   }
 
@@ -144,9 +149,11 @@ export class OperationsService {
           { metadata: { name } },
         );
       case 'cancelled':
+        this.deps.telemetry.done(name, outcome.operation.method, Code.CANCELLED, outcome.operation.attempt);
         this.deps.events.emitDone(name);
         return;
       case 'requested':
+        this.deps.telemetry.cancelRequested(name);
         this.deps.events.emitCancelRequested(name);
         return;
     }

@@ -11,6 +11,7 @@ import { CANCELLED_ERROR, type Lease, type OperationError, type OperationOutcome
 import type { Logger } from '../log.js';
 import type { LongRunningMethod, OperationContext } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
+import type { Telemetry } from '../observe/telemetry.js';
 import type { OperationEvents } from '../operations/events.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
 import type { Completion, OperationStore } from '../store/types.js';
@@ -33,6 +34,7 @@ export interface RunnerDeps {
   events: OperationEvents;
   clock: Clock;
   logger: Logger;
+  telemetry: Telemetry;
 }
 
 interface ActiveRun {
@@ -40,6 +42,8 @@ interface ActiveRun {
   controller: AbortController;
   cancelRequested: boolean;
   leaseLost: boolean;
+  /** Given back at shutdown (not lost): its outcome is dropped without a warning. */
+  released: boolean;
   finished: Promise<void>;
 }
 
@@ -96,6 +100,11 @@ export class Runner {
     return this.active.size;
   }
 
+  /** Handlers running now, by method path (for metrics). */
+  runningPerMethod(): ReadonlyMap<string, number> {
+    return this.activePerMethod;
+  }
+
   /**
    * Stops taking work, lets running handlers finish for up to `graceMs`, then aborts the rest and
    * gives their leases back so another runner can take them at once.
@@ -114,6 +123,7 @@ export class Runner {
     if (leftover.length > 0) {
       for (const run of leftover) {
         run.leaseLost = true; // whatever it produces now is not written
+        run.released = true;
         run.controller.abort(new LongrunError(Code.UNAVAILABLE, 'the server is shutting down', 'SHUTTING_DOWN'));
       }
       await this.deps.store.release(
@@ -177,6 +187,7 @@ export class Runner {
       controller: new AbortController(),
       cancelRequested: record.cancelRequested,
       leaseLost: false,
+      released: false,
       finished: Promise.resolve(),
     };
     const path = method.info.path;
@@ -192,8 +203,8 @@ export class Runner {
   }
 
   private async execute(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
-    const { registry, logger } = this.deps;
-    if (record.attempt > 1) logger.info({ operation: record.name, attempt: record.attempt }, 'operation retried');
+    const { registry, telemetry } = this.deps;
+    telemetry.started(record.name, record.method, record.attempt);
     let outcome: OperationOutcome;
     if (run.cancelRequested) {
       outcome = { error: CANCELLED_ERROR }; // cancelled while its previous runner was gone
@@ -207,12 +218,16 @@ export class Runner {
       }
     }
     if (run.leaseLost) {
-      logger.warn({ operation: record.name, attempt: record.attempt }, 'lease lost; outcome discarded');
+      if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
       return;
     }
     const written = await this.enqueueCompletion({ lease: run.lease, outcome });
-    if (written) this.deps.events.emitDone(record.name);
-    else logger.warn({ operation: record.name, attempt: record.attempt }, 'lease taken over; outcome discarded');
+    if (written) {
+      telemetry.done(record.name, record.method, outcome.error?.code ?? Code.OK, record.attempt);
+      this.deps.events.emitDone(record.name);
+    } else {
+      telemetry.leaseLost(record.name, record.method, record.attempt);
+    }
   }
 
   private contextFor(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): OperationContext {
@@ -230,6 +245,7 @@ export class Runner {
         if (!(Number.isFinite(percent) && percent >= 0 && percent <= 100)) {
           throw new RangeError(`progress percent must be within 0..100, got ${percent}`);
         }
+        this.deps.telemetry.progress(record.name, percent);
         await save({
           progressPercent: percent,
           ...(estimatedCompletion !== undefined && { estimatedCompletion: estimatedCompletion.getTime() }),
@@ -293,7 +309,7 @@ export class Runner {
         details: [],
       }));
       for (const record of aborted) {
-        this.deps.logger.warn({ operation: record.name }, 'operation aborted after its last attempt');
+        this.deps.telemetry.abandoned(record.name, record.method, record.attempt);
         this.deps.events.emitDone(record.name);
       }
     } catch (error) {

@@ -89,6 +89,13 @@ export interface RetentionPolicy {
   keyedRetentionMs: number;
 }
 
+/** Unexpired operations by state; `pending` includes unfinished ones whose lease ran out (claimable again). */
+export interface OperationCounts {
+  pending: number;
+  running: number;
+  done: number;
+}
+
 export interface OperationStore {
   /**
    * Inserts the operation, or, when (owner, idempotencyKey) exists, returns that one unchanged.
@@ -115,6 +122,8 @@ export interface OperationStore {
   release(leases: readonly Lease[], now: number): Promise<void>;
   /** Deletes up to `batchSize` expired operations; returns how many. */
   sweepExpired(now: number, batchSize: number): Promise<number>;
+  /** For metrics: reads only unfinished rows and an index of done ones, never the whole table. */
+  countByState(now: number): Promise<OperationCounts>;
 
   /** A secret shared by every server on this store, for signing page tokens. */
   signingKey(): Promise<Uint8Array>;

@@ -9,6 +9,7 @@ export interface ServerProcess {
   child: ChildProcess;
   address: string;
   stderr(): string;
+  stdout(): string;
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
 }
@@ -30,7 +31,7 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
   });
-  return { child, address, stderr: () => stderr, exited };
+  return { child, address, stderr: () => stderr, stdout: () => stdout, exited };
 }
 
 export interface CliResult {

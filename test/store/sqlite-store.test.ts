@@ -85,6 +85,25 @@ describe('SqliteOperationStore', () => {
     assert.deepEqual([again.created, again.operation.name], [false, 'operations/b']);
   });
 
+  it('counts operations by state, leaving out expired ones, without scanning the table', async () => {
+    // Claimed oldest first: r, p1, d. p1's lease then expires (claimable again: pending); r's is renewed.
+    const order = ['operations/r', 'operations/p1', 'operations/d', 'operations/p2', 'operations/old'];
+    for (const [i, name] of order.entries()) await store.create(newOp(name, { createTime: T0 - 10 + i }));
+    const claimed = await store.claim({ holder: 'h', method: newOp('x').method, limit: 3, leaseExpiresAt: T0 + 1000, now: T0 });
+    assert.deepEqual(claimed.map((op) => op.name), order.slice(0, 3));
+    await store.heartbeat([{ name: 'operations/r', holder: 'h', attempt: 1 }], T0 + 10 * HOUR, T0);
+    await store.requestCancel('operations/d', T0 + 5000, { code: Code.CANCELLED, message: 'x', details: [] });
+    await store.requestCancel('operations/old', T0 - HOUR, { code: Code.CANCELLED, message: 'x', details: [] });
+    const counts = await store.countByState(T0 + 5000);
+    assert.deepEqual(counts, { pending: 2, running: 1, done: 1 }, 'the operation done an hour ago has expired');
+
+    const db = new Database(path, { readonly: true });
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    assert.match(plan('SELECT COUNT(*) FROM operations INDEXED BY operations_claim WHERE done = 0'), /operations_claim/);
+    assert.match(plan('SELECT COUNT(*) FROM operations INDEXED BY operations_expiry WHERE expire_time IS NOT NULL AND expire_time > 5'), /COVERING INDEX operations_expiry/);
+    db.close();
+  });
+
   it('uses the query plans the indexes are for', async () => {
     const db = new Database(path, { readonly: true });
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');

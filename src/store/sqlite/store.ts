@@ -22,6 +22,7 @@ import type {
   HeartbeatResult,
   ListQuery,
   NewOperation,
+  OperationCounts,
   OperationStore,
   ProgressUpdate,
   RetentionPolicy,
@@ -379,6 +380,14 @@ export class SqliteOperationStore implements OperationStore {
     return this.write(() => this.stmt.sweep.run({ now, limit: batchSize }).changes);
   }
 
+  async countByState(now: number): Promise<OperationCounts> {
+    return this.read(() => {
+      const unfinished = this.stmt.countUnfinished.get({ now }) as { pending: number | null; running: number | null };
+      const done = this.stmt.countDone.get({ now }) as number;
+      return { pending: unfinished.pending ?? 0, running: unfinished.running ?? 0, done };
+    });
+  }
+
   async signingKey(): Promise<Uint8Array> {
     return this.write(() => {
       this.stmt.insertMeta.run({ key: 'page_token_key', value: randomBytes(32) });
@@ -490,6 +499,12 @@ function prepareStatements(db: Database.Database) {
       WHERE ${fenced}`),
     sweep: db.prepare(`DELETE FROM operations WHERE name IN (
         SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit)`),
+    // Unfinished rows through the claim index (done = 0); done ones counted in the expiry index
+    // (every done row has an expire_time), so neither walks the table.
+    countUnfinished: db.prepare(`SELECT SUM(lease_expires_at <= @now) AS pending, SUM(lease_expires_at > @now) AS running
+      FROM operations INDEXED BY operations_claim WHERE done = 0`),
+    countDone: db.prepare(`SELECT COUNT(*) FROM operations INDEXED BY operations_expiry
+      WHERE expire_time IS NOT NULL AND expire_time > @now`).pluck(),
     insertMeta: db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (@key, @value)'),
     getMeta: db.prepare('SELECT value FROM meta WHERE key = @key'),
   };
