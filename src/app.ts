@@ -4,6 +4,7 @@
  */
 import type { Server } from '@grpc/grpc-js';
 import { systemClock, type Clock } from './domain/clock.js';
+import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
 import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
 import { addToServer, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
@@ -127,7 +128,7 @@ export class Longrun {
         logger: this.logger,
         protoFiles: this.protoFiles,
         includeDirs: this.includeDirs,
-        principal: this.caller.principal,
+        caller: this.caller,
       },
       options,
     );
@@ -192,14 +193,17 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const registry = new TypeRegistry(protoFiles, includeDirs);
   const methods = new MethodTable(registry);
   const events = new OperationEvents();
-  const caller: Caller = { principal: options.principal ?? 'default' };
+  // The app itself (and a server without authentication) acts for everyone: see Caller.admin.
+  const caller: Caller = { principal: options.principal ?? 'default', admin: true };
+  const signingKey = await store.signingKey();
   const operations = new OperationsService({
     store,
     registry,
     methods,
     events,
     clock,
-    pageTokens: new PageTokenCodec(await store.signingKey()),
+    pageTokens: new PageTokenCodec(signingKey),
+    ids: new OwnedIds(signingKey),
     options: { waitCapMs: options.waitCapMs ?? 60_000 },
   });
   const runner = new Runner(

@@ -1,5 +1,5 @@
 /** A small promise-based client of google.longrunning.Operations, for the CLI and tests. */
-import { credentials, loadPackageDefinition, Metadata, type ServiceError, type Client, type CallOptions } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type ChannelCredentials, type ServiceError, type Client, type CallOptions } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { ListOperationsResponse__Output } from '../gen/google/longrunning/ListOperationsResponse.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
@@ -21,13 +21,27 @@ export interface ListParams {
   pageToken?: string;
 }
 
+export interface OperationsClientOptions {
+  /** Sent as "authorization: Bearer <token>" on every call. */
+  token?: string;
+  /** TLS, as PEM: `ca` to verify the server (default: the system's roots), `cert` and `key` for mTLS. Default: plaintext. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** grpc-js channel options, e.g. `grpc.ssl_target_name_override`. */
+  channelOptions?: Record<string, string | number>;
+}
+
 export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
+  private readonly token: string | undefined;
 
-  constructor(address: string) {
+  constructor(address: string, options: OperationsClientOptions = {}) {
     const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
     const loaded = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-    this.client = new loaded.google.longrunning.Operations(address, credentials.createInsecure());
+    const tls = options.tls;
+    const channel: ChannelCredentials =
+      tls === undefined ? credentials.createInsecure() : credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+    this.client = new loaded.google.longrunning.Operations(address, channel, options.channelOptions ?? {});
+    this.token = options.token;
   }
 
   get(name: string): Promise<OperationWithProgress> {
@@ -48,21 +62,29 @@ export class OperationsClient {
     return new Promise((resolve, reject) =>
       this.client.ListOperations(
         { name: params.name ?? 'operations', filter: params.filter ?? '', pageSize: params.pageSize ?? 0, pageToken: params.pageToken ?? '' },
+        this.metadata(),
         (error: ServiceError | null, reply?: ListOperationsResponse__Output) => (error ? reject(error) : resolve(reply!)),
       ),
     );
   }
 
   cancel(name: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client.CancelOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) => this.client.CancelOperation({ name }, this.metadata(), (error: ServiceError | null) => (error ? reject(error) : resolve())));
   }
 
   delete(name: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, this.metadata(), (error: ServiceError | null) => (error ? reject(error) : resolve())));
   }
 
   close(): void {
     (this.client as unknown as Client).close();
+  }
+
+  private metadata(): Metadata {
+    const metadata = new Metadata();
+    // Per call rather than as call credentials, which grpc-js sends only over TLS (loopback may be plaintext).
+    if (this.token !== undefined) metadata.set('authorization', `Bearer ${this.token}`);
+    return metadata;
   }
 
   private withProgress(
@@ -76,7 +98,7 @@ export class OperationsClient {
   ): Promise<OperationWithProgress> {
     return new Promise((resolve, reject) => {
       const result: Partial<OperationWithProgress> = {};
-      const pending = call(new Metadata(), deadline ? { deadline } : {}, (error, reply) =>
+      const pending = call(this.metadata(), deadline ? { deadline } : {}, (error, reply) =>
         error ? reject(error) : resolve({ ...result, operation: reply! }),
       );
       signal?.addEventListener('abort', () => pending.cancel(), { once: true });
