@@ -22,7 +22,7 @@ export interface AuthOptions {
 /** What one call presented. */
 export interface PresentedCredentials {
   /** The `authorization` header, if any. */
-  authorization?: string;
+  authorization?: string | undefined;
   /** Reads the verified client certificate's subject CN (undefined without one); called only if needed. */
   certificateSubject?: () => string | string[] | undefined;
 }

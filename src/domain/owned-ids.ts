@@ -8,18 +8,21 @@
  * server on the store agrees and ids outlive restarts. Only the server can make a tag; a made-up
  * name carries another principal's tag (or none) and is refused like someone else's operation.
  */
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const RANDOM_BYTES = 12;
 const TAG_BYTES = 4;
 const ID_LENGTH = 22;
+/** Recently verified (owner, id) pairs, so that polling one operation does not pay an HMAC per call. */
+const VERIFIED_MAX = 10_000;
 
 export class OwnedIds {
-  private readonly key: Buffer;
+  private readonly key: KeyObject;
+  private readonly verified = new Set<string>();
 
   /** `secret`: the store's signing key (a separate key is derived from it for this use). */
   constructor(secret: Uint8Array) {
-    this.key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'longrun operation id owner tag v1', 32));
+    this.key = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'longrun operation id owner tag v1', 32)));
   }
 
   /** A fresh id owned by `owner`. */
@@ -31,9 +34,16 @@ export class OwnedIds {
   /** Whether `id` was made by this store's servers for `owner` (constant time in the tag). */
   isOwnedBy(id: string, owner: string): boolean {
     if (id.length !== ID_LENGTH) return false;
+    // Only pairs that verified are remembered, keyed by owner too: a hit tells a caller nothing
+    // about anyone else's names.
+    const pair = `${owner}\0${id}`;
+    if (this.verified.has(pair)) return true;
     const bytes = Buffer.from(id, 'base64url');
     if (bytes.length !== RANDOM_BYTES + TAG_BYTES) return false;
-    return timingSafeEqual(this.tag(owner, bytes.subarray(0, RANDOM_BYTES)), bytes.subarray(RANDOM_BYTES));
+    if (!timingSafeEqual(this.tag(owner, bytes.subarray(0, RANDOM_BYTES)), bytes.subarray(RANDOM_BYTES))) return false;
+    if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+    this.verified.add(pair);
+    return true;
   }
 
   private tag(owner: string, random: Uint8Array): Buffer {

@@ -99,9 +99,9 @@ function callerOfCalls(open: Caller, auth: AuthOptions | undefined): (call: Serv
   if (auth === undefined) return () => open;
   const authenticator = new Authenticator(auth);
   return (call) => {
-    const authorization = call.metadata.get(AUTHORIZATION_HEADER)[0];
+    const [authorization] = call.metadata.get(AUTHORIZATION_HEADER);
     return authenticator.authenticate({
-      ...(authorization !== undefined && { authorization: String(authorization) }),
+      authorization: authorization === undefined ? undefined : String(authorization),
       // grpc-js only reports a certificate that the handshake verified against the client CA.
       certificateSubject: () => call.getAuthContext().sslPeerCertificate?.subject?.CN,
     });
