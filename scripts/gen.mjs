@@ -33,7 +33,7 @@ function generate(outDir) {
       // NodeNext resolution wants explicit extensions on relative imports.
       .replace(/from '(\.{1,2}\/[^']+)'/g, "from '$1.js'")
       // Absolute paths would differ between machines.
-      .replace(/^\/\/ Original file: .*\/proto\//m, '// Original file: proto/');
+      .replace(/^\/\/ Original file: .*\/proto\//gm, '// Original file: proto/');
     writeFileSync(file, HEADER + source);
   }
   // Imports included (reflection must resolve google.protobuf.Any, Duration...); comments left out.

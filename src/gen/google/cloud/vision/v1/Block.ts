@@ -5,7 +5,7 @@ import type { _google_cloud_vision_v1_TextAnnotation_TextProperty, _google_cloud
 import type { BoundingPoly as _google_cloud_vision_v1_BoundingPoly, BoundingPoly__Output as _google_cloud_vision_v1_BoundingPoly__Output } from '../../../../google/cloud/vision/v1/BoundingPoly.js';
 import type { Paragraph as _google_cloud_vision_v1_Paragraph, Paragraph__Output as _google_cloud_vision_v1_Paragraph__Output } from '../../../../google/cloud/vision/v1/Paragraph.js';
 
-// Original file: /work/main/proto/google/cloud/vision/v1/text_annotation.proto
+// Original file: proto/google/cloud/vision/v1/text_annotation.proto
 
 export const _google_cloud_vision_v1_Block_BlockType = {
   UNKNOWN: 'UNKNOWN',

@@ -2,7 +2,7 @@
 // Original file: proto/google/cloud/vision/v1/image_annotator.proto
 
 
-// Original file: /work/main/proto/google/cloud/vision/v1/image_annotator.proto
+// Original file: proto/google/cloud/vision/v1/image_annotator.proto
 
 export const _google_cloud_vision_v1_Feature_Type = {
   TYPE_UNSPECIFIED: 'TYPE_UNSPECIFIED',

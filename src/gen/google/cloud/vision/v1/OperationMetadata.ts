@@ -3,7 +3,7 @@
 
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../../../google/protobuf/Timestamp.js';
 
-// Original file: /work/main/proto/google/cloud/vision/v1/image_annotator.proto
+// Original file: proto/google/cloud/vision/v1/image_annotator.proto
 
 export const _google_cloud_vision_v1_OperationMetadata_State = {
   STATE_UNSPECIFIED: 'STATE_UNSPECIFIED',

@@ -3,7 +3,7 @@
 
 import type { Page as _google_cloud_vision_v1_Page, Page__Output as _google_cloud_vision_v1_Page__Output } from '../../../../google/cloud/vision/v1/Page.js';
 
-// Original file: /work/main/proto/google/cloud/vision/v1/text_annotation.proto
+// Original file: proto/google/cloud/vision/v1/text_annotation.proto
 
 export const _google_cloud_vision_v1_TextAnnotation_DetectedBreak_BreakType = {
   UNKNOWN: 'UNKNOWN',
