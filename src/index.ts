@@ -13,7 +13,7 @@ export { Authenticator, type AuthOptions, type PresentedCredentials } from './au
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
 export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
-export { OperationsClient } from './grpc/client.js';
+export { OperationsClient, type OperationsClientOptions } from './grpc/client.js';
 export { TYPE_URL_PREFIX, type GeneratedMessage, type GeneratedMessageClass, type MessageValue } from './protos/registry.js';
 export { SqliteOperationStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite/store.js';
 export type { OperationStore } from './store/types.js';

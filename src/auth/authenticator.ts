@@ -37,14 +37,16 @@ export class Authenticator {
   }
 
   /**
-   * A bearer token, when one is sent, decides (an unknown one is refused even with a valid
-   * certificate); otherwise the client certificate. UNAUTHENTICATED when neither names a principal.
+   * A bearer token, when one is sent and tokens are configured, decides (an unknown one is refused
+   * even with a valid certificate); otherwise the client certificate. UNAUTHENTICATED when neither
+   * names a principal. Without tokens an `authorization` header is not ours (e.g. a Google client
+   * library's own credentials) and is ignored.
    */
   authenticate(presented: PresentedCredentials): Caller {
-    if (presented.authorization !== undefined) {
+    if (presented.authorization !== undefined && this.options.tokens !== undefined) {
       const match = BEARER.exec(presented.authorization);
       if (match === null) throw unauthenticated('authorization: expected "Bearer <token>"', 'CREDENTIALS_INVALID');
-      const principal = this.options.tokens?.principalOf(match[1]!);
+      const principal = this.options.tokens.principalOf(match[1]!);
       if (principal === undefined) throw unauthenticated('authorization: the bearer token is not valid for this server', 'CREDENTIALS_INVALID');
       return this.callerOf(principal);
     }
