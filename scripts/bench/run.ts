@@ -323,9 +323,16 @@ async function authCost(): Promise<void> {
   const offRounds: Measured[] = [];
   const onRounds: Measured[] = [];
   // More rounds than elsewhere: the difference sought (a few µs) is within one round's noise here.
+  // The order alternates (off-on, on-off, ...), so whatever favours the first or second of a pair
+  // falls on both sides alike.
   for (let round = 0; round < 2 * ROUNDS - 1; round++) {
-    offRounds.push(await measure(sides[0]!));
-    onRounds.push(await measure(sides[1]!));
+    if (round % 2 === 0) {
+      offRounds.push(await measure(sides[0]!));
+      onRounds.push(await measure(sides[1]!));
+    } else {
+      onRounds.push(await measure(sides[1]!));
+      offRounds.push(await measure(sides[0]!));
+    }
   }
   const ratios = onRounds.map((m, i) => m.cpuPerCall / offRounds[i]!.cpuPerCall);
   report(
