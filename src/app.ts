@@ -4,6 +4,7 @@
  */
 import type { Server } from '@grpc/grpc-js';
 import { systemClock, type Clock } from './domain/clock.js';
+import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
 import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
 import { addToServer, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
@@ -139,7 +140,7 @@ export class Longrun {
         telemetry: this.telemetry,
         protoFiles: this.protoFiles,
         includeDirs: this.includeDirs,
-        principal: this.caller.principal,
+        caller: this.caller,
       },
       options,
     );
@@ -226,14 +227,17 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   });
   const store = timedStore(baseStore, metrics.storeDuration);
   const telemetry = new Telemetry(logger, metrics);
-  const caller: Caller = { principal: options.principal ?? 'default' };
+  // The app itself (and a server without authentication) acts for everyone: see Caller.admin.
+  const caller: Caller = { principal: options.principal ?? 'default', admin: true };
+  const signingKey = await store.signingKey();
   const operations = new OperationsService({
     store,
     registry,
     methods,
     events,
     clock,
-    pageTokens: new PageTokenCodec(await store.signingKey()),
+    pageTokens: new PageTokenCodec(signingKey),
+    ids: new OwnedIds(signingKey),
     options: { waitCapMs: options.waitCapMs ?? 60_000 },
     telemetry,
   });

@@ -24,9 +24,16 @@ export interface ServerConfig {
   logFormat: LogFormat;
   /** undefined: no metrics endpoint. */
   metricsPort: number | undefined;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  admins: string[];
+  allowInsecure: boolean;
 }
 
-type Kind = 'string' | 'port' | 'optional-port' | 'duration' | 'int' | 'boolean' | 'enum';
+/** `file`: an optional path, '' for none. `list`: comma-separated, '' for none. */
+type Kind = 'string' | 'file' | 'list' | 'port' | 'optional-port' | 'duration' | 'int' | 'boolean' | 'enum';
 
 export interface OptionSpec {
   key: keyof ServerConfig;
@@ -40,7 +47,7 @@ export interface OptionSpec {
 
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'LONGRUN_HOST', kind: 'string', default: '127.0.0.1',
-    description: 'Address to listen on; loopback by default because there is no authentication yet.' },
+    description: 'Address to listen on. Loopback by default; any other address needs authentication (--token-file or --tls-client-ca) unless --allow-insecure.' },
   { key: 'port', flag: 'port', env: 'LONGRUN_PORT', kind: 'port', default: '50051',
     description: 'TCP port; 0 picks a free one (the bound address is printed).' },
   { key: 'databasePath', flag: 'db', env: 'LONGRUN_DB', kind: 'string', default: './data/longrun.db',
@@ -74,6 +81,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'json: one JSON object per line (for log collectors); pretty: human-readable; auto: pretty when stderr is a terminal, else json.' },
   { key: 'metricsPort', flag: 'metrics-port', env: 'LONGRUN_METRICS_PORT', kind: 'optional-port', default: '',
     description: 'Serve Prometheus metrics over HTTP at /metrics on this port (same host); 0 picks a free one; empty: off.' },
+  { key: 'tokenFile', flag: 'token-file', env: 'LONGRUN_TOKEN_FILE', kind: 'file', default: '',
+    description: 'Require "authorization: Bearer <token>" and map tokens to principals with this file (lines of "<sha256 hex> <principal>"; see longrun hash-token). Read at start.' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'LONGRUN_TLS_CERT', kind: 'file', default: '',
+    description: 'Serve TLS with this PEM certificate chain (needs --tls-key).' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'LONGRUN_TLS_KEY', kind: 'file', default: '',
+    description: 'PEM private key of --tls-cert.' },
+  { key: 'tlsClientCa', flag: 'tls-client-ca', env: 'LONGRUN_TLS_CLIENT_CA', kind: 'file', default: '',
+    description: 'Require client certificates signed by this PEM CA (mTLS, needs --tls-cert); the subject CN is the principal.' },
+  { key: 'admins', flag: 'admins', env: 'LONGRUN_ADMINS', kind: 'list', default: '',
+    description: "Comma-separated principals that see and manage every principal's operations (needs authentication)." },
+  { key: 'allowInsecure', flag: 'allow-insecure', env: 'LONGRUN_ALLOW_INSECURE', kind: 'boolean', default: 'false',
+    description: 'Allow a non-loopback --host without authentication, or with bearer tokens but no TLS (when a proxy in front provides them).' },
 ];
 
 export class ConfigError extends Error {
@@ -87,9 +106,42 @@ export function loadConfig(flags: Record<string, string | boolean | undefined>, 
     const flag = flags[spec.flag];
     const raw = flag !== undefined ? String(flag) : (env[spec.env] ?? spec.default);
     const source = flag !== undefined ? `--${spec.flag}` : env[spec.env] !== undefined ? spec.env : 'default';
-    config[spec.key] = parseValue(spec, raw, source);
+    const value = parseValue(spec, raw, source);
+    if (value !== undefined) config[spec.key] = value;
   }
-  return config as unknown as ServerConfig;
+  return checkCombination(config as unknown as ServerConfig);
+}
+
+/** Options that are each valid but dangerous or meaningless together. */
+function checkCombination(config: ServerConfig): ServerConfig {
+  const authenticated = config.tokenFile !== undefined || config.tlsClientCa !== undefined;
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  if (config.tlsClientCa !== undefined && config.tlsCert === undefined) {
+    throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key (client certificates are part of TLS)');
+  }
+  if (config.admins.length > 0 && !authenticated) {
+    throw new ConfigError('--admins needs authentication (--token-file or --tls-client-ca); without it every caller is one principal');
+  }
+  if (!config.allowInsecure && !isLoopback(config.host)) {
+    if (!authenticated) {
+      throw new ConfigError(
+        `--host ${config.host} is reachable from other machines and no authentication is configured: anyone could read and ` +
+          'cancel every operation. Configure --token-file or --tls-client-ca, or pass --allow-insecure if a proxy in front authenticates callers.',
+      );
+    }
+    if (config.tokenFile !== undefined && config.tlsCert === undefined) {
+      throw new ConfigError(
+        `--host ${config.host} with --token-file but without TLS would send bearer tokens in clear over the network. ` +
+          'Configure --tls-cert and --tls-key, or pass --allow-insecure if a proxy in front terminates TLS.',
+      );
+    }
+  }
+  return config;
+}
+
+/** Loopback addresses and names; '0.0.0.0' and '::' (every interface) are not. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
@@ -98,6 +150,10 @@ function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
     case 'string':
       if (raw === '') throw fail('must not be empty');
       return raw;
+    case 'file':
+      return raw === '' ? undefined : raw;
+    case 'list':
+      return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'port': {
       const port = Number(raw);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw fail('must be a port number 0-65535');

@@ -8,10 +8,12 @@ export { stateOf } from './domain/operation.js';
 export type { Clock } from './domain/clock.js';
 export type { Handler, MethodOptions, OperationContext } from './methods/method.js';
 export type { Caller, CreateOptions } from './operations/service.js';
-export type { AddToServerOptions, ServedLongrun } from './grpc/server.js';
+export type { AddToServerOptions, ListenOptions, ServedLongrun, TlsOptions } from './grpc/server.js';
+export { Authenticator, type AuthOptions, type PresentedCredentials } from './auth/authenticator.js';
+export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
 export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
-export { OperationsClient } from './grpc/client.js';
+export { OperationsClient, type OperationsClientOptions } from './grpc/client.js';
 export {
   createClient,
   DEFAULT_BACKOFF,

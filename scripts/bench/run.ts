@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { createLongrun, OperationsClient } from '../../src/index.js';
+import { createLongrun, hashToken, OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
@@ -78,10 +78,10 @@ function sleeper(port: number): grpc.Client {
   return new SleeperClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
 }
 
-function startSleep(client: grpc.Client, ms: number, steps: number): Promise<{ name: string }> {
+function startSleep(client: grpc.Client, ms: number, steps: number, metadata = new grpc.Metadata()): Promise<{ name: string }> {
   const request = { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, steps };
   return new Promise((resolve, reject) =>
-    (client as unknown as { Sleep: Function }).Sleep(request, (error: Error | null, reply: { name: string }) =>
+    (client as unknown as { Sleep: Function }).Sleep(request, metadata, (error: Error | null, reply: { name: string }) =>
       error ? reject(error) : resolve(reply),
     ),
   );
@@ -285,6 +285,65 @@ async function concurrentWaits(): Promise<void> {
   await server.stop();
 }
 
+/**
+ * GetOperation server CPU with bearer-token authentication against the same server without it:
+ * the token's hash compared with every entry of a 20-entry token file, the owner tag of the name
+ * checked, the owner compared. Both over plaintext loopback, so TLS is not in the figure.
+ */
+async function authCost(): Promise<void> {
+  const tokens = Array.from({ length: 20 }, (_, i) => `bench-token-${i}-${'x'.repeat(32)}`);
+  const tokenFile = join(work, 'tokens');
+  writeFileSync(tokenFile, tokens.map((token, i) => `${hashToken(token)} principal-${i}\n`).join(''));
+  const token = tokens.at(-1)!; // the last entry: every entry is compared anyway
+  const off = ServerProcess.start(['longrun', join(work, 'auth-off.db')]);
+  const on = ServerProcess.start(['longrun', join(work, 'auth-on.db'), '256', tokenFile]);
+  const sides = await Promise.all(
+    [
+      { server: off, token: undefined },
+      { server: on, token },
+    ].map(async ({ server, token }) => {
+      const port = await server.port;
+      const client = new OperationsClient(`127.0.0.1:${port}`, token === undefined ? {} : { token });
+      const metadata = new grpc.Metadata();
+      if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+      const { name } = await startSleep(sleeper(port), 0, 0, metadata);
+      await client.wait(name, 10_000);
+      return { client, name, pid: server.child.pid! };
+    }),
+  );
+  const inFlight = 16;
+  const measure = async ({ client, name, pid }: (typeof sides)[number]): Promise<Measured> => {
+    const cpu0 = cpuSecondsOf(pid);
+    const t0 = performance.now();
+    await inWindow(CALLS_PER_ROUND, inFlight, () => client.get(name));
+    const seconds = (performance.now() - t0) / 1000;
+    return { cpuPerCall: (cpuSecondsOf(pid) - cpu0) / CALLS_PER_ROUND, rate: CALLS_PER_ROUND / seconds };
+  };
+  for (const side of sides) await measure(side); // warm-up
+  const offRounds: Measured[] = [];
+  const onRounds: Measured[] = [];
+  // More rounds than elsewhere: the difference sought (a few µs) is within one round's noise here.
+  // The order alternates (off-on, on-off, ...), so whatever favours the first or second of a pair
+  // falls on both sides alike.
+  for (let round = 0; round < 2 * ROUNDS - 1; round++) {
+    if (round % 2 === 0) {
+      offRounds.push(await measure(sides[0]!));
+      onRounds.push(await measure(sides[1]!));
+    } else {
+      onRounds.push(await measure(sides[1]!));
+      offRounds.push(await measure(sides[0]!));
+    }
+  }
+  const ratios = onRounds.map((m, i) => m.cpuPerCall / offRounds[i]!.cpuPerCall);
+  report(
+    `GetOperation server CPU with bearer-token authentication (20 tokens), ${inFlight} in flight: ` +
+      `${fmt(median(onRounds.map((m) => m.cpuPerCall)) * 1e6, 1)} µs/call vs without ${fmt(median(offRounds.map((m) => m.cpuPerCall)) * 1e6, 1)} µs/call: ` +
+      `ratio ${fmt(median(ratios))} (target <= 1.2; rounds ${ratios.map((r) => fmt(r)).join(', ')})`,
+  );
+  for (const side of sides) side.client.close();
+  await Promise.all([off.stop(), on.stop()]);
+}
+
 /** Sections by name; `npm run bench -- vision waits` runs only those. */
 const SECTIONS: Record<string, () => Promise<void>> = {
   async core() {
@@ -297,6 +356,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await wakeLatency(port);
     await longrun.stop();
   },
+  auth: authCost,
   'in-process': inProcessThroughput,
   waits: concurrentWaits,
   vision: () =>

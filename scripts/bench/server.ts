@@ -1,6 +1,8 @@
 /**
  * The server side of the benchmarks, run as its own process so client and server CPU stay apart.
- *   server.js longrun <db> [concurrency]   longrun with a no-op Sleep handler (see below)
+ *   server.js longrun <db> [concurrency] [token file]
+ *                                           longrun with a no-op Sleep handler (see below), with
+ *                                           bearer-token authentication if a token file is given
  *   server.js baseline <reply.json>         a no-op grpc-js GetOperation returning a fixed reply
  *   server.js vision <db> <storage root>   longrun serving the Vision sample
  * Prints `listening <port>`; on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
@@ -9,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { createLongrun, createServer, listen, type Longrun } from '../../src/index.js';
+import { createLongrun, createServer, listen, TokenTable, type Longrun } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../../src/vision/index.js';
@@ -21,7 +23,7 @@ interface SleepRequest {
   steps: number;
 }
 
-const [mode, arg, thirdArg] = process.argv.slice(2);
+const [mode, arg, thirdArg, fourthArg] = process.argv.slice(2);
 let longrun: Longrun | undefined;
 let server: grpc.Server;
 
@@ -41,7 +43,8 @@ if (mode === 'longrun') {
     { concurrency: Number(thirdArg ?? 256) },
   );
   server = createServer();
-  longrun.addToServer(server, { reflection: false, health: false });
+  const auth = fourthArg === undefined ? {} : { auth: { tokens: TokenTable.load(fourthArg) } };
+  longrun.addToServer(server, { reflection: false, health: false, ...auth });
 } else if (mode === 'vision') {
   longrun = await createLongrun({ databasePath: arg!, protoFiles: VISION_PROTO_FILES, logger: silent() });
   addVision(longrun, { storageRoot: thirdArg! });

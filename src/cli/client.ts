@@ -1,4 +1,5 @@
 /** `longrun get|list|wait|cancel|delete`: a terminal client of any google.longrunning.Operations server. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BUNDLED_PROTO_FILES } from '../app.js';
 import { parseDuration } from '../config.js';
@@ -28,9 +29,19 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
       'page-token': { type: 'string', default: '' },
       all: { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      // TLS: the CA that signed the server's certificate; --tls-cert/--tls-key for mTLS.
+      'tls-ca': { type: 'string', default: env['LONGRUN_TLS_CA'] },
+      'tls-cert': { type: 'string', default: env['LONGRUN_TLS_CLIENT_CERT'] },
+      'tls-key': { type: 'string', default: env['LONGRUN_TLS_CLIENT_KEY'] },
     },
   });
-  const client = new OperationsClient(values.address!);
+  const tlsFiles = { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] };
+  const tls = Object.values(tlsFiles).some((file) => file !== undefined)
+    ? Object.fromEntries(Object.entries(tlsFiles).flatMap(([part, file]) => (file === undefined ? [] : [[part, readFileSync(file)]])))
+    : undefined;
+  // The token comes from the environment only, never a flag, so that it stays out of `ps` and shell history.
+  const token = env['LONGRUN_TOKEN'];
+  const client = new OperationsClient(values.address!, { ...(token !== undefined && token !== '' && { token }), ...(tls !== undefined && { tls }) });
   const printer = new OperationPrinter();
   try {
     if (command === 'list') {

@@ -4,6 +4,7 @@
  * The only place (with serve.ts) that reads argv and the environment.
  */
 import { parseArgs } from 'node:util';
+import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
 import { runClientCommand, CLIENT_COMMANDS, ClientUsageError } from './client.js';
 import { serve, SERVE_FLAGS } from './serve.js';
@@ -12,12 +13,16 @@ const USAGE = `usage:
   longrun serve [--host H] [--port P] [--db FILE] [--sync NORMAL|FULL] [--retention 30d] [--wait-cap 60s]
                 [--lease 30s] [--poll 1s] [--max-attempts 3] [--shutdown-grace 10s] [--enable-sleeper]
                 [--log-level info] [--log-format auto|json|pretty] [--metrics-port P]
-                                          (each flag also as LONGRUN_* environment variable)
+                [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]
+                [--admins P1,P2] [--allow-insecure]   (each flag also as LONGRUN_* environment variable)
   longrun get NAME                  [--address host:port]
   longrun list [COLLECTION] [--filter EXPR] [--page-size N] [--all]
   longrun wait NAME [--timeout 60s]
   longrun cancel NAME
   longrun delete NAME
+      client options: --address host:port (LONGRUN_ADDRESS), --tls-ca FILE (LONGRUN_TLS_CA),
+      --tls-cert FILE --tls-key FILE (mTLS); the bearer token is read from LONGRUN_TOKEN
+  longrun hash-token PRINCIPAL      reads a token on stdin, prints its token-file line
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -31,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true });
       return await serve(values as Record<string, string | boolean | undefined>, process.env);
     }
+    if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
       return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env);
     }
@@ -43,6 +49,19 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+/** Prints `<sha256 hex> <principal>`, a line of the token file, for the token read from stdin. */
+async function hashTokenCommand(args: string[]): Promise<number> {
+  const [principal, ...extra] = args;
+  if (principal === undefined || extra.length > 0) throw new ClientUsageError('usage: longrun hash-token PRINCIPAL < token');
+  if (!isValidPrincipal(principal)) throw new ClientUsageError('a principal is 1-256 printable characters, no spaces, not "*"');
+  let input = '';
+  for await (const chunk of process.stdin) input += String(chunk);
+  const token = input.replace(/\r?\n$/, '');
+  if (token === '' || /\s/.test(token)) throw new ClientUsageError('expected one token, without spaces, on stdin');
+  process.stdout.write(`${hashToken(token)} ${principal}\n`);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

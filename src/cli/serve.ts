@@ -1,8 +1,11 @@
 /** `longrun serve`: the standalone server on SQLite, with graceful shutdown on SIGTERM/SIGINT. */
+import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { createLongrun } from '../app.js';
-import { loadConfig, OPTIONS } from '../config.js';
-import { createServer, listen, shutdown } from '../grpc/server.js';
+import type { AuthOptions } from '../auth/authenticator.js';
+import { TokenTable } from '../auth/tokens.js';
+import { ConfigError, loadConfig, OPTIONS, type ServerConfig } from '../config.js';
+import { createServer, listen, shutdown, type ListenOptions } from '../grpc/server.js';
 import { createLogger } from '../log.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
@@ -14,6 +17,8 @@ export const SERVE_FLAGS = Object.fromEntries(
 
 export async function serve(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(flags, env);
+  const auth = authOf(config);
+  const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
   const longrun = await createLongrun({
     databasePath: config.databasePath,
@@ -36,12 +41,20 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     metrics = await longrun.serveMetrics({ host: config.host, port: config.metricsPort });
   }
   const server = createServer();
-  longrun.addToServer(server);
-  const port = await listen(server, config.host, config.port);
+  longrun.addToServer(server, { ...(auth !== undefined && { auth }) });
+  const port = await listen(server, config.host, config.port, listenOptions);
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
-  logger.info({ address, database: config.databasePath }, 'serving');
+  logger.info(
+    {
+      address,
+      database: config.databasePath,
+      tls: listenOptions.tls === undefined ? 'off' : listenOptions.tls.clientCa === undefined ? 'on' : 'mutual',
+      tokens: auth?.tokens?.size ?? 0,
+    },
+    'serving',
+  );
   if (metrics !== undefined) {
     process.stdout.write(`longrun metrics on ${metrics.url}\n`);
     logger.info({ url: metrics.url }, 'serving metrics');
@@ -56,4 +69,32 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   await longrun.close();
   logger.info('stopped');
   return 0;
+}
+
+function authOf(config: ServerConfig): AuthOptions | undefined {
+  if (config.tokenFile === undefined && config.tlsClientCa === undefined) return undefined;
+  return {
+    ...(config.tokenFile !== undefined && { tokens: TokenTable.load(config.tokenFile) }),
+    clientCertificates: config.tlsClientCa !== undefined,
+    admins: config.admins,
+  };
+}
+
+function listenOptionsOf(config: ServerConfig): ListenOptions {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return {};
+  return {
+    tls: {
+      cert: readPem(config.tlsCert, '--tls-cert'),
+      key: readPem(config.tlsKey, '--tls-key'),
+      ...(config.tlsClientCa !== undefined && { clientCa: readPem(config.tlsClientCa, '--tls-client-ca') }),
+    },
+  };
+}
+
+function readPem(path: string, option: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${option} ${path}: ${(error as Error).message}`);
+  }
 }

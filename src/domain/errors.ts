@@ -34,6 +34,9 @@ export type ErrorReason =
   | 'INVALID_FILTER'
   | 'INVALID_PAGE_TOKEN'
   | 'OPERATION_NOT_FOUND'
+  | 'OPERATION_NOT_OWNED'
+  | 'CREDENTIALS_MISSING'
+  | 'CREDENTIALS_INVALID'
   | 'OPERATION_ALREADY_DONE'
   | 'OPERATION_NOT_DONE'
   | 'IDEMPOTENCY_KEY_REUSED'
@@ -82,4 +85,22 @@ export function operationNotFound(name: string): LongrunError {
   return new LongrunError(Code.NOT_FOUND, `operation ${name} does not exist (or has expired)`, 'OPERATION_NOT_FOUND', {
     metadata: { name },
   });
+}
+
+/**
+ * The same answer for someone else's operation and for a name that does not exist, so a caller
+ * cannot learn which names exist (AIP-211); the message says nothing about which it is.
+ */
+export function operationNotOwned(name: string): LongrunError {
+  return new LongrunError(
+    Code.PERMISSION_DENIED,
+    `operation ${name} is not the caller's: only the principal that created an operation (or an admin) may use it`,
+    'OPERATION_NOT_OWNED',
+    { metadata: { name } },
+  );
+}
+
+/** Missing, malformed or unknown credentials; the message never repeats what was presented. */
+export function unauthenticated(why: string, reason: 'CREDENTIALS_MISSING' | 'CREDENTIALS_INVALID'): LongrunError {
+  return new LongrunError(Code.UNAUTHENTICATED, why, reason);
 }

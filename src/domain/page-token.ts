@@ -94,7 +94,7 @@ export class PageTokenCodec {
     const flags = body.readUInt8(FLAGS_OFFSET);
     if (body.readUInt8(0) !== VERSION || (flags & ~FLAG_NAME_IN_COLLECTION) !== 0) throw notIssued();
     if (!bindingHash(binding).equals(body.subarray(HASH_OFFSET, FLAGS_OFFSET))) {
-      throw invalid('was issued for a different name or filter; list again without a page_token');
+      throw invalid('was issued for a different name, filter or caller; list again without a page_token');
     }
     const name = body.subarray(NAME_OFFSET).toString('utf8');
     return {

@@ -30,23 +30,30 @@ export interface ListParams {
   pageToken?: string;
 }
 
-export interface ConnectionOptions {
-  /** Default: insecure (plaintext), as for a server on loopback. */
+export interface OperationsClientOptions {
+  /** Sent as "authorization: Bearer <token>" on every call. */
+  token?: string;
+  /** TLS, as PEM: `ca` to verify the server (default: the system's roots), `cert` and `key` for mTLS. Default: plaintext. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** Channel credentials of your own making; overrides `tls`. */
   credentials?: ChannelCredentials;
+  /** grpc-js channel options, e.g. `grpc.ssl_target_name_override`. */
   channelOptions?: ChannelOptions;
 }
 
 export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
+  private readonly token: string | undefined;
 
-  constructor(address: string, options: ConnectionOptions = {}) {
+  constructor(address: string, options: OperationsClientOptions = {}) {
     const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
     const loaded = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-    this.client = new loaded.google.longrunning.Operations(
-      address,
-      options.credentials ?? credentials.createInsecure(),
-      options.channelOptions,
-    );
+    const tls = options.tls;
+    const channel: ChannelCredentials =
+      options.credentials ??
+      (tls === undefined ? credentials.createInsecure() : credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null));
+    this.client = new loaded.google.longrunning.Operations(address, channel, options.channelOptions ?? {});
+    this.token = options.token;
   }
 
   /** `signal` cancels the call. */
@@ -68,21 +75,29 @@ export class OperationsClient {
     return new Promise((resolve, reject) =>
       this.client.ListOperations(
         { name: params.name ?? 'operations', filter: params.filter ?? '', pageSize: params.pageSize ?? 0, pageToken: params.pageToken ?? '' },
+        this.metadata(),
         (error: ServiceError | null, reply?: ListOperationsResponse__Output) => (error ? reject(error) : resolve(reply!)),
       ),
     );
   }
 
   cancel(name: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client.CancelOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) => this.client.CancelOperation({ name }, this.metadata(), (error: ServiceError | null) => (error ? reject(error) : resolve())));
   }
 
   delete(name: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, (error: ServiceError | null) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, this.metadata(), (error: ServiceError | null) => (error ? reject(error) : resolve())));
   }
 
   close(): void {
     (this.client as unknown as Client).close();
+  }
+
+  private metadata(): Metadata {
+    const metadata = new Metadata();
+    // Per call rather than as call credentials, which grpc-js sends only over TLS (loopback may be plaintext).
+    if (this.token !== undefined) metadata.set('authorization', `Bearer ${this.token}`);
+    return metadata;
   }
 
   private withProgress(
@@ -96,7 +111,7 @@ export class OperationsClient {
   ): Promise<OperationWithProgress> {
     return new Promise((resolve, reject) => {
       const result: Partial<OperationWithProgress> = {};
-      const pending = call(new Metadata(), deadline ? { deadline } : {}, (error, reply) =>
+      const pending = call(this.metadata(), deadline ? { deadline } : {}, (error, reply) =>
         error ? reject(error) : resolve({ ...result, operation: reply! }),
       );
       signal?.addEventListener('abort', () => pending.cancel(), { once: true });

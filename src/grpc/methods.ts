@@ -31,11 +31,12 @@ export function serviceImplementation(
     implementation[methodName] =
       extra[methodName] ??
       unary<Record<string, unknown>, unknown>(deps, path, async (call) => {
+        const caller = deps.callerOf(call); // authenticate before saying anything about the method
         if (declared === undefined) {
           throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
         }
         const idempotencyKey = header(call.metadata, IDEMPOTENCY_KEY_HEADER);
-        const record = await deps.service.create(path, call.request, deps.callerOf(call), {
+        const record = await deps.service.create(path, call.request, caller, {
           ...(idempotencyKey !== undefined && { idempotencyKey }),
         });
         return toOperationMessage(record);

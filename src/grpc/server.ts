@@ -2,10 +2,11 @@
  * Puts longrun on a grpc-js server: google.longrunning.Operations, the services of declared
  * long-running methods, server reflection and the standard health service.
  */
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 import { readFileSync } from 'node:fs';
+import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
 import type { Logger } from '../log.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
@@ -29,8 +30,8 @@ export interface GrpcParts {
   protoFiles: readonly string[];
   /** The app's include dirs (longrun's own proto/ is implied). */
   includeDirs: readonly string[];
-  /** Principal of unauthenticated callers. */
-  principal: string;
+  /** The caller of every call when `auth` is not given (the one principal of an open server). */
+  caller: Caller;
 }
 
 export interface AddToServerOptions {
@@ -40,6 +41,25 @@ export interface AddToServerOptions {
   health?: boolean;
   /** Your own handlers for other (not long-running) methods of services longrun serves, by service name. */
   implementations?: Record<string, UntypedServiceImplementation>;
+  /**
+   * Require credentials on google.longrunning.Operations and the declared long-running methods
+   * (default: none; every call is `Longrun.caller`). Reflection, health and your own
+   * `implementations` are not checked.
+   */
+  auth?: AuthOptions;
+}
+
+/** TLS for `listen`, as PEM. */
+export interface TlsOptions {
+  cert: Buffer | string;
+  key: Buffer | string;
+  /** CA certificates that client certificates must chain to; when given, every client must present one (mTLS). */
+  clientCa?: Buffer | string;
+}
+
+export interface ListenOptions {
+  /** Serve TLS instead of plaintext (default: plaintext). */
+  tls?: TlsOptions;
 }
 
 export interface ServedLongrun {
@@ -50,8 +70,7 @@ export interface ServedLongrun {
 
 export function addToServer(server: Server, parts: GrpcParts, options: AddToServerOptions = {}): ServedLongrun {
   const definition = loadSync([...parts.protoFiles], { ...LOADER_OPTIONS, includeDirs: [...parts.includeDirs, PROTO_DIR] });
-  const caller: Caller = { principal: parts.principal };
-  const deps = { ...parts, callerOf: () => caller };
+  const deps = { ...parts, callerOf: callerOfCalls(parts.caller, options.auth) };
   server.addService(serviceDefinition(definition, OPERATIONS_SERVICE), operationsHandlers(deps) as UntypedServiceImplementation);
   const services = [OPERATIONS_SERVICE];
   for (const name of parts.methods.services()) {
@@ -78,11 +97,42 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
   return served;
 }
 
+function callerOfCalls(open: Caller, auth: AuthOptions | undefined): (call: ServerUnaryCall<unknown, unknown>) => Caller {
+  if (auth === undefined) return () => open;
+  const authenticator = new Authenticator(auth);
+  // Once per call: the handler and the call's log line both ask.
+  const known = new WeakMap<ServerUnaryCall<unknown, unknown>, Caller>();
+  return (call) => {
+    let caller = known.get(call);
+    if (caller === undefined) {
+      const [authorization] = call.metadata.get(AUTHORIZATION_HEADER);
+      caller = authenticator.authenticate({
+        authorization: authorization === undefined ? undefined : String(authorization),
+        // grpc-js only reports a certificate that the handshake verified against the client CA.
+        certificateSubject: () => call.getAuthContext().sslPeerCertificate?.subject?.CN,
+      });
+      known.set(call, caller);
+    }
+    return caller;
+  };
+}
+
+const AUTHORIZATION_HEADER = 'authorization';
+
 /** Binds `host:port` (0 = any free port) and resolves with the bound port. */
-export function listen(server: Server, host: string, port: number): Promise<number> {
+export function listen(server: Server, host: string, port: number, options: ListenOptions = {}): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const credentials =
+    options.tls === undefined
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(
+          options.tls.clientCa === undefined ? null : Buffer.from(options.tls.clientCa),
+          [{ cert_chain: Buffer.from(options.tls.cert), private_key: Buffer.from(options.tls.key) }],
+          // With a client CA, a client without a certificate it signed is refused at the handshake.
+          options.tls.clientCa !== undefined,
+        );
   return new Promise((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync(address, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
 }
 

@@ -9,7 +9,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Any__Output } from '../gen/google/protobuf/Any.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
 import { typeNameOf, TypeRegistry } from '../protos/registry.js';
-import { OperationsClient, type ConnectionOptions, type OperationWithProgress } from './client.js';
+import { OperationsClient, type OperationsClientOptions, type OperationWithProgress } from './client.js';
 
 /** GetOperation polling when WaitOperation is not implemented (defaults: 1 s, x1.5, at most 30 s, jitter 0.2). */
 export interface BackoffOptions {
@@ -22,7 +22,7 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, multiplier: 1.5, maxMs: 30_000, jitter: 0.2 };
 
-export interface ClientOptions extends ConnectionOptions {
+export interface ClientOptions extends OperationsClientOptions {
   /**
    * Your .proto files (relative to `includeDirs`), so their metadata and response types can be
    * decoded. longrun's own (e.g. `longrun/testing/v1/sleeper.proto`) need no include dir.

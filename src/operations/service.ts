@@ -3,10 +3,11 @@
  * transport. gRPC (and later HTTP) handlers translate to and from this and nothing else.
  */
 import type { Clock } from '../domain/clock.js';
-import { Code, LongrunError, invalidArgument, operationNotFound } from '../domain/errors.js';
+import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
-import { checkParent, formatOperationName, newOperationId, parseCollection, parseOperationName } from '../domain/names.js';
+import { checkParent, formatOperationName, parseCollection, parseOperationName } from '../domain/names.js';
 import { CANCELLED_ERROR, type OperationRecord } from '../domain/operation.js';
+import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
@@ -17,6 +18,11 @@ import type { OperationEvents } from './events.js';
 /** Who is calling: operations belong to the principal that created them. */
 export interface Caller {
   principal: string;
+  /**
+   * Sees and manages every principal's operations (default: false). The single caller of a server
+   * without authentication is one, as is the embedding app's own `Longrun.caller`.
+   */
+  admin?: boolean;
 }
 
 export interface ListRequest {
@@ -54,6 +60,7 @@ export interface OperationsServiceDeps {
   events: OperationEvents;
   clock: Clock;
   pageTokens: PageTokenCodec;
+  ids: OwnedIds;
   options: OperationsServiceOptions;
   telemetry: Telemetry;
 }
@@ -77,7 +84,7 @@ export class OperationsService {
     const now = clock.now();
     const initial = method.options.initialMetadata?.(request, new Date(now));
     const result = await store.create({
-      name: formatOperationName(parent, newOperationId()),
+      name: formatOperationName(parent, this.deps.ids.newId(caller.principal)),
       parent,
       method: method.info.path,
       owner: caller.principal,
@@ -99,9 +106,16 @@ export class OperationsService {
   }
 
   async get(name: string, caller: Caller): Promise<OperationRecord> {
-    parseOperationName(name);
+    const { id } = parseOperationName(name);
+    // Decided from the name alone, before the store is read: someone else's operation and a name
+    // that never existed get the same PERMISSION_DENIED. NOT_FOUND is only for the caller's own
+    // names (deleted or expired).
+    if (!caller.admin && !this.deps.ids.isOwnedBy(id, caller.principal)) throw operationNotOwned(name);
     const operation = await this.deps.store.get(name, this.deps.clock.now());
-    return this.visible(operation, name, caller);
+    if (operation === undefined) throw operationNotFound(name);
+    // A tag that verifies for another owner too (a 2^-32 chance) must not open their operation.
+    if (!caller.admin && operation.owner !== caller.principal) throw operationNotOwned(name);
+    return operation;
   }
 
   async list(request: ListRequest, caller: Caller): Promise<ListResult> {
@@ -116,10 +130,11 @@ export class OperationsService {
     const parent = parseCollection(request.name);
     const pageSize = pageSizeOf(request.pageSize);
     const filter = parseFilter(request.filter);
-    const binding = { collection: parent, filter: request.filter, owner: caller.principal };
+    // A token is bound to whose operations it pages through: one caller's cannot show another's.
+    const binding = { collection: parent, filter: request.filter, owner: caller.admin ? '*' : caller.principal };
     const after = request.pageToken === '' ? undefined : this.deps.pageTokens.decode(request.pageToken, binding);
     const rows = await this.deps.store.list({
-      owner: caller.principal,
+      ...(!caller.admin && { owner: caller.principal }),
       parent,
       ...(filter !== undefined && { filter }),
       ...(after !== undefined && { after }),
@@ -197,11 +212,6 @@ export class OperationsService {
       clearTimeout(timer);
       unsubscribe();
     }
-  }
-
-  private visible(operation: OperationRecord | undefined, name: string, caller: Caller): OperationRecord {
-    if (operation === undefined || operation.owner !== caller.principal) throw operationNotFound(name);
-    return operation;
   }
 }
 

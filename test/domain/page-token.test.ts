@@ -12,7 +12,7 @@ const KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
 const BINDING: PageTokenBinding = { collection: 'projects/p/locations/l', filter: 'done = false', owner: 'alice' };
 const CURSOR: PageCursor = { createTime: 1767323045123, name: 'projects/p/locations/l/operations/Zx9_-abcDEF0123456789ab' };
 const NOT_ISSUED = 'page_token: is not a token this server issued';
-const OTHER_BINDING = /^page_token: was issued for a different name or filter/;
+const OTHER_BINDING = /^page_token: was issued for a different name, filter or caller/;
 
 function rejects(decode: () => unknown, message: string | RegExp): void {
   assert.throws(decode, (error: unknown) => {

@@ -38,7 +38,7 @@ describe('google.longrunning.Operations over gRPC', () => {
     server.call<OperationReply>(SLEEP_METHOD, sleep(0, extra), headers);
 
   describe('creation', () => {
-    it('replies with a pending operation named operations/{id} with 128+ random bits', async () => {
+    it('replies with a pending operation named operations/{id} (22 characters: 96 random bits and an owner tag)', async () => {
       const op = await start();
       assert.match(op.name, /^operations\/[A-Za-z0-9_-]{22}$/);
       assert.equal(op.done, false);

@@ -14,3 +14,12 @@ export function bufCurl(address: string, args: string[]): Promise<{ code: number
     ),
   );
 }
+
+/** `buf curl` over gRPC to a full URL (e.g. https:// with --cacert/--cert/--key); the last of `args` is the URL. */
+export function bufCurlUrl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(bufBin, ['curl', '--protocol', 'grpc', ...args], { timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}

@@ -1,7 +1,19 @@
 /** A real longrun on a real SQLite file, served by a real grpc-js server on a loopback port 0. */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { BUNDLED_PROTO_FILES, createLongrun, createServer, listen, shutdown, OperationsClient, type Longrun, type LongrunOptions } from '../../src/index.js';
+import {
+  BUNDLED_PROTO_FILES,
+  createLongrun,
+  createServer,
+  listen,
+  shutdown,
+  OperationsClient,
+  type AddToServerOptions,
+  type ListenOptions,
+  type Longrun,
+  type LongrunOptions,
+} from '../../src/index.js';
+import type { OperationsClientOptions } from '../../src/grpc/client.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { addSleeper } from '../../src/sleeper/sleeper.js';
 import { tempDir } from './temp.js';
@@ -22,6 +34,12 @@ export interface TestServerOptions extends LongrunOptions {
   setup?(longrun: Longrun): void;
   /** Keep the database folder (e.g. to restart on it). */
   databasePath?: string;
+  /** Passed to addToServer (e.g. `auth`). */
+  serve?: AddToServerOptions;
+  /** Passed to listen (e.g. `tls`). */
+  listen?: ListenOptions;
+  /** How `client` and `call` connect (e.g. TLS); default plaintext. */
+  clientOptions?: OperationsClientOptions;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -31,12 +49,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   if (options.sleeper ?? true) addSleeper(longrun);
   options.setup?.(longrun);
   const server = createServer();
-  longrun.addToServer(server);
-  const port = await listen(server, '127.0.0.1', 0);
+  longrun.addToServer(server, options.serve);
+  const port = await listen(server, '127.0.0.1', 0, options.listen);
   longrun.start();
   const address = `127.0.0.1:${port}`;
-  const client = new OperationsClient(address);
-  const generic = new GenericCaller(address, [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])]);
+  const client = new OperationsClient(address, options.clientOptions);
+  const tls = options.clientOptions?.tls;
+  const generic = new GenericCaller(
+    address,
+    [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])],
+    tls === undefined ? undefined : grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null),
+  );
   return {
     longrun,
     address,
@@ -61,6 +84,7 @@ export class GenericCaller {
   constructor(
     private readonly address: string,
     protoFiles: readonly string[] = BUNDLED_PROTO_FILES,
+    private readonly channel: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     this.definition = protoLoader.loadSync([...protoFiles], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
   }
@@ -70,7 +94,7 @@ export class GenericCaller {
     let client = this.clients.get(service!);
     if (client === undefined) {
       const Client = grpc.makeClientConstructor(this.definition[service!] as grpc.ServiceDefinition, service!);
-      client = new Client(this.address, grpc.credentials.createInsecure());
+      client = new Client(this.address, this.channel);
       this.clients.set(service!, client);
     }
     const headers = new grpc.Metadata();

@@ -1,0 +1,52 @@
+/**
+ * Operation ids that carry their owner, so that whether a name is the caller's can be decided from
+ * the name alone, before the store is asked whether it exists (AIP-211: permission is checked
+ * before existence, so a caller cannot probe which names exist).
+ *
+ * An id is 16 bytes, base64url (22 characters, as before): 12 random bytes, then the first 4 bytes
+ * of HMAC-SHA256(key, owner NUL random). The key is derived from the store's signing key, so every
+ * server on the store agrees and ids outlive restarts. Only the server can make a tag; a made-up
+ * name carries another principal's tag (or none) and is refused like someone else's operation.
+ */
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+
+const RANDOM_BYTES = 12;
+const TAG_BYTES = 4;
+const ID_LENGTH = 22;
+/** Recently verified (owner, id) pairs, so that polling one operation does not pay an HMAC per call. */
+const VERIFIED_MAX = 10_000;
+
+export class OwnedIds {
+  private readonly key: KeyObject;
+  private readonly verified = new Set<string>();
+
+  /** `secret`: the store's signing key (a separate key is derived from it for this use). */
+  constructor(secret: Uint8Array) {
+    this.key = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'longrun operation id owner tag v1', 32)));
+  }
+
+  /** A fresh id owned by `owner`. */
+  newId(owner: string): string {
+    const random = randomBytes(RANDOM_BYTES);
+    return Buffer.concat([random, this.tag(owner, random)]).toString('base64url');
+  }
+
+  /** Whether `id` was made by this store's servers for `owner` (constant time in the tag). */
+  isOwnedBy(id: string, owner: string): boolean {
+    if (id.length !== ID_LENGTH) return false;
+    // Only pairs that verified are remembered, keyed by owner too: a hit tells a caller nothing
+    // about anyone else's names.
+    const pair = `${owner}\0${id}`;
+    if (this.verified.has(pair)) return true;
+    const bytes = Buffer.from(id, 'base64url');
+    if (bytes.length !== RANDOM_BYTES + TAG_BYTES) return false;
+    if (!timingSafeEqual(this.tag(owner, bytes.subarray(0, RANDOM_BYTES)), bytes.subarray(RANDOM_BYTES))) return false;
+    if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+    this.verified.add(pair);
+    return true;
+  }
+
+  private tag(owner: string, random: Uint8Array): Buffer {
+    return createHmac('sha256', this.key).update(owner).update('\0').update(random).digest().subarray(0, TAG_BYTES);
+  }
+}
