@@ -39,7 +39,7 @@ describe('README embedding example', () => {
         ),
       );
       assert.match(stdout, /^serving on 127\.0\.0\.1:\d+$/m);
-      assert.match(stdout, /^operations\/[\w-]{22} \{"title":"Q3","pages":3\}$/m);
+      assert.match(stdout, /^operations\/[\w-]{27} \{"title":"Q3","pages":3\}$/m);
     } finally {
       dir.remove();
     }

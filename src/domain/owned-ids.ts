@@ -3,16 +3,16 @@
  * the name alone, before the store is asked whether it exists (AIP-211: permission is checked
  * before existence, so a caller cannot probe which names exist).
  *
- * An id is 16 bytes, base64url (22 characters, as before): 12 random bytes, then the first 4 bytes
- * of HMAC-SHA256(key, owner NUL random). The key is derived from the store's signing key, so every
+ * An id is 20 bytes, base64url (27 characters): 16 random bytes (128 bits, so ids stay unguessable
+ * on their own), then the first 4 bytes of HMAC-SHA256(key, owner NUL random). The key is derived from the store's signing key, so every
  * server on the store agrees and ids outlive restarts. Only the server can make a tag; a made-up
  * name carries another principal's tag (or none) and is refused like someone else's operation.
  */
 import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
-const RANDOM_BYTES = 12;
+const RANDOM_BYTES = 16;
 const TAG_BYTES = 4;
-const ID_LENGTH = 22;
+const ID_LENGTH = 27;
 /** Recently verified (owner, id) pairs, so that polling one operation does not pay an HMAC per call. */
 const VERIFIED_MAX = 10_000;
 

@@ -38,16 +38,16 @@ describe('google.longrunning.Operations over gRPC', () => {
     server.call<OperationReply>(SLEEP_METHOD, sleep(0, extra), headers);
 
   describe('creation', () => {
-    it('replies with a pending operation named operations/{id} (22 characters: 96 random bits and an owner tag)', async () => {
+    it('replies with a pending operation named operations/{id} (27 characters: 128 random bits and an owner tag)', async () => {
       const op = await start();
-      assert.match(op.name, /^operations\/[A-Za-z0-9_-]{22}$/);
+      assert.match(op.name, /^operations\/[A-Za-z0-9_-]{27}$/);
       assert.equal(op.done, false);
       (await controlled.next()).finish({});
     });
 
     it('creates under the request parent', async () => {
       const op = await start({ parent: 'projects/p1/locations/l1' });
-      assert.match(op.name, /^projects\/p1\/locations\/l1\/operations\/[A-Za-z0-9_-]{22}$/);
+      assert.match(op.name, /^projects\/p1\/locations\/l1\/operations\/[A-Za-z0-9_-]{27}$/);
       (await controlled.next()).finish({});
     });
 

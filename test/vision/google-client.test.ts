@@ -61,7 +61,7 @@ describe('@google-cloud/vision against longrun', () => {
     const [operation] = await client.asyncBatchAnnotateFiles({
       requests: [fileRequest('gs://client/in/doc.pdf', 'gs://client/out/', { batchSize: 1 })],
     });
-    assert.match(operation.name, /^operations\/[A-Za-z0-9_-]{22,}$/);
+    assert.match(operation.name, /^operations\/[A-Za-z0-9_-]{27}$/);
     const [response] = await operation.promise();
     assert.equal(response.responses?.length, 1);
     assert.equal(response.responses![0]!.outputConfig?.gcsDestination?.uri, 'gs://client/out/');
