@@ -95,6 +95,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Allow a non-loopback --host without authentication, or with bearer tokens but no TLS (when a proxy in front provides them).' },
 ];
 
+/**
+ * The README's configuration table, made from OPTIONS so the two cannot drift apart
+ * (`npm run docs` writes it; a test compares).
+ */
+export function configurationTable(): string {
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  const rows = OPTIONS.map((spec) => {
+    const fallback = spec.default === '' ? 'none' : `\`${spec.default}\``;
+    const values = spec.values === undefined || spec.description.includes(spec.values[0]!) ? '' : ` One of ${spec.values.map((v) => `\`${v}\``).join(', ')}.`;
+    return `| \`--${spec.flag}\` | \`${spec.env}\` | ${fallback} | ${cell(spec.description + values)} |`;
+  });
+  return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

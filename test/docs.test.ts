@@ -1,0 +1,15 @@
+/** README's configuration table is the one src/config.ts makes (`npm run docs` rewrites it). */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { configurationTable, OPTIONS } from '../src/config.js';
+
+describe('README configuration table', () => {
+  it('matches the options the server reads, row for row', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = /<!-- configuration-table:[^>]*-->\n([\s\S]*?)\n<!-- \/configuration-table -->/.exec(readme);
+    assert.ok(table, 'README.md has the configuration-table markers');
+    assert.equal(table[1], configurationTable(), 'README.md is out of date: run `npm run docs`');
+    for (const spec of OPTIONS) assert.match(table[1]!, new RegExp(`\`--${spec.flag}\` \\| \`${spec.env}\``));
+  });
+});
