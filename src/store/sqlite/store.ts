@@ -242,14 +242,18 @@ export class SqliteOperationStore implements OperationStore {
         where.unshift('owner = ?');
         params.unshift(query.owner);
       }
+      if (query.after !== undefined) {
+        // `create_time <= ?` is the part an index can seek to, so page 100 starts where page 99
+        // ended instead of scanning past the first 99 pages; the OR alone is not sargable. It goes
+        // before the filter: SQLite takes the first upper bound it meets on create_time, and the
+        // cursor's is always at least as tight as a filter's.
+        where.push('create_time <= ?', '(create_time < ? OR (create_time = ? AND name < ?))');
+        params.push(query.after.createTime, query.after.createTime, query.after.createTime, query.after.name);
+      }
       if (query.filter !== undefined) {
         const filter = filterToSql(query.filter);
         where.push(filter.sql);
         params.push(...filter.params);
-      }
-      if (query.after !== undefined) {
-        where.push('(create_time < ? OR (create_time = ? AND name < ?))');
-        params.push(query.after.createTime, query.after.createTime, query.after.name);
       }
       const sql = `SELECT ${READ_COLUMNS} FROM operations WHERE ${where.join(' AND ')}
         ORDER BY create_time DESC, name DESC LIMIT ?`;
