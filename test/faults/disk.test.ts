@@ -82,7 +82,7 @@ describe('disk full', () => {
     }
     const db = `${mount}/longrun.db`;
     const ballast = `${mount}/ballast`;
-    const server = await spawnServer(db, ['--enable-sleeper', '--poll', '100ms', '--lease', '2s']);
+    const server = await spawnServer(db, ['--enable-sleeper', '--poll', '100ms', '--lease', '1s']);
     const caller = new GenericCaller(server.address);
     try {
       const before: Operation[] = [];
@@ -96,6 +96,11 @@ describe('disk full', () => {
       };
       for (const { name } of before) await waitDone(name);
 
+      // Operations running while the disk is full: their progress writes fail along the way, and
+      // they are rerun once their lease (1 s here) runs out.
+      const running: Operation[] = [];
+      for (let i = 0; i < 3; i++) running.push(await caller.call<Operation>(SLEEP, { duration: { seconds: 2 }, steps: 20 }));
+      await sleep(300);
       fillUp(ballast);
       // Writes may still fit in WAL pages already allocated; keep creating until the disk says no.
       let refused: (Error & { code?: number; details?: string }) | undefined;
@@ -121,6 +126,7 @@ describe('disk full', () => {
         check.close();
       }
 
+      await sleep(500); // some progress writes of the running operations fail meanwhile
       // Space returns: creation works again without a restart, and the runner finishes the work.
       rmSync(ballast);
       const again = await caller.call<Operation>(SLEEP, quick);
@@ -132,6 +138,8 @@ describe('disk full', () => {
         const pending = stored.prepare('SELECT count(*) FROM operations WHERE done = 0').pluck();
         for (let i = 0; i < 100 && pending.get() !== 0; i++) await sleep(100);
         assert.equal(pending.get(), 0, 'nothing left behind');
+        const outcomes = stored.prepare('SELECT error_code, attempt, count(*) AS n FROM operations GROUP BY 1, 2').all() as { error_code: number | null; attempt: number; n: number }[];
+        t.diagnostic(`outcomes: ${outcomes.map((o) => `${o.n} x ${o.error_code === null ? 'response' : `error ${o.error_code}`} on attempt ${o.attempt}`).join(', ')}`);
       } finally {
         stored.close();
       }
