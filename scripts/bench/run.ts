@@ -14,6 +14,7 @@ import { createLongrun, hashToken, OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { listBench } from './list.js';
 import { visionBench } from './vision.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs } from './measure.js';
 
@@ -359,6 +360,24 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   auth: authCost,
   'in-process': inProcessThroughput,
   waits: concurrentWaits,
+  list: () =>
+    listBench({
+      report,
+      work,
+      startServer: async (databasePath) => {
+        const server = ServerProcess.start(['longrun', databasePath]);
+        const port = await server.port;
+        const client = sleeper(port);
+        return {
+          port,
+          createOne: () => startSleep(client, 0, 0),
+          stop: async () => {
+            client.close();
+            await server.stop();
+          },
+        };
+      },
+    }),
   vision: () =>
     visionBench({
       report,

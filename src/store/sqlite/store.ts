@@ -243,14 +243,18 @@ export class SqliteOperationStore implements OperationStore {
         where.unshift('owner = ?');
         params.unshift(query.owner);
       }
+      if (query.after !== undefined) {
+        // `create_time <= ?` is the part an index can seek to, so page 100 starts where page 99
+        // ended instead of scanning past the first 99 pages; the OR alone is not sargable. It goes
+        // before the filter: SQLite takes the first upper bound it meets on create_time, and the
+        // cursor's is always at least as tight as a filter's.
+        where.push('create_time <= ?', '(create_time < ? OR (create_time = ? AND name < ?))');
+        params.push(query.after.createTime, query.after.createTime, query.after.createTime, query.after.name);
+      }
       if (query.filter !== undefined) {
         const filter = filterToSql(query.filter);
         where.push(filter.sql);
         params.push(...filter.params);
-      }
-      if (query.after !== undefined) {
-        where.push('(create_time < ? OR (create_time = ? AND name < ?))');
-        params.push(query.after.createTime, query.after.createTime, query.after.name);
       }
       const sql = `SELECT ${READ_COLUMNS} FROM operations WHERE ${where.join(' AND ')}
         ORDER BY create_time DESC, name DESC LIMIT ?`;
@@ -583,9 +587,18 @@ function storeError(error: unknown): unknown {
   if (error instanceof LongrunError) return error;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && [...UNAVAILABLE_CODES].some((prefix) => code.startsWith(prefix))) {
-    return new LongrunError(Code.UNAVAILABLE, `the operation store cannot be written right now (${code})`, 'STORE_UNAVAILABLE', {
+    return new LongrunError(Code.UNAVAILABLE, `the operation store cannot be written right now: ${storeTrouble(code)} (${code}); retry later`, 'STORE_UNAVAILABLE', {
       cause: error,
     });
   }
   return error;
+}
+
+/** What an operator should look at, in words, for each "the disk is the problem" code. */
+function storeTrouble(code: string): string {
+  if (code.startsWith('SQLITE_FULL')) return 'the disk is full';
+  if (code.startsWith('SQLITE_READONLY')) return 'the database is read-only';
+  if (code.startsWith('SQLITE_BUSY')) return 'another process holds the database lock';
+  if (code.startsWith('SQLITE_CANTOPEN')) return 'the database file cannot be opened';
+  return 'the disk reported an I/O error';
 }

@@ -1,0 +1,202 @@
+/**
+ * Crash test: real `longrun serve` processes on one SQLite file, killed with SIGKILL at random
+ * moments while a client creates Sleep operations at a steady rate and the runner works them.
+ *
+ * What the store records is the witness. A read-only connection of this process watches the file
+ * throughout: once an operation is done, its outcome (response or error, done_time, attempt) must
+ * never change again (no second completion, no overwrite by a fenced-out runner), and the attempt
+ * inside a Sleep response must equal the row's attempt (the response was written by the lease
+ * holder of that attempt, not by an older one).
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { BUNDLED_PROTO_FILES, Code } from '../../src/index.js';
+import { TypeRegistry } from '../../src/protos/registry.js';
+import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import { GenericCaller } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
+
+const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
+const SLEEP_RESPONSE = 'type.googleapis.com/longrun.testing.v1.SleepResponse';
+const CRASHES = 10;
+const MAX_ATTEMPTS = 2;
+const SERVER_ARGS = ['--enable-sleeper', '--lease', '1s', '--poll', '100ms', '--max-attempts', String(MAX_ATTEMPTS)];
+const CREATE_EVERY_MS = 20;
+const registry = new TypeRegistry(BUNDLED_PROTO_FILES);
+
+/** A small seeded generator, so a failing run can be replayed from the printed seed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface DoneRow {
+  name: string;
+  attempt: number;
+  max_attempts: number;
+  error_code: number | null;
+  response_type: string | null;
+  response_value: Buffer | null;
+  done_time: number;
+}
+
+/** Remembers the first outcome seen for every finished operation and fails if it ever changes. */
+class Witness {
+  private readonly db: Database.Database;
+  private readonly seen = new Map<string, string>();
+  private readonly selectDone;
+  readonly violations: string[] = [];
+
+  constructor(path: string) {
+    this.db = new Database(path, { readonly: true, fileMustExist: true });
+    this.selectDone = this.db.prepare(
+      'SELECT name, attempt, max_attempts, error_code, response_type, response_value, done_time FROM operations WHERE done = 1',
+    );
+  }
+
+  check(): DoneRow[] {
+    const rows = this.selectDone.all() as DoneRow[];
+    for (const row of rows) {
+      const outcome = JSON.stringify([row.attempt, row.error_code, row.response_type, row.response_value?.toString('hex'), row.done_time]);
+      const first = this.seen.get(row.name);
+      if (first === undefined) {
+        this.seen.set(row.name, outcome);
+        if (row.response_type !== null) {
+          const response = registry.unpack<{ attempt: number }>({ typeUrl: row.response_type, value: row.response_value! });
+          if (row.response_type !== SLEEP_RESPONSE || response.attempt !== row.attempt) {
+            this.violations.push(`${row.name}: response of attempt ${response.attempt} stored on attempt ${row.attempt}`);
+          }
+        }
+      } else if (first !== outcome) {
+        this.violations.push(`${row.name}: outcome changed after done: ${first} -> ${outcome}`);
+      }
+    }
+    return rows;
+  }
+
+  names(): Set<string> {
+    return new Set((this.db.prepare('SELECT name FROM operations').pluck().all() as string[]));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+describe('crashes (SIGKILL at random moments)', () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+
+  it(`loses no acknowledged creation and completes every operation exactly once across ${CRASHES} kills`, async (t) => {
+    const seed = Date.now() % 1_000_000;
+    const rand = random(seed);
+    t.diagnostic(`seed ${seed}`);
+    const db = dir.file('crash.db');
+    const acknowledged = new Set<string>();
+    let witness: Witness | undefined;
+    let stopWatching = false;
+    let watching: Promise<void> = Promise.resolve();
+
+    for (let crash = 0; crash < CRASHES; crash++) {
+      const server = await spawnServer(db, SERVER_ARGS);
+      if (witness === undefined) {
+        witness = new Witness(db);
+        const w = witness;
+        watching = (async () => {
+          while (!stopWatching) {
+            w.check();
+            await sleep(25);
+          }
+        })();
+      }
+      const caller = new GenericCaller(server.address);
+      // A client at a steady rate; a creation counts only once the server acknowledged it.
+      let creating = true;
+      const calls: Promise<void>[] = [];
+      const producer = (async () => {
+        while (creating) {
+          // Mostly short; some outlive the time between kills, so they run out of attempts.
+          const ms = rand() < 0.15 ? 1500 + Math.floor(rand() * 1500) : Math.floor(rand() * 400);
+          const request = { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, steps: 1 + Math.floor(rand() * 4) };
+          calls.push(
+            caller.call<{ name: string }>(SLEEP, request).then(
+              ({ name }) => void acknowledged.add(name),
+              () => undefined, // cut by the kill: not acknowledged, may or may not exist
+            ),
+          );
+          await sleep(CREATE_EVERY_MS);
+        }
+      })();
+      await sleep(300 + rand() * 1700);
+      server.child.kill('SIGKILL');
+      assert.equal(await server.exited, 'SIGKILL');
+      creating = false;
+      await producer;
+      await Promise.all(calls);
+      caller.close();
+      const stored = witness.names();
+      const missing = [...acknowledged].filter((name) => !stored.has(name));
+      assert.deepEqual(missing, [], `after kill ${crash + 1}, acknowledged creations are in the database`);
+    }
+
+    // A last server finishes everything: reruns after the 1 s lease, or ABORTED after MAX_ATTEMPTS.
+    const last: ServerProcess = await spawnServer(db, SERVER_ARGS);
+    const caller = new GenericCaller(last.address);
+    try {
+      let rows: DoneRow[] = [];
+      for (let i = 0; i < 300; i++) {
+        rows = witness!.check();
+        if ([...acknowledged].every((name) => rows.some((row) => row.name === name)) && rows.length === witness!.names().size) break;
+        await sleep(100);
+      }
+      stopWatching = true;
+      await watching;
+      const byName = new Map(rows.map((row) => [row.name, row]));
+      const notDone = [...witness!.names()].filter((name) => !byName.has(name));
+      assert.deepEqual(notDone, [], 'every operation became done');
+
+      // The same answers over the API, from the restarted server.
+      for (const name of acknowledged) {
+        const operation = await caller.call<{ name: string; done: boolean }>('/google.longrunning.Operations/GetOperation', { name });
+        assert.equal(operation.done, true, name);
+      }
+
+      let completed = 0;
+      let rerun = 0;
+      let aborted = 0;
+      for (const row of rows) {
+        if (row.response_type !== null) {
+          completed++;
+          if (row.attempt > 1) rerun++;
+        } else {
+          assert.equal(row.error_code, Code.ABORTED, `${row.name} failed only by running out of attempts`);
+          assert.equal(row.attempt, row.max_attempts, `${row.name} aborted after its last attempt`);
+          aborted++;
+        }
+      }
+      assert.deepEqual(witness!.violations, [], 'no operation completed twice or overwritten');
+      const lost = [...acknowledged].filter((name) => !byName.has(name)).length;
+      t.diagnostic(
+        `acknowledged ${acknowledged.size}, found ${acknowledged.size - lost} (of ${rows.length} stored), ` +
+          `completed ${completed}, rerun ${rerun}, aborted ${aborted}, lost ${lost}`,
+      );
+      assert.equal(lost, 0);
+      assert.ok(acknowledged.size >= CRASHES * 5, 'the client kept creating');
+    } finally {
+      stopWatching = true;
+      await watching;
+      caller.close();
+      witness?.close();
+      last.child.kill('SIGTERM');
+      await last.exited;
+    }
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * Disk full: a real `longrun serve` process whose database lives on a small tmpfs that the test
+ * fills with a ballast file, then frees.
+ *
+ * Why a tmpfs and not a read-only file or `PRAGMA max_page_count`: tests run as root here, and
+ * root writes through `chmod a-w`; `max_page_count` is a setting of one connection, not of the
+ * file, so another connection cannot make the server's database "full". A tmpfs of a few MB is a
+ * real filesystem that really runs out of space (ENOSPC, which SQLite reports as SQLITE_FULL), for
+ * the database, its WAL and its shared-memory file alike. Mounting one needs root (or
+ * CAP_SYS_ADMIN); where the test cannot mount, it is skipped and says so.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { Status } from '@grpc/grpc-js/build/src/constants.js';
+import { spawnServer } from '../helpers/process.js';
+import { GenericCaller } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
+
+const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
+const OPS = '/google.longrunning.Operations';
+const quick = { duration: { seconds: 0, nanos: 0 }, steps: 1 };
+
+interface Operation {
+  name: string;
+  done: boolean;
+}
+
+function tryMountTmpfs(path: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes until the filesystem refuses with ENOSPC. */
+function fillUp(path: string): void {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) {
+      try {
+        writeSync(fd, chunk);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw error;
+      }
+    }
+    // Take the last partial chunk's space too.
+    for (;;) {
+      try {
+        if (writeSync(fd, chunk, 0, 512) === 0) break;
+      } catch {
+        break;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('disk full', () => {
+  const dir = tempDir();
+  const mount = dir.file('fs');
+  let mounted = false;
+  after(() => {
+    if (mounted) execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+    dir.remove();
+  });
+
+  it('fails creations with UNAVAILABLE, keeps reads working, corrupts nothing and recovers by itself', async (t) => {
+    mkdirSync(mount);
+    mounted = tryMountTmpfs(mount, '8m');
+    if (!mounted) {
+      t.skip('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)');
+      return;
+    }
+    const db = `${mount}/longrun.db`;
+    const ballast = `${mount}/ballast`;
+    const server = await spawnServer(db, ['--enable-sleeper', '--poll', '100ms', '--lease', '1s']);
+    const caller = new GenericCaller(server.address);
+    try {
+      const before: Operation[] = [];
+      for (let i = 0; i < 20; i++) before.push(await caller.call<Operation>(SLEEP, quick));
+      const waitDone = async (name: string) => {
+        for (let i = 0; i < 100; i++) {
+          const operation = await caller.call<Operation>(`${OPS}/WaitOperation`, { name, timeout: { seconds: 1 } });
+          if (operation.done) return operation;
+        }
+        assert.fail(`${name} never finished`);
+      };
+      for (const { name } of before) await waitDone(name);
+
+      // Operations running while the disk is full: their progress writes fail along the way, and
+      // they are rerun once their lease (1 s here) runs out.
+      const running: Operation[] = [];
+      for (let i = 0; i < 3; i++) running.push(await caller.call<Operation>(SLEEP, { duration: { seconds: 2 }, steps: 20 }));
+      await sleep(300);
+      fillUp(ballast);
+      // Writes may still fit in WAL pages already allocated; keep creating until the disk says no.
+      let refused: (Error & { code?: number; details?: string }) | undefined;
+      for (let i = 0; i < 2000 && refused === undefined; i++) {
+        // 2 KB of request each (stored with the operation), so the disk fills in a few hundred calls.
+        await caller.call<Operation>(SLEEP, { ...quick, failWith: { code: 2, message: 'x'.repeat(2000) } }).catch((error: Error) => (refused = error));
+      }
+      assert.ok(refused, 'a creation was refused once the disk was full');
+      assert.equal(refused.code, Status.UNAVAILABLE, refused.message);
+      assert.match(refused.details ?? '', /disk is full/, 'the message says what is wrong');
+      // And again, now that nothing is in flight.
+      await assert.rejects(caller.call(SLEEP, quick), (error: { code: number }) => error.code === Status.UNAVAILABLE);
+
+      // Reads keep answering.
+      for (const { name } of before) assert.equal((await caller.call<Operation>(`${OPS}/GetOperation`, { name })).done, true);
+      const listed = await caller.call<{ operations: Operation[] }>(`${OPS}/ListOperations`, { name: '', pageSize: 1000 });
+      assert.ok(listed.operations.length >= before.length);
+
+      const check = new Database(db, { readonly: true });
+      try {
+        assert.equal(check.pragma('integrity_check', { simple: true }), 'ok', 'nothing corrupted while full');
+      } finally {
+        check.close();
+      }
+
+      await sleep(500); // some progress writes of the running operations fail meanwhile
+      // Space returns: creation works again without a restart, and the runner finishes the work.
+      rmSync(ballast);
+      const again = await caller.call<Operation>(SLEEP, quick);
+      assert.equal((await waitDone(again.name)).done, true);
+      const stored = new Database(db, { readonly: true });
+      try {
+        assert.equal(stored.pragma('integrity_check', { simple: true }), 'ok');
+        // Outcomes the runner could not record while the disk was full are rerun after their lease.
+        const pending = stored.prepare('SELECT count(*) FROM operations WHERE done = 0').pluck();
+        for (let i = 0; i < 100 && pending.get() !== 0; i++) await sleep(100);
+        assert.equal(pending.get(), 0, 'nothing left behind');
+        const outcomes = stored.prepare('SELECT error_code, attempt, count(*) AS n FROM operations GROUP BY 1, 2').all() as { error_code: number | null; attempt: number; n: number }[];
+        t.diagnostic(`outcomes: ${outcomes.map((o) => `${o.n} x ${o.error_code === null ? 'response' : `error ${o.error_code}`} on attempt ${o.attempt}`).join(', ')}`);
+      } finally {
+        stored.close();
+      }
+    } finally {
+      caller.close();
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+    }
+  });
+});
