@@ -62,7 +62,7 @@ export function checkParent(parent: string, field = 'parent'): string {
 
 function checkLength(value: string, field: string): void {
   if (value.length > MAX_NAME_LENGTH) {
-    throw invalidArgument(field, `is ${value.length} characters long; the limit is ${MAX_NAME_LENGTH}`);
+    throw invalidArgument(field, `is ${value.length} characters long; the limit is ${MAX_NAME_LENGTH} (MAX_NAME_LENGTH)`);
   }
 }
 
