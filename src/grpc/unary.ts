@@ -57,9 +57,12 @@ export function unary<Request, Reply>(
     };
     const reply =
       call.request instanceof MalformedRequest
-        ? Promise.reject(
-            invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`),
-          )
+        ? // Authenticated first, like every call: an unknown caller learns nothing about the request.
+          Promise.resolve()
+            .then(() => deps.callerOf(call))
+            .then(() => {
+              throw invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`);
+            })
         : body(call);
     reply.then(
       (reply) => {

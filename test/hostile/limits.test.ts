@@ -163,6 +163,21 @@ describe('malformed requests over the wire', () => {
     }
   });
 
+  it('authenticates the caller before looking at the bytes', async () => {
+    const table = `${hashToken('limits-token')} carol`;
+    const guarded = await startTestServer({ serve: { auth: { tokens: TokenTable.parse(table) } } });
+    const client = new grpc.Client(guarded.address, grpc.credentials.createInsecure());
+    try {
+      const error = await new Promise<grpc.ServiceError>((resolve) =>
+        client.makeUnaryRequest(SLEEP_METHOD, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x7a, 0x05]), new grpc.Metadata(), {}, (e) => resolve(e!)),
+      );
+      assert.equal(error.code, grpc.status.UNAUTHENTICATED);
+    } finally {
+      client.close();
+      await guarded.close();
+    }
+  });
+
   it('refuses a message over MAX_RECEIVE_MESSAGE_BYTES with RESOURCE_EXHAUSTED', async () => {
     await assert.rejects(
       sendBytes('/google.longrunning.Operations/GetOperation', Buffer.alloc(MAX_RECEIVE_MESSAGE_BYTES + 1)),
