@@ -325,7 +325,8 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
       '--token-file', tokenFile,
       '--admins', 'ops',
       '--wait-cap', '100ms',
-      '--max-waits-per-principal', '32',
+      // Low, so that parallel waits of one principal reach it and release it many times.
+      '--max-waits-per-principal', '4',
       '--log-level', 'error',
       '--log-format', 'json',
     ]);
@@ -442,8 +443,15 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
     };
     growth(heap, HEAP_GROWTH_LIMIT_BYTES, 'heap used after GC');
     growth(rss, RSS_GROWTH_LIMIT_BYTES, 'VmRSS');
-    // Still serving, and nothing was logged as an unexpected error.
+    // Still serving; every wait released its slot (a leaked slot would refuse these).
     assert.equal(server.child.exitCode, null);
+    for (const who of Object.keys(TOKENS) as Who[]) {
+      const headers = new grpc.Metadata();
+      headers.set('authorization', `Bearer ${TOKENS[who]}`);
+      const slots = Array.from({ length: 4 }, () => unaryStatus(client, RPCS.WaitOperation, methodOf('WaitOperation').requestSerialize, { name: 'operations/AAAAAAAAAAAAAAAAAAAAAAAAAAA' }, headers));
+      for (const code of await Promise.all(slots)) assert.notEqual(code, grpc.status.RESOURCE_EXHAUSTED, `${who} has all 4 wait slots back`);
+    }
+    // Nothing was logged as an unexpected error.
     const unexpected = server.stderr().split('\n').filter((line) => /unexpected error|could not encode/.test(line));
     assert.deepEqual(unexpected.slice(0, 5), [], 'the server logged no unexpected errors');
   });
@@ -472,6 +480,14 @@ function requestFor(rpc: Rpc, r: Recipe, pools: Pools): Record<string, unknown> 
     case 'Sleep':
       return r.sleep;
   }
+}
+
+function unaryStatus(client: grpc.Client, path: string, serialize: (value: never) => Buffer, request: unknown, headers: grpc.Metadata): Promise<grpc.status> {
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(path, serialize as (value: unknown) => Buffer, (b: Buffer) => b, request, headers, {}, (error) =>
+      resolve(error ? error.code : grpc.status.OK),
+    ),
+  );
 }
 
 function parentOf(name: string): string {
