@@ -43,6 +43,8 @@ export interface LongrunOptions {
   retentionMs?: number;
   /** Cap on WaitOperation (default: 60 s). */
   waitCapMs?: number;
+  /** WaitOperation calls one principal may have in progress at once (default: 1000); more get RESOURCE_EXHAUSTED. */
+  maxWaitsPerPrincipal?: number;
   /** Runner lease (default: 30 s); heartbeats every third of it. */
   leaseMs?: number;
   /** Store poll for work from other processes (default: 1 s). */
@@ -238,7 +240,10 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     clock,
     pageTokens: new PageTokenCodec(signingKey),
     ids: new OwnedIds(signingKey),
-    options: { waitCapMs: options.waitCapMs ?? 60_000 },
+    options: {
+      waitCapMs: options.waitCapMs ?? 60_000,
+      ...(options.maxWaitsPerPrincipal !== undefined && { maxWaitsPerPrincipal: options.maxWaitsPerPrincipal }),
+    },
     telemetry,
   });
   runner = new Runner(

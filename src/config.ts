@@ -12,6 +12,7 @@ export interface ServerConfig {
   synchronous: 'NORMAL' | 'FULL';
   retentionMs: number;
   waitCapMs: number;
+  maxWaitsPerPrincipal: number;
   leaseMs: number;
   pollMs: number;
   maxAttempts: number;
@@ -58,6 +59,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How long a finished operation stays readable before it behaves as NOT_FOUND and is swept.' },
   { key: 'waitCapMs', flag: 'wait-cap', env: 'LONGRUN_WAIT_CAP', kind: 'duration', default: '60s',
     description: 'Longest a WaitOperation call waits, whatever timeout it asks for.' },
+  { key: 'maxWaitsPerPrincipal', flag: 'max-waits-per-principal', env: 'LONGRUN_MAX_WAITS_PER_PRINCIPAL', kind: 'int', default: '1000',
+    description: 'WaitOperation calls one principal may have in progress at once; more are refused with RESOURCE_EXHAUSTED.' },
   { key: 'leaseMs', flag: 'lease', env: 'LONGRUN_LEASE', kind: 'duration', default: '30s',
     description: "How long a runner's claim lasts without a heartbeat; after a crash, work restarts this long later." },
   { key: 'pollMs', flag: 'poll', env: 'LONGRUN_POLL', kind: 'duration', default: '1s',

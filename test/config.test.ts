@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -21,5 +22,19 @@ describe('logging and metrics options', () => {
     assert.throws(() => loadConfig({ 'metrics-port': '70000' }, {}), (error: unknown) =>
       error instanceof ConfigError && /^--metrics-port: must be a port number/.test(error.message));
     assert.throws(() => loadConfig({}, { LONGRUN_LOG_FORMAT: 'xml' }), { name: 'ConfigError', message: /^LONGRUN_LOG_FORMAT: must be one of auto, json, pretty/ });
+  });
+});
+
+describe('limit options', () => {
+  it('take --max-waits-per-principal from the flag or the environment (default 1000), refusing 0', () => {
+    assert.equal(loadConfig({}, {}).maxWaitsPerPrincipal, 1000);
+    assert.equal(loadConfig({}, { LONGRUN_MAX_WAITS_PER_PRINCIPAL: '20' }).maxWaitsPerPrincipal, 20);
+    assert.equal(loadConfig({ 'max-waits-per-principal': '5' }, { LONGRUN_MAX_WAITS_PER_PRINCIPAL: '20' }).maxWaitsPerPrincipal, 5);
+    assert.throws(() => loadConfig({ 'max-waits-per-principal': '0' }, {}), { name: 'ConfigError', message: /^--max-waits-per-principal: must be a whole number >= 1/ });
+  });
+
+  it('are in the README configuration table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    assert.match(readme, /\| `--max-waits-per-principal` \| `LONGRUN_MAX_WAITS_PER_PRINCIPAL` \| `1000` \|/);
   });
 });

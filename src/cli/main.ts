@@ -11,7 +11,7 @@ import { serve, SERVE_FLAGS } from './serve.js';
 
 const USAGE = `usage:
   longrun serve [--host H] [--port P] [--db FILE] [--sync NORMAL|FULL] [--retention 30d] [--wait-cap 60s]
-                [--lease 30s] [--poll 1s] [--max-attempts 3] [--shutdown-grace 10s] [--enable-sleeper]
+                [--max-waits-per-principal 1000] [--lease 30s] [--poll 1s] [--max-attempts 3] [--shutdown-grace 10s] [--enable-sleeper]
                 [--log-level info] [--log-format auto|json|pretty] [--metrics-port P]
                 [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]
                 [--admins P1,P2] [--allow-insecure]   (each flag also as LONGRUN_* environment variable)

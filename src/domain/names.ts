@@ -62,7 +62,7 @@ export function checkParent(parent: string, field = 'parent'): string {
 
 function checkLength(value: string, field: string): void {
   if (value.length > MAX_NAME_LENGTH) {
-    throw invalidArgument(field, `is ${value.length} characters long; the limit is ${MAX_NAME_LENGTH}`);
+    throw invalidArgument(field, `is ${value.length} characters long; the limit is ${MAX_NAME_LENGTH} (MAX_NAME_LENGTH)`);
   }
 }
 
@@ -70,5 +70,8 @@ function checkLength(value: string, field: string): void {
 export function printable(value: string, max = 200): string {
   // eslint-disable-next-line no-control-regex
   const clean = value.replace(/[\u0000-\u001f\u007f]/g, '\uFFFD');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  if (clean.length <= max) return clean;
+  // Never cut a surrogate pair in two: a lone surrogate is not valid text.
+  const end = /[\uD800-\uDBFF]/.test(clean[max - 1]!) ? max - 1 : max;
+  return `${clean.slice(0, end)}…`;
 }

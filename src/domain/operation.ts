@@ -9,7 +9,7 @@
  * - retention: how long a done operation stays readable before it behaves as NOT_FOUND.
  * Times are milliseconds since the Unix epoch.
  */
-import { Code } from './errors.js';
+import { Code, LongrunError } from './errors.js';
 
 /** A `google.protobuf.Any` as stored: the full type URL and the serialized message. */
 export interface AnyMessage {
@@ -70,6 +70,28 @@ export interface Lease {
 }
 
 export type OperationOutcome = { response: AnyMessage; error?: undefined } | { error: OperationError; response?: undefined };
+
+/**
+ * Largest serialized metadata or response one operation may carry. Every GetOperation reply must
+ * fit a client's default 4 MiB receive limit, and a ListOperations page carries many operations.
+ */
+export const MAX_OPERATION_PAYLOAD_BYTES = 1024 * 1024;
+
+/** Throws payloadTooLarge when `payload` (a handler's metadata or response) is over the limit. */
+export function checkPayloadSize(what: 'metadata' | 'response', payload: AnyMessage): AnyMessage {
+  if (payload.value.length > MAX_OPERATION_PAYLOAD_BYTES) throw payloadTooLarge(what, payload.value.length);
+  return payload;
+}
+
+/** RESOURCE_EXHAUSTED naming the limit: what an operation ends with when its handler produced too much. */
+export function payloadTooLarge(what: 'metadata' | 'response' | 'error message', bytes: number): LongrunError {
+  return new LongrunError(
+    Code.RESOURCE_EXHAUSTED,
+    `the operation's ${what} is ${bytes} bytes serialized; the limit is ${MAX_OPERATION_PAYLOAD_BYTES} (MAX_OPERATION_PAYLOAD_BYTES)`,
+    'PAYLOAD_TOO_LARGE',
+    { metadata: { field: what, limit: String(MAX_OPERATION_PAYLOAD_BYTES) } },
+  );
+}
 
 /** Idempotency keys stay usable at least this long, whatever the retention (AIP-155 suggests a day). */
 export const MIN_IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;

@@ -82,7 +82,7 @@ export class PageTokenCodec {
   /** The cursor `token` carries; INVALID_ARGUMENT INVALID_PAGE_TOKEN unless this server issued it for `binding`. */
   decode(token: string, binding: PageTokenBinding): PageCursor {
     if (token.length > MAX_PAGE_TOKEN_LENGTH) {
-      throw invalid(`is ${token.length} characters long; no token this server issues is over ${MAX_PAGE_TOKEN_LENGTH}`);
+      throw invalid(`is ${token.length} characters long; no token this server issues is over ${MAX_PAGE_TOKEN_LENGTH} (MAX_PAGE_TOKEN_LENGTH)`);
     }
     if (!BASE64URL.test(token)) throw notIssued();
     const bytes = Buffer.from(token, 'base64url');

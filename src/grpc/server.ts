@@ -14,6 +14,7 @@ import type { Caller, OperationsService } from '../operations/service.js';
 import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { serviceImplementation } from './methods.js';
+import { MalformedRequest } from './unary.js';
 import { operationsHandlers } from './operations.js';
 import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from './reflection.js';
 
@@ -71,11 +72,16 @@ export interface ServedLongrun {
 export function addToServer(server: Server, parts: GrpcParts, options: AddToServerOptions = {}): ServedLongrun {
   const definition = loadSync([...parts.protoFiles], { ...LOADER_OPTIONS, includeDirs: [...parts.includeDirs, PROTO_DIR] });
   const deps = { ...parts, callerOf: callerOfCalls(parts.caller, options.auth) };
-  server.addService(serviceDefinition(definition, OPERATIONS_SERVICE), operationsHandlers(deps) as UntypedServiceImplementation);
+  server.addService(
+    tolerantDefinition(serviceDefinition(definition, OPERATIONS_SERVICE)),
+    operationsHandlers(deps) as UntypedServiceImplementation,
+  );
   const services = [OPERATIONS_SERVICE];
   for (const name of parts.methods.services()) {
     const implementation = serviceImplementation(deps, name, parts.registry.methodsOf(name), options.implementations?.[name]);
-    server.addService(serviceDefinition(definition, name), implementation);
+    // The app's own implementations get requests exactly as grpc-js decodes them.
+    const own = Object.keys(options.implementations?.[name] ?? {});
+    server.addService(tolerantDefinition(serviceDefinition(definition, name), own), implementation);
     services.push(name);
   }
   const health = options.health ?? true;
@@ -154,6 +160,30 @@ function serviceDefinition(definition: PackageDefinition, name: string): Service
   const service = definition[name];
   if (service === undefined || 'format' in service) throw new Error(`${name} is not a service in the loaded protos`);
   return service as ServiceDefinition;
+}
+
+/**
+ * The same service, with request decoding that cannot fail: bytes that are not a valid message
+ * become a MalformedRequest, which `unary` answers with INVALID_ARGUMENT. grpc-js itself answers
+ * a decoding failure with INTERNAL, which would blame the server for the client's bytes.
+ */
+function tolerantDefinition(service: ServiceDefinition, except: readonly string[] = []): ServiceDefinition {
+  const tolerant: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(service)) {
+    tolerant[name] = except.includes(name)
+      ? method
+      : {
+          ...method,
+          requestDeserialize: (bytes: Buffer) => {
+            try {
+              return method.requestDeserialize(bytes);
+            } catch (error) {
+              return new MalformedRequest(method.path, error);
+            }
+          },
+        };
+  }
+  return tolerant;
 }
 
 /** Receive limit for one message; large enough for any request longrun's methods take. */

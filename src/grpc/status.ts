@@ -32,6 +32,7 @@ function withDetails(error: unknown, registry: TypeRegistry, logger: Logger, met
       ? error
       : new LongrunError(Code.INTERNAL, 'internal error', 'INTERNAL', { cause: error });
   if (known !== error) logger.error({ err: error, method }, 'unexpected error while serving a call');
+  const message = wellFormed(known.message);
   const metadata = new Metadata();
   const errorInfo = registry.encode('google.rpc.ErrorInfo', {
     reason: known.reason,
@@ -40,9 +41,18 @@ function withDetails(error: unknown, registry: TypeRegistry, logger: Logger, met
   });
   const status = registry.encode('google.rpc.Status', {
     code: known.code,
-    message: known.message,
+    message,
     details: [{ type_url: `${TYPE_URL_PREFIX}google.rpc.ErrorInfo`, value: errorInfo }],
   });
   metadata.set(STATUS_DETAILS_KEY, Buffer.from(status));
-  return { code: grpcCodeOf(known.code), details: known.message, metadata };
+  return { code: grpcCodeOf(known.code), details: message, metadata };
+}
+
+/**
+ * `message` with lone UTF-16 surrogates replaced by U+FFFD. Messages may quote the client's input
+ * (cut to a length, which can split a surrogate pair), and grpc-js puts the message through
+ * encodeURI, which throws on a lone surrogate: outside any handler, so the process would exit.
+ */
+function wellFormed(message: string): string {
+  return message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }

@@ -1,4 +1,5 @@
 import { status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { invalidArgument } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller } from '../operations/service.js';
@@ -11,6 +12,15 @@ export interface HandlerDeps {
   telemetry: Telemetry;
   /** Who is calling; the same function the handlers use. May throw (e.g. unauthenticated). */
   callerOf(call: ServerUnaryCall<unknown, unknown>): Caller | Promise<Caller>;
+}
+
+/** A request whose bytes did not decode as its message type (see tolerantDefinition in server.ts). */
+export class MalformedRequest {
+  constructor(
+    readonly path: string,
+    /** Kept for logs only. */
+    readonly cause: unknown,
+  ) {}
 }
 
 /** Which operation an RPC is about, for its log line: by default the request's `name`. */
@@ -45,7 +55,16 @@ export function unary<Request, Reply>(
         ...(operation !== undefined && { operation }),
       });
     };
-    body(call).then(
+    const reply =
+      call.request instanceof MalformedRequest
+        ? // Authenticated first, like every call: an unknown caller learns nothing about the request.
+          Promise.resolve()
+            .then(() => deps.callerOf(call))
+            .then(() => {
+              throw invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`);
+            })
+        : body(call);
+    reply.then(
       (reply) => {
         callback(null, reply);
         // A client that went away (e.g. during WaitOperation) never got the reply.

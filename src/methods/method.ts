@@ -18,7 +18,11 @@ export interface OperationContext<Metadata = MessageValue> {
   readonly signal: AbortSignal;
   /** Records progress (0-100) and optionally an estimated completion time. */
   progress(percent: number, estimatedCompletion?: Date): Promise<void>;
-  /** Replaces the operation's metadata (the method's metadata type). */
+  /**
+   * Replaces the operation's metadata (the method's metadata type). Rejects with
+   * RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE) when it is over MAX_OPERATION_PAYLOAD_BYTES serialized;
+   * left uncaught, that ends the operation with that error. A response over the limit does too.
+   */
   setMetadata(metadata: Metadata): Promise<void>;
 }
 

@@ -6,7 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
 import { checkParent, formatOperationName, parseCollection, parseOperationName } from '../domain/names.js';
-import { CANCELLED_ERROR, type OperationRecord } from '../domain/operation.js';
+import { CANCELLED_ERROR, checkPayloadSize, type OperationRecord } from '../domain/operation.js';
 import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
@@ -46,11 +46,15 @@ export interface CreateOptions {
 export interface OperationsServiceOptions {
   /** Longest a WaitOperation call may wait (default: 60 s). */
   waitCapMs: number;
+  /** WaitOperation calls one principal may have in progress at once (default: DEFAULT_MAX_WAITS_PER_PRINCIPAL). */
+  maxWaitsPerPrincipal?: number;
 }
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+/** Each waiting call holds a listener and a timer; this bounds what one principal can pin. */
+export const DEFAULT_MAX_WAITS_PER_PRINCIPAL = 1000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]+$/;
 
 export interface OperationsServiceDeps {
@@ -66,6 +70,9 @@ export interface OperationsServiceDeps {
 }
 
 export class OperationsService {
+  /** WaitOperation calls in progress, per principal. */
+  private readonly waits = new Map<string, number>();
+
   constructor(private readonly deps: OperationsServiceDeps) {}
 
   /** Starts an operation of a declared method; the reply of the method's RPC. */
@@ -90,7 +97,7 @@ export class OperationsService {
       owner: caller.principal,
       request: requestAny,
       ...(initial !== undefined &&
-        method.info.metadataType !== undefined && { metadata: registry.pack(method.info.metadataType, initial as MessageValue) }),
+        method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.pack(method.info.metadataType, initial as MessageValue)) }),
       ...(idempotencyKey !== undefined && {
         idempotencyKey,
         requestFingerprint: registry.fingerprint(requestAny),
@@ -195,6 +202,7 @@ export class OperationsService {
   async wait(name: string, timeoutMs: number | undefined, signal: AbortSignal, caller: Caller): Promise<OperationRecord> {
     if (timeoutMs !== undefined && timeoutMs < 0) throw invalidArgument('timeout', 'must not be negative');
     const limit = Math.min(timeoutMs ?? this.deps.options.waitCapMs, this.deps.options.waitCapMs);
+    const release = this.holdWait(caller.principal);
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     // Subscribe before reading, so a completion between the read and the wait is not missed.
@@ -211,7 +219,32 @@ export class OperationsService {
     } finally {
       clearTimeout(timer);
       unsubscribe();
+      release();
     }
+  }
+
+  /** Counts one WaitOperation call of `principal`; RESOURCE_EXHAUSTED naming the limit when at it. */
+  private holdWait(principal: string): () => void {
+    const max = this.deps.options.maxWaitsPerPrincipal ?? DEFAULT_MAX_WAITS_PER_PRINCIPAL;
+    const held = this.waits.get(principal) ?? 0;
+    if (held >= max) {
+      throw new LongrunError(
+        Code.RESOURCE_EXHAUSTED,
+        `this principal already has ${held} WaitOperation calls in progress; the limit is ${max} (--max-waits-per-principal). ` +
+          'Wait for fewer operations at once, or poll with GetOperation',
+        'TOO_MANY_WAITS',
+        { metadata: { limit: String(max) } },
+      );
+    }
+    this.waits.set(principal, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.waits.get(principal) ?? 1) - 1;
+      if (left === 0) this.waits.delete(principal);
+      else this.waits.set(principal, left);
+    };
   }
 }
 
@@ -235,7 +268,7 @@ function stringField(request: Record<string, unknown>, field: string): string | 
 function checkIdempotencyKey(key: string | undefined): string | undefined {
   if (key === undefined) return undefined;
   if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw invalidArgument('idempotency-key', `is ${key.length} characters long; the limit is ${MAX_IDEMPOTENCY_KEY_LENGTH}`);
+    throw invalidArgument('idempotency-key', `is ${key.length} characters long; the limit is ${MAX_IDEMPOTENCY_KEY_LENGTH} (MAX_IDEMPOTENCY_KEY_LENGTH)`);
   }
   if (!IDEMPOTENCY_KEY.test(key)) throw invalidArgument('idempotency-key', 'must be printable ASCII without spaces');
   return key;

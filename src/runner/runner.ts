@@ -7,7 +7,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError } from '../domain/errors.js';
-import { CANCELLED_ERROR, type Lease, type OperationError, type OperationOutcome, type OperationRecord } from '../domain/operation.js';
+import {
+  CANCELLED_ERROR,
+  checkPayloadSize,
+  MAX_OPERATION_PAYLOAD_BYTES,
+  payloadTooLarge,
+  type Lease,
+  type OperationError,
+  type OperationOutcome,
+  type OperationRecord,
+} from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { LongRunningMethod, OperationContext } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
@@ -212,7 +221,7 @@ export class Runner {
       try {
         const request = decodeRequest(method, registry, record);
         const value = await method.handler(request, this.contextFor(method, record, run));
-        outcome = { response: registry.pack(method.info.responseType, value) };
+        outcome = { response: checkPayloadSize('response', registry.pack(method.info.responseType, value)) };
       } catch (error) {
         outcome = { error: this.operationErrorOf(error, run, record.name) };
       }
@@ -254,7 +263,7 @@ export class Runner {
       setMetadata: async (metadata: MessageValue) => {
         const type = method.info.metadataType;
         if (type === undefined) throw new Error(`${method.info.path} declares no metadata type`);
-        await save({ metadata: registry.pack(type, metadata) });
+        await save({ metadata: checkPayloadSize('metadata', registry.pack(type, metadata)) });
       },
     };
   }
@@ -262,7 +271,9 @@ export class Runner {
   private operationErrorOf(error: unknown, run: ActiveRun, name: string): OperationError {
     if (run.cancelRequested) return CANCELLED_ERROR;
     if (error instanceof LongrunError && error.code !== Code.OK) {
-      return { code: error.code, message: error.message, details: [] };
+      const bytes = Buffer.byteLength(error.message);
+      const kept = bytes > MAX_OPERATION_PAYLOAD_BYTES ? payloadTooLarge('error message', bytes) : error;
+      return { code: kept.code, message: kept.message, details: [] };
     }
     this.deps.logger.error({ err: error, operation: name }, 'handler failed');
     return { code: Code.UNKNOWN, message: 'the operation failed with an unexpected error', details: [] };

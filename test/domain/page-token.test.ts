@@ -123,7 +123,7 @@ describe('PageTokenCodec', () => {
   it(`rejects tokens over ${MAX_PAGE_TOKEN_LENGTH} characters before decoding them`, () => {
     rejects(
       () => codec.decode('A'.repeat(MAX_PAGE_TOKEN_LENGTH + 1), BINDING),
-      `page_token: is ${MAX_PAGE_TOKEN_LENGTH + 1} characters long; no token this server issues is over ${MAX_PAGE_TOKEN_LENGTH}`,
+      `page_token: is ${MAX_PAGE_TOKEN_LENGTH + 1} characters long; no token this server issues is over ${MAX_PAGE_TOKEN_LENGTH} (MAX_PAGE_TOKEN_LENGTH)`,
     );
     rejects(() => codec.decode('%'.repeat(10 * MAX_PAGE_TOKEN_LENGTH), BINDING), /over 1024/);
     rejects(() => codec.decode('A'.repeat(MAX_PAGE_TOKEN_LENGTH), BINDING), NOT_ISSUED);

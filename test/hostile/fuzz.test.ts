@@ -1,0 +1,516 @@
+/**
+ * Hostile input, property-based: random and adversarial requests to every Operations RPC and to
+ * the Sleeper's creating method, against a real `longrun serve` process with bearer tokens.
+ *
+ * Why a child process and not an in-process server: "never crashes" is then the process staying
+ * alive (an uncaught exception or a native fault in SQLite would end it, not just fail a promise),
+ * and its memory is its own, with none of the test's allocations mixed in. The server runs the
+ * unchanged CLI under test/helpers/memory-probe.ts, which on SIGUSR2 collects garbage and reports
+ * process.memoryUsage(): the live JS heap after a full GC is what must stay flat (V8 grows and
+ * shrinks its heap lazily, so RSS alone moves by tens of MiB without any leak). RSS
+ * (/proc/<pid>/status VmRSS, native SQLite memory included) is recorded too, with a looser bound.
+ *
+ * The calls are sampled up front from fast-check arbitraries with a fixed seed (printed; set
+ * LONGRUN_FUZZ_SEED to replay another) and sent 64 at a time. Names and page tokens the server
+ * hands out are collected while it runs and fed back, whole or mangled, to later calls. Shrinking
+ * is not used: the server's state moves on between calls, so a failing call is reported as it was
+ * sent, with its index, and the seed reproduces the sequence.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import fc from 'fast-check';
+import { BUNDLED_PROTO_FILES, hashToken } from '../../src/index.js';
+import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/temp.js';
+
+const SEED = Number(process.env.LONGRUN_FUZZ_SEED ?? 151_2026);
+const CALLS = Number(process.env.LONGRUN_FUZZ_CALLS ?? 20_000);
+const PARALLEL = 64;
+/** RSS is sampled after every batch of this many calls. */
+const BATCH = 2_000;
+/** Growth allowed between the first sample after warm-up and the last (see the memory check). */
+const HEAP_GROWTH_LIMIT_BYTES = 8 * 1024 * 1024;
+const RSS_GROWTH_LIMIT_BYTES = 128 * 1024 * 1024;
+
+const OPS = 'google.longrunning.Operations';
+const RPCS = {
+  GetOperation: `/${OPS}/GetOperation`,
+  ListOperations: `/${OPS}/ListOperations`,
+  WaitOperation: `/${OPS}/WaitOperation`,
+  CancelOperation: `/${OPS}/CancelOperation`,
+  DeleteOperation: `/${OPS}/DeleteOperation`,
+  Sleep: '/longrun.testing.v1.Sleeper/Sleep',
+} as const;
+type Rpc = keyof typeof RPCS;
+const RPC_NAMES = Object.keys(RPCS) as Rpc[];
+
+const TOKENS = { alice: 'fuzz-alice-token', bob: 'fuzz-bob-token', ops: 'fuzz-ops-token' } as const;
+type Who = keyof typeof TOKENS;
+
+// ---------------------------------------------------------------------------------------------
+// Recipes: what to send, sampled up front. References to names and tokens the server issued are
+// indices into pools filled while the run goes on.
+
+type Text =
+  | { kind: 'literal'; value: string }
+  | { kind: 'issued'; index: number; mangle: Mangle };
+type Mangle =
+  | { kind: 'none' }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'append'; suffix: string }
+  | { kind: 'prepend'; prefix: string }
+  | { kind: 'flip'; at: number };
+
+interface Recipe {
+  rpc: Rpc | 'raw';
+  /** For 'raw': which method receives the bytes. */
+  target: Rpc;
+  who: Who | 'none' | 'forged';
+  name: Text;
+  filter: string;
+  pageSize: number;
+  pageToken: Text;
+  partial: boolean;
+  timeout: { seconds: string; nanos: number } | null;
+  sleep: Record<string, unknown>;
+  idempotencyKey: string | undefined;
+  bytes: Uint8Array;
+}
+
+/** Characters that break naive parsers: separators, dots, NUL and controls, unicode, quotes. */
+const HOSTILE_UNITS = [
+  '/', '.', '..', 'a', 'Z', '0', '-', '_', '~', '*', '%', '%2e', ' ', '\0', '\n', '\u0001', '\u007f', 'é', '😀',
+  '\u202e', '\ufeff', '\uffff', '\ud800', 'operations', 'projects', '"', "'", '\\', '(', ')', '=', ':',
+];
+const hostileString = (maxLength: number) => fc.string({ unit: fc.constantFrom(...HOSTILE_UNITS), maxLength });
+const hugeString = fc
+  .tuple(fc.constantFrom(1_025, 4_097, 70_000, 1_000_000), fc.constantFrom('a', '/', '😀', '(', 'A'))
+  .map(([n, unit]) => unit.repeat(n));
+const anyString = fc.oneof(
+  { weight: 4, arbitrary: hostileString(40) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }) },
+  { weight: 1, arbitrary: hugeString },
+);
+
+const mangle: fc.Arbitrary<Mangle> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<Mangle>({ kind: 'none' }) },
+  fc.nat(60).map((at): Mangle => ({ kind: 'truncate', at })),
+  hostileString(8).map((suffix): Mangle => ({ kind: 'append', suffix })),
+  fc.constantFrom('projects/p/', 'projects/p/locations/l/', '../', '/', 'operations/').map((prefix): Mangle => ({ kind: 'prepend', prefix })),
+  fc.nat(60).map((at): Mangle => ({ kind: 'flip', at })),
+);
+const issued = fc.record({ kind: fc.constant('issued' as const), index: fc.nat(1_000), mangle });
+const literal = (arbitrary: fc.Arbitrary<string>) => arbitrary.map((value): Text => ({ kind: 'literal', value }));
+
+const nameText: fc.Arbitrary<Text> = fc.oneof(
+  { weight: 5, arbitrary: issued },
+  {
+    weight: 2,
+    arbitrary: literal(
+      fc.constantFrom(
+        '', '/', 'operations', 'operations/', 'operations/..', 'operations/.', '../operations/x', 'operations/a/..',
+        'operations/\0', 'operations/%2e%2e', 'projects//operations/x', 'projects/p/operations', 'projects/../operations/x',
+        'operations/' + 'A'.repeat(128), 'operations/' + 'A'.repeat(129), 'operations/AAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'projects/p/locations/l', 'projects/p/locations/l/operations',
+      ),
+    ),
+  },
+  { weight: 2, arbitrary: literal(anyString) },
+  { weight: 2, arbitrary: literal(fc.tuple(hostileString(20), hostileString(20)).map(([p, id]) => `${p}operations/${id}`)) },
+);
+
+const FILTER_TOKENS = [
+  'done', 'name', 'error.code', 'create_time', 'update_time', 'metadata', '=', '!=', '<', '<=', '>', '>=', ':', '*',
+  'AND', 'OR', 'NOT', '-', '(', ')', 'true', 'false', '"operations/*"', '"', "'", '\\', 'NOT_FOUND', '0', '16', '99',
+  '-1', '1e309', '"2024-01-01T00:00:00Z"', '2024-01-01T00:00:00Z', '"2024-13-45T99:99:99Z"', '\0', 'é', '😀',
+];
+const filterText = fc.oneof(
+  { weight: 3, arbitrary: fc.constant('') },
+  { weight: 6, arbitrary: fc.array(fc.constantFrom(...FILTER_TOKENS), { maxLength: 12 }).chain((tokens) => fc.constantFrom(tokens.join(' '), tokens.join(''))) },
+  { weight: 2, arbitrary: anyString },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.nat(5_000), fc.constantFrom('(', 'NOT ', '-', '(NOT '))
+      .map(([depth, open]) => `${open.repeat(depth)}done = true${open.startsWith('(') ? ')'.repeat(depth) : ''}`),
+  },
+);
+
+const tokenText: fc.Arbitrary<Text> = fc.oneof(
+  { weight: 4, arbitrary: literal(fc.constant('')) },
+  { weight: 4, arbitrary: issued },
+  { weight: 1, arbitrary: literal(fc.base64String({ maxLength: 200 }).map((s) => s.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''))) },
+  { weight: 1, arbitrary: literal(fc.uint8Array({ minLength: 41, maxLength: 120 }).map((b) => Buffer.from(b).toString('base64url'))) },
+  { weight: 1, arbitrary: literal(anyString) },
+);
+
+const pageSize = fc.oneof(
+  fc.integer({ min: 0, max: 5 }),
+  fc.integer(),
+  fc.constantFrom(-1, 0, 1, 1_000, 1_001, 2_147_483_647, -2_147_483_648),
+);
+
+const int64 = fc.oneof(
+  fc.integer({ min: -1, max: 1 }).map(String),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String),
+  fc.constantFrom('9223372036854775807', '-9223372036854775808', '3600', '3601', '2147484'),
+);
+const duration = fc.record({ seconds: int64, nanos: fc.oneof(fc.integer(), fc.integer({ min: 0, max: 50_000_000 })) });
+/** Mostly done within a wait; some run for seconds, so that cancelling them finds them running. */
+const validDuration = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ seconds: fc.constant('0'), nanos: fc.integer({ min: 0, max: 30_000_000 }) }) },
+  { weight: 1, arbitrary: fc.record({ seconds: fc.constantFrom('1', '3'), nanos: fc.constant(0) }) },
+);
+
+const sleepRequest = fc.record(
+  {
+    duration: fc.oneof({ weight: 5, arbitrary: validDuration }, { weight: 1, arbitrary: duration }),
+    steps: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: fc.integer() }),
+    failWith: fc.option(
+      fc.record({ code: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 16 }) }, fc.integer()), message: anyString }),
+      { freq: 2, nil: undefined },
+    ),
+    requestId: fc.option(fc.oneof(fc.constantFrom('r1', 'r2'), anyString), { freq: 2, nil: undefined }),
+    parent: fc.option(fc.oneof(fc.constantFrom('projects/p', 'projects/p/locations/l', 'projects/p/locations/..'), anyString), { freq: 2, nil: undefined }),
+  },
+  { requiredKeys: ['duration', 'steps', 'failWith', 'requestId', 'parent'] },
+);
+
+/** Header values grpc-js will send: printable ASCII (it refuses others before they leave). */
+const idempotencyKey = fc.option(
+  fc.oneof(
+    fc.constantFrom('key-1', 'key-2', 'key-3', ' ', 'has space', 'x'.repeat(256), 'x'.repeat(257), 'y'.repeat(5_000)),
+    fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 300 }),
+  ),
+  { nil: undefined },
+);
+
+/** Arbitrary bytes, and protobuf-shaped bytes that lie: wrong wire types, lengths past the end, bad UTF-8, groups. */
+const rawBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }),
+  fc.constantFrom(
+    [0x08, 0x01], [0x0a, 0xff, 0x01], [0x0a, 0x02, 0xff, 0xfe], [0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+    [0x0b], [0x0c], [0x0f], [0x0a, 0x05, 0x0a, 0x03, 0x0a, 0x01], [0x12, 0x80, 0x80, 0x80, 0x80, 0x10], [0x1a, 0x02, 0x08, 0x96],
+    [0x0d, 0x00], [0x09, 0x00, 0x00], [0x22, 0x00, 0x22, 0x00], [0x28, 0x01, 0x28, 0x02], [0x00], [0xff, 0xff, 0xff, 0xff, 0x0f],
+  ).map((bytes) => Uint8Array.from(bytes)),
+  fc.uint8Array({ minLength: 1, maxLength: 16 }).map((tail) => Uint8Array.from([0x0a, tail.length, ...tail])),
+);
+
+const recipe: fc.Arbitrary<Recipe> = fc.record({
+  rpc: fc.oneof(
+    { weight: 2, arbitrary: fc.constantFrom<Rpc | 'raw'>('raw') },
+    { weight: 2, arbitrary: fc.constantFrom<Rpc | 'raw'>('Sleep') },
+    { weight: 5, arbitrary: fc.constantFrom<Rpc | 'raw'>('GetOperation', 'ListOperations', 'WaitOperation', 'CancelOperation', 'DeleteOperation') },
+  ),
+  target: fc.constantFrom(...RPC_NAMES),
+  who: fc.oneof({ weight: 6, arbitrary: fc.constantFrom<Who>('alice', 'bob', 'ops') }, { weight: 1, arbitrary: fc.constantFrom('none' as const, 'forged' as const) }),
+  name: nameText,
+  filter: filterText,
+  pageSize,
+  pageToken: tokenText,
+  partial: fc.oneof({ weight: 19, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  timeout: fc.option(duration, { nil: null }),
+  sleep: sleepRequest as fc.Arbitrary<Record<string, unknown>>,
+  idempotencyKey,
+  bytes: rawBytes,
+});
+
+// ---------------------------------------------------------------------------------------------
+
+interface Pools {
+  names: string[];
+  tokens: string[];
+  /** Entries ever remembered, to pick which one to replace. */
+  seen: number;
+}
+
+function resolve(text: Text, pool: string[], fallback: string): string {
+  if (text.kind === 'literal') return text.value;
+  const base = pool.length === 0 ? fallback : pool[text.index % pool.length]!;
+  const m = text.mangle;
+  switch (m.kind) {
+    case 'none':
+      return base;
+    case 'truncate':
+      return base.slice(0, m.at % (base.length + 1));
+    case 'append':
+      return base + m.suffix;
+    case 'prepend':
+      return m.prefix + base;
+    case 'flip': {
+      if (base.length === 0) return 'A';
+      const at = m.at % base.length;
+      const flipped = base[at] === 'A' ? 'B' : 'A';
+      return base.slice(0, at) + flipped + base.slice(at + 1);
+    }
+  }
+}
+
+/** Keeps at most `max` entries, replacing old ones, so pools stay small and fresh. */
+function remember(pools: Pools, pool: string[], value: string, max = 256): void {
+  if (value === '') return;
+  pools.seen++;
+  if (pool.length < max) pool.push(value);
+  else pool[(pools.seen * 7919) % max] = value;
+}
+
+interface Outcome {
+  code: grpc.status;
+  details: string;
+}
+
+const PROBE = fileURLToPath(new URL('../helpers/memory-probe.js', import.meta.url));
+
+/** `longrun serve` under the memory probe; `memory()` asks it for a GC and its memory usage. */
+interface ProbedServer {
+  child: ChildProcess;
+  address: string;
+  stderr(): string;
+  memory(): Promise<NodeJS.MemoryUsage>;
+  exited: Promise<unknown>;
+}
+
+async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
+  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  const waiting: ((usage: NodeJS.MemoryUsage) => void)[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit');
+  const address = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      let newline: number;
+      while ((newline = stdout.indexOf('\n')) >= 0) {
+        const line = stdout.slice(0, newline);
+        stdout = stdout.slice(newline + 1);
+        const listening = /longrun listening on (\S+)/.exec(line);
+        if (listening) resolve(listening[1]!);
+        if (line.startsWith('longrun memory ')) waiting.shift()?.(JSON.parse(line.slice('longrun memory '.length)) as NodeJS.MemoryUsage);
+      }
+    });
+    void exited.then(([code]) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
+  });
+  return {
+    child,
+    address,
+    stderr: () => stderr,
+    exited,
+    memory: () =>
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.kill('SIGUSR2');
+      }),
+  };
+}
+
+describe('hostile input: property-based fuzzing of a real longrun serve process', { timeout: 120_000 }, () => {
+  const dir = tempDir();
+  let server: ProbedServer;
+  let client: grpc.Client;
+  let definition: protoLoader.PackageDefinition;
+
+  before(async () => {
+    const tokenFile = dir.file('tokens');
+    writeFileSync(tokenFile, Object.entries(TOKENS).map(([who, token]) => `${hashToken(token)} ${who}`).join('\n') + '\n');
+    server = await spawnProbedServer([
+      '--db', dir.file('longrun.db'),
+      '--enable-sleeper',
+      '--token-file', tokenFile,
+      '--admins', 'ops',
+      '--wait-cap', '100ms',
+      // Low, so that parallel waits of one principal reach it and release it many times.
+      '--max-waits-per-principal', '4',
+      '--log-level', 'error',
+      '--log-format', 'json',
+    ]);
+    client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+    definition = protoLoader.loadSync([...BUNDLED_PROTO_FILES], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+  });
+
+  after(async () => {
+    client?.close();
+    if (server !== undefined && server.child.exitCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    dir.remove();
+  });
+
+  it(`survives ${CALLS} random and adversarial calls: never INTERNAL or UNKNOWN, never down, memory flat`, async (t) => {
+    t.diagnostic(`seed ${SEED} (LONGRUN_FUZZ_SEED), ${CALLS} calls (LONGRUN_FUZZ_CALLS), ${PARALLEL} in parallel`);
+    const recipes = fc.sample(recipe, { seed: SEED, numRuns: CALLS });
+    const pools: Pools = { names: [], tokens: [], seen: 0 };
+    const counts = new Map<string, Map<string, number>>();
+    const failures: string[] = [];
+    const rss: number[] = [];
+    const heap: number[] = [];
+
+    const methodOf = (rpc: Rpc) => {
+      const [, service, method] = /^\/([^/]+)\/([^/]+)$/.exec(RPCS[rpc])!;
+      return (definition[service!] as grpc.ServiceDefinition)[method!]!;
+    };
+
+    const send = (index: number): Promise<void> => {
+      const r = recipes[index]!;
+      const rpc = r.rpc === 'raw' ? r.target : r.rpc;
+      const method = methodOf(rpc);
+      const headers = new grpc.Metadata();
+      if (r.who === 'forged') headers.set('authorization', 'Bearer not-a-token-anyone-has');
+      else if (r.who !== 'none') headers.set('authorization', `Bearer ${TOKENS[r.who]}`);
+      if (rpc === 'Sleep' && r.idempotencyKey !== undefined) headers.set('idempotency-key', r.idempotencyKey);
+      const request = r.rpc === 'raw' ? Buffer.from(r.bytes) : requestFor(rpc, r, pools);
+      const serialize = r.rpc === 'raw' ? (bytes: Buffer) => bytes : method.requestSerialize;
+      return new Promise((done) => {
+        client.makeUnaryRequest(
+          RPCS[rpc],
+          serialize as (value: unknown) => Buffer,
+          (bytes: Buffer) => bytes,
+          request,
+          headers,
+          { deadline: Date.now() + 15_000 },
+          (error, reply) => {
+            const outcome: Outcome = error ? { code: error.code, details: error.details } : { code: grpc.status.OK, details: '' };
+            const label = r.rpc === 'raw' ? `${rpc} (raw bytes)` : rpc;
+            const byCode = counts.get(label) ?? new Map<string, number>();
+            counts.set(label, byCode);
+            const codeName = grpc.status[outcome.code] ?? String(outcome.code);
+            byCode.set(codeName, (byCode.get(codeName) ?? 0) + 1);
+            if (outcome.code === grpc.status.INTERNAL || outcome.code === grpc.status.UNKNOWN) {
+              const kind = `${label} ${codeName} "${outcome.details}"`;
+              if (!failures.some((f) => f.includes(kind))) failures.push(`#${index} ${label} ${codeName} "${outcome.details}" request ${describeRequest(request)}`);
+            }
+            if (!error && reply !== undefined) harvest(rpc, method.responseDeserialize(reply), pools);
+            done();
+          },
+        );
+      });
+    };
+
+    let next = 0;
+    const worker = async (end: number) => {
+      while (next < end) await send(next++);
+    };
+    const started = performance.now();
+    for (let batchEnd = BATCH; batchEnd <= CALLS + BATCH - 1; batchEnd += BATCH) {
+      const end = Math.min(batchEnd, CALLS);
+      await Promise.all(Array.from({ length: PARALLEL }, () => worker(end)));
+      assert.ok(server.child.exitCode === null && server.child.signalCode === null, `the server is still running after ${end} calls; stderr: ${server.stderr().slice(-3000)}`);
+      heap.push((await server.memory()).heapUsed);
+      rss.push(residentBytes(server.child.pid!));
+    }
+    const seconds = (performance.now() - started) / 1000;
+
+    let total = 0;
+    const codeTotals = new Map<string, number>();
+    for (const rpc of [...counts.keys()].sort()) {
+      const byCode = counts.get(rpc)!;
+      const sum = [...byCode.values()].reduce((a, b) => a + b, 0);
+      total += sum;
+      const parts = [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`);
+      t.diagnostic(`${rpc}: ${sum} calls: ${parts.join(', ')}`);
+      for (const [code, n] of byCode) codeTotals.set(code, (codeTotals.get(code) ?? 0) + n);
+    }
+    t.diagnostic(
+      `all: ${total} calls in ${seconds.toFixed(1)} s: ` +
+        [...codeTotals.entries()].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`).join(', '),
+    );
+    t.diagnostic(`issued names seen ${pools.names.length}, page tokens seen ${pools.tokens.length}`);
+    const mib = (values: number[]) => values.map((b) => (b / 2 ** 20).toFixed(1)).join(' ');
+    t.diagnostic(`server heap used after GC, after each ${BATCH} calls (MiB): ${mib(heap)}`);
+    t.diagnostic(`server VmRSS after each ${BATCH} calls (MiB): ${mib(rss)}`);
+
+    assert.equal(total, CALLS);
+    assert.deepEqual(failures.slice(0, 10), [], `${failures.length} calls answered INTERNAL or UNKNOWN`);
+    // Every RPC was reached with well-formed and with raw requests, and got past validation sometimes.
+    for (const rpc of RPC_NAMES) {
+      assert.ok(counts.has(rpc) && counts.has(`${rpc} (raw bytes)`), `${rpc} was called both ways`);
+      assert.ok((counts.get(rpc)!.get('OK') ?? 0) > 0, `${rpc} succeeded at least once`);
+    }
+    // Memory: after the first quarter (caches, pools and compiled code have reached their working
+    // size), the live heap must stay flat: a leak of 1 KiB a call would add ~15 MiB over the
+    // remaining calls. RSS also moves with V8's lazy heap sizing, hence its looser bound.
+    const growth = (values: number[], limit: number, what: string) => {
+      const warm = values[Math.floor(values.length / 4)]!;
+      const grew = values[values.length - 1]! - warm;
+      assert.ok(grew < limit, `${what} grew ${(grew / 2 ** 20).toFixed(1)} MiB after warm-up (limit ${limit / 2 ** 20} MiB)`);
+    };
+    growth(heap, HEAP_GROWTH_LIMIT_BYTES, 'heap used after GC');
+    growth(rss, RSS_GROWTH_LIMIT_BYTES, 'VmRSS');
+    // Still serving; every wait released its slot (a leaked slot would refuse these).
+    assert.equal(server.child.exitCode, null);
+    for (const who of Object.keys(TOKENS) as Who[]) {
+      const headers = new grpc.Metadata();
+      headers.set('authorization', `Bearer ${TOKENS[who]}`);
+      const slots = Array.from({ length: 4 }, () => unaryStatus(client, RPCS.WaitOperation, methodOf('WaitOperation').requestSerialize, { name: 'operations/AAAAAAAAAAAAAAAAAAAAAAAAAAA' }, headers));
+      for (const code of await Promise.all(slots)) assert.notEqual(code, grpc.status.RESOURCE_EXHAUSTED, `${who} has all 4 wait slots back`);
+    }
+    // Nothing was logged as an unexpected error.
+    const unexpected = server.stderr().split('\n').filter((line) => /unexpected error|could not encode/.test(line));
+    assert.deepEqual(unexpected.slice(0, 5), [], 'the server logged no unexpected errors');
+  });
+});
+
+function requestFor(rpc: Rpc, r: Recipe, pools: Pools): Record<string, unknown> {
+  const name = () => resolve(r.name, pools.names, 'operations/AAAAAAAAAAAAAAAAAAAAAAAAAAA');
+  switch (rpc) {
+    case 'GetOperation':
+    case 'CancelOperation':
+    case 'DeleteOperation':
+      return { name: name() };
+    case 'WaitOperation':
+      return { name: name(), ...(r.timeout !== null && { timeout: r.timeout }) };
+    case 'ListOperations': {
+      // Collections: mostly real ones (top level, or the parent of an issued name), sometimes junk.
+      const collection = r.name.kind === 'issued' && r.name.index % 3 === 0 ? '' : r.name.kind === 'issued' ? parentOf(name()) : name();
+      return {
+        name: collection,
+        filter: r.filter,
+        pageSize: r.pageSize,
+        pageToken: resolve(r.pageToken, pools.tokens, ''),
+        returnPartialSuccess: r.partial,
+      };
+    }
+    case 'Sleep':
+      return r.sleep;
+  }
+}
+
+function unaryStatus(client: grpc.Client, path: string, serialize: (value: never) => Buffer, request: unknown, headers: grpc.Metadata): Promise<grpc.status> {
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(path, serialize as (value: unknown) => Buffer, (b: Buffer) => b, request, headers, {}, (error) =>
+      resolve(error ? error.code : grpc.status.OK),
+    ),
+  );
+}
+
+function parentOf(name: string): string {
+  const at = name.lastIndexOf('/operations/');
+  return at < 0 ? '' : name.slice(0, at);
+}
+
+function harvest(rpc: Rpc, reply: unknown, pools: Pools): void {
+  const value = reply as { name?: string; nextPageToken?: string; operations?: { name: string }[] };
+  if (rpc === 'Sleep' && typeof value.name === 'string') remember(pools, pools.names, value.name);
+  if (rpc === 'ListOperations') {
+    if (value.nextPageToken) remember(pools, pools.tokens, value.nextPageToken);
+    for (const op of value.operations ?? []) remember(pools, pools.names, op.name);
+  }
+}
+
+function describeRequest(request: unknown): string {
+  const text = Buffer.isBuffer(request) ? `bytes ${request.toString('hex')}` : JSON.stringify(request);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+function residentBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(match, 'VmRSS in /proc/<pid>/status');
+  return Number(match[1]) * 1024;
+}
