@@ -1,123 +1,213 @@
 /** `longrun get|list|wait|cancel|delete`: a terminal client of any google.longrunning.Operations server. */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BUNDLED_PROTO_FILES } from '../app.js';
-import { parseDuration } from '../config.js';
+import { ConfigError, parseDuration } from '../config.js';
+import { Code } from '../domain/errors.js';
 import type { Any__Output } from '../gen/google/protobuf/Any.js';
-import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
-import { OperationsClient } from '../grpc/client.js';
-import { TypeRegistry } from '../protos/registry.js';
+import { createClient, type ClientOperation, type LongrunClient } from '../grpc/typed-client.js';
+import type { TypeRegistry } from '../protos/registry.js';
+import { progressView, type ProgressView } from './progress.js';
+import { formatTable } from './table.js';
+import { Exit, UsageError } from './usage.js';
 
 export const CLIENT_COMMANDS = ['get', 'list', 'wait', 'cancel', 'delete'] as const;
 type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
-export class ClientUsageError extends Error {}
-
 const DEFAULT_ADDRESS = '127.0.0.1:50051';
-/** How often `wait` refreshes progress while the operation runs. */
-const WAIT_SLICE_MS = 1000;
+/** Exit code of a command stopped by Ctrl-C, as shells report it (128 + SIGINT). */
+const INTERRUPTED = 130;
 
-/** Exit codes: 0 ok, 1 the operation failed (or the call failed), 2 usage, 3 not found or unreachable. */
-export async function runClientCommand(command: ClientCommand, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      address: { type: 'string', default: env['LONGRUN_ADDRESS'] ?? DEFAULT_ADDRESS },
-      filter: { type: 'string', default: '' },
-      'page-size': { type: 'string', default: '0' },
-      'page-token': { type: 'string', default: '' },
-      all: { type: 'boolean', default: false },
-      timeout: { type: 'string' },
-      // TLS: the CA that signed the server's certificate; --tls-cert/--tls-key for mTLS.
-      'tls-ca': { type: 'string', default: env['LONGRUN_TLS_CA'] },
-      'tls-cert': { type: 'string', default: env['LONGRUN_TLS_CLIENT_CERT'] },
-      'tls-key': { type: 'string', default: env['LONGRUN_TLS_CLIENT_KEY'] },
-    },
+const COMMON_FLAGS = {
+  address: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+const FLAGS: Record<ClientCommand, NonNullable<ParseArgsConfig['options']>> = {
+  get: COMMON_FLAGS,
+  cancel: COMMON_FLAGS,
+  delete: COMMON_FLAGS,
+  wait: { ...COMMON_FLAGS, timeout: { type: 'string' } },
+  list: { ...COMMON_FLAGS, filter: { type: 'string' }, limit: { type: 'string' }, 'page-size': { type: 'string' }, json: { type: 'boolean' } },
+};
+
+export interface Terminal {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/** Runs a client command; returns its exit code (see `Exit`). Throws `UsageError` for a bad command line. */
+export async function runClientCommand(command: ClientCommand, args: string[], env: NodeJS.ProcessEnv, terminal: Terminal): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: FLAGS[command], strict: true });
+  const flag = (name: string) => values[name] as string | undefined;
+  const maxPositionals = 1;
+  if (positionals.length > maxPositionals) throw new UsageError(`unexpected argument "${positionals[maxPositionals]}"`, command);
+  const name = positionals[0];
+  if (command !== 'list' && name === undefined) throw new UsageError('the operation NAME is missing', command);
+  const limit = command === 'list' ? count(flag('limit'), '--limit') : undefined;
+  const pageSize = command === 'list' ? count(flag('page-size'), '--page-size') : undefined;
+  const timeoutMs = command === 'wait' && flag('timeout') !== undefined ? duration(flag('timeout')!, '--timeout') : undefined;
+
+  const client = createClient(flag('address') ?? env['LONGRUN_ADDRESS'] ?? DEFAULT_ADDRESS, {
+    protoFiles: BUNDLED_PROTO_FILES,
+    ...connectionOptions(flag, env),
   });
-  const tlsFiles = { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] };
-  const tls = Object.values(tlsFiles).some((file) => file !== undefined)
-    ? Object.fromEntries(Object.entries(tlsFiles).flatMap(([part, file]) => (file === undefined ? [] : [[part, readFileSync(file)]])))
-    : undefined;
-  // The token comes from the environment only, never a flag, so that it stays out of `ps` and shell history.
-  const token = env['LONGRUN_TOKEN'];
-  const client = new OperationsClient(values.address!, { ...(token !== undefined && token !== '' && { token }), ...(tls !== undefined && { tls }) });
-  const printer = new OperationPrinter();
+  const out = new OperationPrinter(client.registry, terminal.stdout);
+  let view: ProgressView | undefined;
   try {
-    if (command === 'list') {
-      let pageToken = values['page-token']!;
-      do {
-        const page = await client.list({
-          name: positionals[0] ?? 'operations',
-          filter: values.filter!,
-          pageSize: Number(values['page-size']),
-          pageToken,
-        });
-        for (const operation of page.operations) printer.print(operation);
-        pageToken = page.nextPageToken;
-        if (pageToken !== '' && !values.all) process.stderr.write(`next page: --page-token ${pageToken}\n`);
-      } while (values.all && pageToken !== '');
-      return 0;
-    }
-    const name = positionals[0];
-    if (name === undefined) throw new ClientUsageError(`usage: longrun ${command} NAME [--address host:port]`);
     switch (command) {
       case 'get':
-        return printer.print((await client.get(name)).operation);
+        return out.print(await client.get(name!));
       case 'cancel':
-        await client.cancel(name);
-        process.stderr.write(`cancellation requested for ${name}\n`);
-        return 0;
+        await client.cancel(name!);
+        terminal.stderr.write(`cancellation requested for ${name}\n`);
+        return Exit.OK;
       case 'delete':
-        await client.delete(name);
-        process.stderr.write(`deleted ${name}\n`);
-        return 0;
-      case 'wait':
-        return printer.print(await waitWithProgress(client, name, values.timeout));
+        await client.delete(name!);
+        terminal.stderr.write(`deleted ${name}\n`);
+        return Exit.OK;
+      case 'list': {
+        const operations: ClientOperation[] = [];
+        if (limit !== 0) {
+          for await (const operation of client.list({ name: name ?? 'operations', filter: flag('filter') ?? '', pageSize: pageSize ?? 0 })) {
+            operations.push(operation);
+            if (operations.length === limit) break;
+          }
+        }
+        if (values['json']) out.printList(operations);
+        else terminal.stdout.write(`${formatTable(operations, terminal.stdout.isTTY ? terminal.stdout.columns || 80 : undefined).join('\n')}\n`);
+        return Exit.OK;
+      }
+      case 'wait': {
+        view = progressView(name!, terminal.stderr);
+        const operation = await waitFor(client, name!, view, timeoutMs);
+        if (operation === 'interrupted') return INTERRUPTED;
+        view.finish(operation);
+        view = undefined;
+        const code = out.print(operation);
+        return operation.done ? code : Exit.STILL_RUNNING;
+      }
     }
   } catch (error) {
-    const status = error as { code?: number; details?: string };
+    view?.abandon();
+    const status = error as { code?: unknown; details?: string };
     if (typeof status.code !== 'number') throw error;
-    process.stderr.write(`longrun ${command}: ${status.details ?? String(error)}\n`);
-    return status.code === 5 || status.code === 14 ? 3 : 1;
+    terminal.stderr.write(`longrun ${command}: ${status.details || String(error)}\n`);
+    return exitOfStatus(status.code);
   } finally {
     client.close();
   }
 }
 
-async function waitWithProgress(client: OperationsClient, name: string, timeout: string | undefined): Promise<Operation__Output> {
-  const deadline = timeout === undefined ? Infinity : Date.now() + parseDuration(timeout);
-  let shown = '';
-  for (;;) {
-    const slice = Math.max(0, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
-    const { operation, progressPercent, estimatedCompletion } = await client.wait(name, slice);
-    if (operation.done || Date.now() >= deadline) return operation;
-    const line = `${name}: ${progressPercent ?? 0}%${estimatedCompletion ? `, done around ${estimatedCompletion.toISOString()}` : ''}`;
-    if (line !== shown) process.stderr.write(`${line}\n`);
-    shown = line;
+/** The exit code for a call that failed with this gRPC status code. */
+export function exitOfStatus(code: number): number {
+  if (code === Code.NOT_FOUND || code === Code.UNAVAILABLE) return Exit.NOT_FOUND_OR_UNREACHABLE;
+  if (code === Code.INVALID_ARGUMENT) return Exit.USAGE;
+  return Exit.FAILED;
+}
+
+/**
+ * Follows the operation to its end; at `timeoutMs`, returns it as it then stands (not done).
+ * Ctrl-C stops the wait (the operation goes on).
+ */
+async function waitFor(client: LongrunClient, name: string, view: ProgressView, timeoutMs: number | undefined): Promise<ClientOperation | 'interrupted'> {
+  const stop = new AbortController();
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+    stop.abort();
+  };
+  process.once('SIGINT', onInterrupt);
+  // A timer of our own: in Node 20 a signal from AbortSignal.any() over AbortSignal.timeout() may never fire.
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(), timeoutMs);
+  try {
+    // At once: whether it exists, and where it stands (WaitOperation answers only after a second).
+    const now = await client.get(name);
+    if (now.done) return now;
+    view.update(now);
+    return await client.wait(name, { signal: stop.signal, onProgress: (operation) => view.update(operation) });
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+    if (interrupted) {
+      view.abandon();
+      return 'interrupted';
+    }
+    // The timeout: one last look, which may also find it just done.
+    return await client.get(name);
+  } finally {
+    clearTimeout(timer);
+    process.off('SIGINT', onInterrupt);
   }
 }
 
-/** Prints an operation as JSON, decoding `Any`s whose types longrun knows. */
+function connectionOptions(flag: (name: string) => string | undefined, env: NodeJS.ProcessEnv) {
+  const files = {
+    ca: flag('tls-ca') ?? env['LONGRUN_TLS_CA'],
+    cert: flag('tls-cert') ?? env['LONGRUN_TLS_CLIENT_CERT'],
+    key: flag('tls-key') ?? env['LONGRUN_TLS_CLIENT_KEY'],
+  };
+  if ((files.cert === undefined) !== (files.key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = Object.values(files).some((file) => file !== undefined)
+    ? Object.fromEntries(Object.entries(files).flatMap(([part, file]) => (file === undefined ? [] : [[part, readPem(file, `--tls-${part}`)]])))
+    : undefined;
+  // The token comes from the environment only, never a flag, so that it stays out of `ps` and shell history.
+  const token = env['LONGRUN_TOKEN'];
+  return { ...(token !== undefined && token !== '' && { token }), ...(tls !== undefined && { tls }) };
+}
+
+function readPem(path: string, option: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`${option} ${path}: ${(error as Error).message}`);
+  }
+}
+
+function count(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${option} takes a whole number, not "${value}"`);
+  return Number(value);
+}
+
+function duration(value: string, option: string): number {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(`${option}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Prints operations as JSON, each `Any` with its `@type` and decoded when its type is known, else base64. */
 class OperationPrinter {
-  private readonly registry = new TypeRegistry(BUNDLED_PROTO_FILES);
+  constructor(
+    private readonly registry: TypeRegistry,
+    private readonly stdout: NodeJS.WritableStream,
+  ) {}
 
   /** Returns the exit code the operation implies. */
-  print(operation: Operation__Output): number {
-    const json: Record<string, unknown> = { name: operation.name, done: operation.done };
-    if (operation.metadata) json['metadata'] = this.any(operation.metadata);
-    if (operation.response) json['response'] = this.any(operation.response);
-    if (operation.error) {
-      json['error'] = { ...operation.error, details: operation.error.details.map((d) => this.any(d)) };
-    }
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-    return operation.error ? 1 : 0;
+  print(operation: ClientOperation): number {
+    this.stdout.write(`${JSON.stringify(this.json(operation), null, 2)}\n`);
+    return operation.error ? Exit.FAILED : Exit.OK;
+  }
+
+  printList(operations: ClientOperation[]): void {
+    this.stdout.write(`${JSON.stringify({ operations: operations.map((operation) => this.json(operation)) }, null, 2)}\n`);
+  }
+
+  private json({ wire }: ClientOperation): Record<string, unknown> {
+    const json: Record<string, unknown> = { name: wire.name, done: wire.done };
+    if (wire.metadata) json['metadata'] = this.any(wire.metadata);
+    if (wire.response) json['response'] = this.any(wire.response);
+    if (wire.error) json['error'] = { ...wire.error, details: wire.error.details.map((detail) => this.any(detail)) };
+    return json;
   }
 
   private any(any: Any__Output): Record<string, unknown> {
-    const value = { typeUrl: any.type_url, value: new Uint8Array(any.value) };
     try {
-      return { '@type': any.type_url, ...this.registry.unpack(value) };
+      return { '@type': any.type_url, ...this.registry.unpack({ typeUrl: any.type_url, value: new Uint8Array(any.value) }) };
     } catch {
       return { '@type': any.type_url, value: Buffer.from(any.value).toString('base64') };
     }

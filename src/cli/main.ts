@@ -1,67 +1,73 @@
 #!/usr/bin/env node
 /**
  * `longrun serve` runs the server; `longrun get|list|wait|cancel|delete` talk to one.
- * The only place (with serve.ts) that reads argv and the environment.
+ * The only place (with serve.ts and client.ts) that reads argv and the environment.
+ * Exit codes: see `Exit` in usage.ts.
  */
 import { parseArgs } from 'node:util';
 import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
-import { runClientCommand, CLIENT_COMMANDS, ClientUsageError } from './client.js';
+import { runClientCommand, CLIENT_COMMANDS } from './client.js';
 import { serve, SERVE_FLAGS } from './serve.js';
+import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
 
-const USAGE = `usage:
-  longrun serve [--host H] [--port P] [--db FILE] [--sync NORMAL|FULL] [--retention 30d] [--wait-cap 60s]
-                [--max-waits-per-principal 1000] [--lease 30s] [--poll 1s] [--max-attempts 3] [--shutdown-grace 10s] [--enable-sleeper]
-                [--log-level info] [--log-format auto|json|pretty] [--metrics-port P]
-                [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]
-                [--admins P1,P2] [--allow-insecure]   (each flag also as LONGRUN_* environment variable)
-  longrun get NAME                  [--address host:port]
-  longrun list [COLLECTION] [--filter EXPR] [--page-size N] [--all]
-  longrun wait NAME [--timeout 60s]
-  longrun cancel NAME
-  longrun delete NAME
-      client options: --address host:port (LONGRUN_ADDRESS), --tls-ca FILE (LONGRUN_TLS_CA),
-      --tls-cert FILE --tls-key FILE (mTLS); the bearer token is read from LONGRUN_TOKEN
-  longrun hash-token PRINCIPAL      reads a token on stdin, prints its token-file line
-`;
+const isCommand = (word: string | undefined): word is Command => (COMMANDS as readonly (string | undefined)[]).includes(word);
+const wantsHelp = (args: string[]) => args.some((arg) => arg === '--help' || arg === '-h');
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
-  }
+  if (command === '--help' || command === '-h') return help(USAGE);
+  if (command === 'help') return rest[0] === undefined ? help(USAGE) : isCommand(rest[0]) ? help(helpOf(rest[0])) : usageError(new UsageError(`unknown command "${rest[0]}"`));
+  if (command === undefined) return usageError(new UsageError('a command is missing'));
+  if (!isCommand(command)) return usageError(new UsageError(`unknown command "${command}"`));
+  // Before anything else, so that --help never starts a server or reads stdin.
+  if (wantsHelp(rest)) return help(helpOf(command));
   try {
     if (command === 'serve') {
-      const { values } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true });
+      const { values, positionals } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true, allowPositionals: true });
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       return await serve(values as Record<string, string | boolean | undefined>, process.env);
     }
     if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
-      return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env);
+      return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env, process);
     }
-    process.stderr.write(`longrun: unknown command "${command}"\n${USAGE}`);
-    return 2;
+    throw new Error(`no handler for ${command}`);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ClientUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`longrun ${command}: ${(error as Error).message}\n`);
-      return 2;
-    }
+    // A bad or dangerous option of serve: the reason is enough, the whole help would drown it.
+    if (error instanceof ConfigError) return usageError(new UsageError(error.message, command), false);
+    if (error instanceof UsageError) return usageError(new UsageError(error.message, command));
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return usageError(new UsageError((error as Error).message, command));
     throw error;
   }
 }
 
+function help(text: string): number {
+  process.stdout.write(text);
+  return Exit.OK;
+}
+
+/** The mistake, then the usage of the command (or of longrun), on stderr; exit 2. */
+function usageError(error: UsageError, withUsage = true): number {
+  const usage = error.command === undefined ? USAGE : helpOf(error.command as Command).split('\n\n')[0]!;
+  process.stderr.write(`longrun${error.command === undefined ? '' : ` ${error.command}`}: ${error.message}\n`);
+  if (withUsage) process.stderr.write(`${usage}\n${error.command === undefined ? '' : `(longrun ${error.command} --help for more)\n`}`);
+  return Exit.USAGE;
+}
+
 /** Prints `<sha256 hex> <principal>`, a line of the token file, for the token read from stdin. */
 async function hashTokenCommand(args: string[]): Promise<number> {
-  const [principal, ...extra] = args;
-  if (principal === undefined || extra.length > 0) throw new ClientUsageError('usage: longrun hash-token PRINCIPAL < token');
-  if (!isValidPrincipal(principal)) throw new ClientUsageError('a principal is 1-256 printable characters, no spaces, not "*"');
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {}, strict: true });
+  const [principal, ...extra] = positionals;
+  if (principal === undefined) throw new UsageError('the PRINCIPAL is missing');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (!isValidPrincipal(principal)) throw new UsageError('a principal is 1-256 printable characters, no spaces, not "*"');
   let input = '';
   for await (const chunk of process.stdin) input += String(chunk);
   const token = input.replace(/\r?\n$/, '');
-  if (token === '' || /\s/.test(token)) throw new ClientUsageError('expected one token, without spaces, on stdin');
+  if (token === '' || /\s/.test(token)) throw new UsageError('expected one token, without spaces, on stdin');
   process.stdout.write(`${hashToken(token)} ${principal}\n`);
-  return 0;
+  return Exit.OK;
 }
 
 main(process.argv.slice(2)).then(
@@ -70,6 +76,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     process.stderr.write(`longrun: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = Exit.FAILED;
   },
 );

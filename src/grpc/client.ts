@@ -111,10 +111,14 @@ export class OperationsClient {
   ): Promise<OperationWithProgress> {
     return new Promise((resolve, reject) => {
       const result: Partial<OperationWithProgress> = {};
-      const pending = call(this.metadata(), deadline ? { deadline } : {}, (error, reply) =>
-        error ? reject(error) : resolve({ ...result, operation: reply! }),
-      );
-      signal?.addEventListener('abort', () => pending.cancel(), { once: true });
+      const onAbort = () => pending.cancel();
+      const pending = call(this.metadata(), deadline ? { deadline } : {}, (error, reply) => {
+        // Removed, or a long wait of many calls on one signal piles up listeners (MaxListenersExceededWarning).
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve({ ...result, operation: reply! });
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
       pending.on('metadata', (headers) => {
         const percent = headers.get(PROGRESS_HEADER)[0];
         const eta = headers.get(ESTIMATED_COMPLETION_HEADER)[0];

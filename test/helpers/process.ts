@@ -1,6 +1,7 @@
 /** `longrun serve` as a separate process, as a person or a supervisor would run it. */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -47,5 +48,26 @@ export function runCli(args: string[], options: { env?: Record<string, string>; 
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
     child.stdin!.end(options.input ?? '');
+  });
+}
+
+/** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing. */
+export const SCRIPT = ['/usr/bin/script', '/bin/script'].find((path) => existsSync(path));
+
+/**
+ * Runs the CLI on a pseudo-terminal, as a person at a terminal would: `script` (util-linux) makes
+ * the pty, and stdout and stderr both reach it (as on a screen), so the result is one `output`.
+ * `columns` sets the terminal's width (stty); the exit code is the CLI's (script -e).
+ */
+export function runCliInTerminal(
+  args: string[],
+  options: { env?: Record<string, string>; columns?: number } = {},
+): Promise<{ code: number; output: string }> {
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const command = [...(options.columns === undefined ? [] : [`stty cols ${options.columns} rows 24;`]), 'exec', ...[process.execPath, CLI, ...args].map(quote)].join(' ');
+  return new Promise((resolve) => {
+    execFile(SCRIPT!, ['-qfec', command, '/dev/null'], { timeout: 30_000, env: { ...process.env, ...options.env } }, (error, stdout) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: stdout }),
+    );
   });
 }
