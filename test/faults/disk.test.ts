@@ -7,7 +7,7 @@
  * file, so another connection cannot make the server's database "full". A tmpfs of a few MB is a
  * real filesystem that really runs out of space (ENOSPC, which SQLite reports as SQLITE_FULL), for
  * the database, its WAL and its shared-memory file alike. Mounting one needs root (or
- * CAP_SYS_ADMIN); where the test cannot mount, it is skipped and says so.
+ * CAP_SYS_ADMIN); where the test cannot mount, it fails under CI=true and is skipped (saying so) otherwise.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -77,6 +77,8 @@ describe('disk full', () => {
     mkdirSync(mount);
     mounted = tryMountTmpfs(mount, '8m');
     if (!mounted) {
+      // In CI a missing capability must fail the run, not pass it unseen.
+      if (process.env['CI'] === 'true') assert.fail('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN), and CI=true');
       t.skip('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)');
       return;
     }
