@@ -91,7 +91,8 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
 
   it('wait on a terminal redraws one progress line (bar, rising percent, ETA, state) and exits 0', { skip: noTerminal }, async () => {
     const name = await start(2500, 5);
-    const { code, output } = await runCliInTerminal(['wait', name, ...address], { env: { TERM: 'xterm-256color' } });
+    // Node turns colour off when CI is set (as CI logs are no terminal); this terminal is a real one.
+    const { code, output } = await runCliInTerminal(['wait', name, ...address], { env: { TERM: 'xterm-256color', FORCE_COLOR: '1' } });
     assert.equal(code, 0, output);
     const [progress, ...json] = output.split('\r\n');
     const frames = progress!.split('\r').filter((frame) => frame !== '');
