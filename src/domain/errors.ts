@@ -74,10 +74,6 @@ export class LongrunError extends Error {
   }
 }
 
-export function isLongrunError(value: unknown): value is LongrunError {
-  return value instanceof LongrunError;
-}
-
 /** `field` is the proto field path the caller got wrong, `why` the rule it broke. */
 export function invalidArgument(field: string, why: string, reason: ErrorReason = 'INVALID_ARGUMENT'): LongrunError {
   return new LongrunError(Code.INVALID_ARGUMENT, `${field}: ${why}`, reason, { metadata: { field } });

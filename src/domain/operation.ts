@@ -96,12 +96,6 @@ export function payloadTooLarge(what: 'metadata' | 'response' | 'error message',
 /** Idempotency keys stay usable at least this long, whatever the retention (AIP-155 suggests a day). */
 export const MIN_IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
-/** When a done operation expires, given the configured retention. */
-export function expireTimeFor(doneTime: number, retentionMs: number, hasIdempotencyKey: boolean): number {
-  const keep = hasIdempotencyKey ? Math.max(retentionMs, MIN_IDEMPOTENCY_KEY_LIFETIME_MS) : retentionMs;
-  return doneTime + keep;
-}
-
 /** The error of an operation stopped by CancelOperation (google.rpc.Code.CANCELLED). */
 export const CANCELLED_ERROR: OperationError = {
   code: Code.CANCELLED,
