@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Code, LongrunError } from '../../src/domain/errors.js';
+import { seededRandom } from '../helpers/random.js';
 import {
   FILTER_SUBSET,
   MAX_FILTER_DEPTH,
@@ -317,17 +318,6 @@ describe('parseFilter', () => {
   });
 
   describe('fuzzing', () => {
-    /** mulberry32: small, seeded, good enough to shake a parser. */
-    function prng(seed: number): () => number {
-      let state = seed >>> 0;
-      return () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
     const TOKENS = [
       'done', 'name', 'error.code', 'create_time', 'update_time', 'foo', 'AND', 'OR', 'NOT', '-', '(', ')', '=', '!=', '<',
       '<=', '>', '>=', ':', '*', '"', "'", '\\', 'true', 'false', '5', '17', 'NOT_FOUND', '2026-01-02T03:04:05Z',
@@ -336,7 +326,7 @@ describe('parseFilter', () => {
     const CHARS = ' \t()"\'\\=!<>:-*.aAzZ09_NOTANDOR\u00e9\u0000';
 
     it('throws nothing but INVALID_ARGUMENT LongrunErrors for thousands of random filters', () => {
-      const random = prng(0x5eed);
+      const random = seededRandom(0x5eed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
       let parsed = 0;
       let rejected = 0;

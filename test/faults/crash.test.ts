@@ -16,6 +16,7 @@ import { BUNDLED_PROTO_FILES, Code } from '../../src/index.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { GenericCaller } from '../helpers/server.js';
+import { seededRandom } from '../helpers/random.js';
 import { tempDir } from '../helpers/temp.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
@@ -25,18 +26,6 @@ const MAX_ATTEMPTS = 2;
 const SERVER_ARGS = ['--enable-sleeper', '--lease', '1s', '--poll', '100ms', '--max-attempts', String(MAX_ATTEMPTS)];
 const CREATE_EVERY_MS = 20;
 const registry = new TypeRegistry(BUNDLED_PROTO_FILES);
-
-/** A small seeded generator, so a failing run can be replayed from the printed seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface DoneRow {
   name: string;
@@ -97,7 +86,7 @@ describe('crashes (SIGKILL at random moments)', () => {
 
   it(`loses no acknowledged creation and completes every operation exactly once across ${CRASHES} kills`, async (t) => {
     const seed = Date.now() % 1_000_000;
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     t.diagnostic(`seed ${seed}`);
     const db = dir.file('crash.db');
     const acknowledged = new Set<string>();
