@@ -3,8 +3,18 @@
  * box in page points, origin at the top left, as the page is displayed (rotation and crop box
  * applied).
  */
-import { getDocument, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type { PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
+
+// pdf.js's legacy build, the one that runs on Node 20, installs core-js polyfills as it loads. One
+// replaces V8's Array.prototype.push with a JavaScript one, for a corner case (arrays whose length
+// is read-only) that nothing in this thread meets; it made every push several times slower, about
+// a quarter of a page's time. So both halves of pdf.js are loaded here, the worker half too (pdf.js
+// would load it on first use, through this global), and V8's push is put back after them.
+const nativePush = Array.prototype.push;
+const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
+(globalThis as { pdfjsWorker?: unknown }).pdfjsWorker = await import('pdfjs-dist/legacy/build/pdf.worker.mjs');
+Array.prototype.push = nativePush;
 
 /** A run of text as the PDF draws it: one font, one direction, on one baseline. */
 export interface TextRun {
