@@ -54,7 +54,9 @@ class ServerProcess {
   }
 
   static start(args: string[], nodeFlags: string[] = []): ServerProcess {
-    return new ServerProcess(spawn(process.execPath, [...nodeFlags, SERVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    // BENCH_CPU_PROFILE=dir: a V8 CPU profile of each bench server and its worker threads, into dir.
+    const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
+    return new ServerProcess(spawn(process.execPath, [...profile, ...nodeFlags, SERVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
   }
 
   async stats(): Promise<Stats> {

@@ -49,7 +49,7 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
           const pageCount = file.document.pageCount;
           const inFlight: Promise<AnnotatedPage>[] = [];
           let next = 1;
-          let shard: string[] = [];
+          let shard: Uint8Array[] = [];
           for (let number = 1; number <= pageCount; number++) {
             for (; next <= pageCount && next < number + window; next++) {
               await stopIfCancelled(context, setState);
@@ -62,7 +62,7 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
             if (percent > reported) await context.progress((reported = percent));
             if (shard.length === file.plan.batchSize || number === pageCount) {
               const first = number - shard.length + 1;
-              const json = `{"inputConfig":${JSON.stringify(inputConfigOf(file.plan))},"responses":[${shard.join(',')}],"totalPages":${pageCount}}`;
+              const json = shardJson(inputConfigOf(file.plan), shard, pageCount);
               // Written while the workers go on with the next pages; awaited before the operation ends.
               const write = storage.write(file.plan.destination, `output-${first}-to-${number}.json`, json, `requests[${file.plan.index}].output_config.gcs_destination.uri`);
               write.catch(() => undefined);
@@ -129,6 +129,16 @@ async function stopIfCancelled(context: OperationContext<OperationMetadata>, set
   // Best effort: if the lease was lost rather than the operation cancelled, this write is fenced off.
   await setState('CANCELLED').catch(() => undefined);
   throw context.signal.reason;
+}
+
+const COMMA = Buffer.from(',');
+
+/** An AnnotateFileResponse in proto3 JSON, from its pages' JSON, without decoding them. */
+function shardJson(inputConfig: Record<string, unknown>, pages: readonly Uint8Array[], totalPages: number): Buffer {
+  const parts: Uint8Array[] = [Buffer.from(`{"inputConfig":${JSON.stringify(inputConfig)},"responses":[`)];
+  pages.forEach((page, i) => parts.push(...(i === 0 ? [page] : [COMMA, page])));
+  parts.push(Buffer.from(`],"totalPages":${totalPages}}`));
+  return Buffer.concat(parts);
 }
 
 function inputConfigOf(plan: FilePlan): Record<string, unknown> {

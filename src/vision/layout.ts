@@ -26,14 +26,20 @@ const WORD_GAP = 0.15;
 // Text from a PDF's text layer is the text itself, not a recognition of it.
 const CONFIDENCE = 1;
 
-interface Char {
-  text: string;
-  box: Box;
-}
+/**
+ * A line's characters (code points) with their boxes, side by side in plain arrays: a page has
+ * thousands of characters, and an object per character was most of the layout's time.
+ */
 interface Line {
-  chars: Char[];
+  chars: string[];
+  left: number[];
+  right: number[];
+  top: number[];
+  bottom: number[];
   box: Box;
   size: number;
+  /** Holds something other than whitespace. */
+  inked: boolean;
 }
 
 export function layoutPage(page: PageText): PageLayout {
@@ -49,37 +55,42 @@ export function layoutPage(page: PageText): PageLayout {
     else blocks.at(-1)!.at(-1)!.push(line);
     previous = line;
   }
-  const poly = (box: Box): string => polygonJson(box, page.width, page.height);
+  // The JSON is written as a flat list of pieces joined once: nested strings of a page's thousands
+  // of symbols would be built and copied again at every level.
+  const json: string[] = [`{"width":${Math.round(page.width)},"height":${Math.round(page.height)},"blocks":[`];
+  const poly = (box: Box) => json.push(polygonJson(box, page.width, page.height));
   let text = '';
   let words = 0;
-  const blockJson = blocks.map((paragraphs) => {
-    const paragraphJson = paragraphs.map((paragraphLines) => {
-      const wordJson: string[] = [];
+  blocks.forEach((paragraphs, blockIndex) => {
+    json.push(blockIndex === 0 ? '{"boundingBox":' : ',{"boundingBox":');
+    poly(union(paragraphs.flat()));
+    json.push(',"paragraphs":[');
+    paragraphs.forEach((paragraphLines, paragraphIndex) => {
+      json.push(paragraphIndex === 0 ? '{"boundingBox":' : ',{"boundingBox":');
+      poly(union(paragraphLines));
+      json.push(',"words":[');
       paragraphLines.forEach((line, lineIndex) => {
-        const lineWords = wordsOf(line.chars);
-        lineWords.forEach((chars, wordIndex) => {
-          const lastOfLine = wordIndex === lineWords.length - 1;
-          const breakType: BreakType = !lastOfLine ? 'SPACE' : lineIndex === paragraphLines.length - 1 ? 'LINE_BREAK' : 'EOL_SURE_SPACE';
-          let symbols = '';
-          let word = '';
-          for (let i = 0; i < chars.length; i++) {
-            const char = chars[i]!.text;
-            word += char;
-            const property = i === chars.length - 1 ? `"property":{"detectedBreak":{"type":"${breakType}"}},` : '';
-            symbols += `${i === 0 ? '' : ','}{${property}"text":${jsonString(char)},"confidence":${CONFIDENCE}}`;
-          }
-          wordJson.push(`{"boundingBox":${poly(boxOf(chars))},"symbols":[${symbols}],"confidence":${CONFIDENCE}}`);
-          text += word + (lastOfLine ? '\n' : ' ');
-        });
-        words += lineWords.length;
+        const lineWords = wordsOf(line);
+        const lastBreak: BreakType = lineIndex === paragraphLines.length - 1 ? 'LINE_BREAK' : 'EOL_SURE_SPACE';
+        for (let w = 0; w < lineWords.length; w += 2) {
+          const start = lineWords[w]!;
+          const end = lineWords[w + 1]!;
+          const lastOfLine = w === lineWords.length - 2;
+          json.push(lineIndex === 0 && w === 0 ? '{"boundingBox":' : ',{"boundingBox":');
+          poly(boxOf(line, start, end));
+          json.push(',"symbols":[');
+          for (let i = start; i < end - 1; i++) json.push(symbolJson(line.chars[i]!), ',');
+          json.push(BREAKS[lastOfLine ? lastBreak : 'SPACE'], symbolJson(line.chars[end - 1]!).slice(1), `],"confidence":${CONFIDENCE}}`);
+          text += line.chars.slice(start, end).join('') + (lastOfLine ? '\n' : ' ');
+        }
+        words += lineWords.length / 2;
       });
-      return `{"boundingBox":${poly(union(paragraphLines.map((l) => l.box)))},"words":[${wordJson.join(',')}],"confidence":${CONFIDENCE}}`;
+      json.push(`],"confidence":${CONFIDENCE}}`);
     });
-    const box = union(paragraphs.flat().map((l) => l.box));
-    return `{"boundingBox":${poly(box)},"paragraphs":[${paragraphJson.join(',')}],"blockType":"TEXT","confidence":${CONFIDENCE}}`;
+    json.push(`],"blockType":"TEXT","confidence":${CONFIDENCE}}`);
   });
-  const confidence = blockJson.length > 0 ? CONFIDENCE : 0;
-  const pageJson = `{"width":${Math.round(page.width)},"height":${Math.round(page.height)},"blocks":[${blockJson.join(',')}],"confidence":${confidence}}`;
+  json.push(`],"confidence":${blocks.length > 0 ? CONFIDENCE : 0}}`);
+  const pageJson = json.join('');
   return { pageJson, text, words };
 }
 
@@ -96,50 +107,63 @@ function linesOf(runs: readonly TextRun[]): Line[] {
       Math.abs(run.box.bottom - current.box.bottom) <= 0.5 * size &&
       run.box.left >= current.box.right - size;
     if (!sameLine || current === undefined) {
-      current = { chars: [], box: run.box, size };
+      current = { chars: [], left: [], right: [], top: [], bottom: [], box: run.box, size, inked: false };
       lines.push(current);
     } else {
-      const last = current.chars.at(-1)!;
       const gap = run.box.left - current.box.right;
-      if (gap > WORD_GAP * size && !/\s/.test(last.text) && !/^\s/.test(run.text)) {
-        current.chars.push({ text: ' ', box: { ...run.box, left: current.box.right, right: run.box.left } });
+      if (gap > WORD_GAP * size && !isSpace(current.chars.at(-1)!) && !isSpace(run.text[0]!)) {
+        addChar(current, ' ', current.box.right, run.box.left, run.box);
       }
-      current.box = union([current.box, run.box]);
+      current.box = union([current, { box: run.box }]);
       current.size = Math.max(current.size, size);
     }
-    current.chars.push(...charsOf(run));
+    addRun(current, run);
     endsLine = run.endsLine;
   }
-  return lines.filter((line) => line.chars.some((c) => !/\s/.test(c.text)));
+  return lines.filter((line) => line.inked);
 }
 
-function charsOf(run: TextRun): Char[] {
+function addRun(line: Line, run: TextRun): void {
   const chars = [...run.text];
   const step = (run.box.right - run.box.left) / chars.length;
-  return chars.map((text, i) => ({
-    text,
-    box: { left: run.box.left + i * step, right: run.box.left + (i + 1) * step, top: run.box.top, bottom: run.box.bottom },
-  }));
+  for (let i = 0; i < chars.length; i++) addChar(line, chars[i]!, run.box.left + i * step, run.box.left + (i + 1) * step, run.box);
 }
 
-function wordsOf(chars: readonly Char[]): Char[][] {
-  const words: Char[][] = [];
-  let word: Char[] = [];
-  for (const char of chars) {
-    if (/\s/.test(char.text)) {
-      if (word.length > 0) words.push(word);
-      word = [];
-    } else {
-      word.push(char);
+function addChar(line: Line, char: string, left: number, right: number, run: Box): void {
+  line.chars.push(char);
+  line.left.push(left);
+  line.right.push(right);
+  line.top.push(run.top);
+  line.bottom.push(run.bottom);
+  if (!isSpace(char)) line.inked = true;
+}
+
+/** The line's words as [start, end) pairs of character indexes, flat. */
+function wordsOf(line: Line): number[] {
+  const bounds: number[] = [];
+  let start = -1;
+  for (let i = 0; i < line.chars.length; i++) {
+    if (isSpace(line.chars[i]!)) {
+      if (start >= 0) bounds.push(start, i);
+      start = -1;
+    } else if (start < 0) {
+      start = i;
     }
   }
-  if (word.length > 0) words.push(word);
-  return words;
+  if (start >= 0) bounds.push(start, line.chars.length);
+  return bounds;
 }
 
-function union(boxes: readonly Box[]): Box {
-  const box = { ...boxes[0]! };
-  for (const other of boxes) {
+function isSpace(char: string): boolean {
+  const code = char.charCodeAt(0);
+  if (code === 32) return true;
+  if (code < 128) return code <= 13 && code >= 9;
+  return /^\s/.test(char);
+}
+
+function union(lines: readonly { box: Box }[]): Box {
+  const box = { ...lines[0]!.box };
+  for (const { box: other } of lines) {
     if (other.left < box.left) box.left = other.left;
     if (other.top < box.top) box.top = other.top;
     if (other.right > box.right) box.right = other.right;
@@ -148,8 +172,16 @@ function union(boxes: readonly Box[]): Box {
   return box;
 }
 
-function boxOf(chars: readonly Char[]): Box {
-  return union(chars.map((char) => char.box));
+/** The box of characters [start, end) of a line. */
+function boxOf(line: Line, start: number, end: number): Box {
+  const box = { left: line.left[start]!, top: line.top[start]!, right: line.right[start]!, bottom: line.bottom[start]! };
+  for (let i = start + 1; i < end; i++) {
+    if (line.left[i]! < box.left) box.left = line.left[i]!;
+    if (line.top[i]! < box.top) box.top = line.top[i]!;
+    if (line.right[i]! > box.right) box.right = line.right[i]!;
+    if (line.bottom[i]! > box.bottom) box.bottom = line.bottom[i]!;
+  }
+  return box;
 }
 
 /** Corners clockwise from the top left, as fractions of the page, rounded to what a float keeps. */
@@ -160,9 +192,24 @@ function polygonJson(box: Box, width: number, height: number): string {
   return `{"normalizedVertices":[{"x":${left},"y":${top}},{"x":${right},"y":${top}},{"x":${right},"y":${bottom}},{"x":${left},"y":${bottom}}]}`;
 }
 
-/** JSON for one character: the common case without JSON.stringify. */
-function jsonString(char: string): string {
-  return /^[\x20-\x7e]$/.test(char) && char !== '"' && char !== '\\' ? `"${char}"` : JSON.stringify(char);
+// The opening of a word's last symbol, which carries the break that follows the word.
+const BREAKS: Record<BreakType, string> = {
+  SPACE: '{"property":{"detectedBreak":{"type":"SPACE"}},',
+  EOL_SURE_SPACE: '{"property":{"detectedBreak":{"type":"EOL_SURE_SPACE"}},',
+  LINE_BREAK: '{"property":{"detectedBreak":{"type":"LINE_BREAK"}},',
+};
+
+// A symbol's JSON by character: a page repeats a few dozen characters.
+const symbols = new Map<string, string>();
+
+function symbolJson(char: string): string {
+  let json = symbols.get(char);
+  if (json === undefined) {
+    json = `{"text":${JSON.stringify(char)},"confidence":${CONFIDENCE}}`;
+    // Bounded, whatever the documents: scripts with thousands of characters are not cached past this.
+    if (symbols.size < 4096) symbols.set(char, json);
+  }
+  return json;
 }
 
 function clamp(value: number): number {

@@ -15,13 +15,12 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { id: number; pageCount: number }
-  | { id: number; json: string; words: number }
+  | { id: number; json: Uint8Array<ArrayBuffer> }
   | { id: number; error: { unreadable: boolean; message: string } };
 
 export interface AnnotatedPage {
-  /** The page's AnnotateImageResponse as proto3 JSON. */
-  json: string;
-  words: number;
+  /** The page's AnnotateImageResponse as proto3 JSON, in UTF-8. */
+  json: Uint8Array;
 }
 
 interface PoolWorker {

@@ -1,7 +1,8 @@
 /**
  * A worker thread that annotates PDF pages: pdf.js parsing and layout are CPU-bound, so they run
  * here, off the thread that answers RPCs, and on every core. Speaks the protocol of page-pool.ts.
- * Each page's AnnotateImageResponse is returned as proto3 JSON text, ready to go into a shard.
+ * Each page's AnnotateImageResponse is returned as proto3 JSON in UTF-8, ready to go into a shard:
+ * the bytes are moved, not copied, to the main thread, which only concatenates them.
  */
 import { parentPort } from 'node:worker_threads';
 import { layoutPage } from './layout.js';
@@ -14,8 +15,10 @@ const UNIMPLEMENTED = 12;
 
 const documents = new Map<number, { source: string; pdf: Promise<PdfFile> }>();
 
+const utf8 = new TextEncoder();
+
 parentPort!.on('message', (request: WorkerRequest) => {
-  void handle(request).then((reply) => reply && parentPort!.postMessage(reply));
+  void handle(request).then((reply) => reply && parentPort!.postMessage(reply, 'json' in reply ? [reply.json.buffer] : []));
 });
 
 async function handle(request: WorkerRequest): Promise<WorkerReply | undefined> {
@@ -35,7 +38,8 @@ async function handle(request: WorkerRequest): Promise<WorkerReply | undefined> 
       const document = documents.get(request.doc);
       if (document === undefined) return { id: request.id, error: { unreadable: false, message: `document ${request.doc} is not open` } };
       try {
-        return { id: request.id, ...(await annotatePage(await document.pdf, document.source, request.number)) };
+        // encode() returns bytes of their own, never a slice of a shared pool: safe to transfer.
+        return { id: request.id, json: utf8.encode(await annotatePage(await document.pdf, document.source, request.number)) };
       } catch (error) {
         return { id: request.id, error: describe(error) };
       }
@@ -49,14 +53,14 @@ async function handle(request: WorkerRequest): Promise<WorkerReply | undefined> 
   }
 }
 
-async function annotatePage(pdf: PdfFile, source: string, number: number): Promise<{ json: string; words: number }> {
+async function annotatePage(pdf: PdfFile, source: string, number: number): Promise<string> {
   const context = { uri: source, pageNumber: number };
   let text;
   try {
     text = await pdf.page(number);
   } catch (error) {
     const message = `Page ${number} of ${source} could not be parsed: ${(error as Error).message}`;
-    return { json: JSON.stringify({ error: { code: INVALID_ARGUMENT, message }, context }), words: 0 };
+    return JSON.stringify({ error: { code: INVALID_ARGUMENT, message }, context });
   }
   const layout = layoutPage(text);
   const error =
@@ -64,7 +68,7 @@ async function annotatePage(pdf: PdfFile, source: string, number: number): Promi
       ? `"error":${JSON.stringify({ code: UNIMPLEMENTED, message: `Page ${number} has no text layer (an image-only page?); longrun reads PDF text and does not run OCR` })},`
       : '';
   const annotation = `{"pages":[${layout.pageJson}],"text":${JSON.stringify(layout.text)}}`;
-  return { json: `{"fullTextAnnotation":${annotation},${error}"context":${JSON.stringify(context)}}`, words: layout.words };
+  return `{"fullTextAnnotation":${annotation},${error}"context":${JSON.stringify(context)}}`;
 }
 
 function describe(error: unknown): { unreadable: boolean; message: string } {
