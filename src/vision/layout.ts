@@ -76,12 +76,11 @@ export function layoutPage(page: PageText): PageLayout {
           const start = lineWords[w]!;
           const end = lineWords[w + 1]!;
           const lastOfLine = w === lineWords.length - 2;
+          const chars = line.chars.slice(start, end);
           json.push(lineIndex === 0 && w === 0 ? '{"boundingBox":' : ',{"boundingBox":');
           poly(boxOf(line, start, end));
-          json.push(',"symbols":[');
-          for (let i = start; i < end - 1; i++) json.push(symbolJson(line.chars[i]!), ',');
-          json.push(BREAKS[lastOfLine ? lastBreak : 'SPACE'], symbolJson(line.chars[end - 1]!).slice(1), `],"confidence":${CONFIDENCE}}`);
-          text += line.chars.slice(start, end).join('') + (lastOfLine ? '\n' : ' ');
+          json.push(symbolsJson(chars, lastOfLine ? lastBreak : 'SPACE'));
+          text += chars.join('') + (lastOfLine ? '\n' : ' ');
         }
         words += lineWords.length / 2;
       });
@@ -184,38 +183,43 @@ function boxOf(line: Line, start: number, end: number): Box {
   return box;
 }
 
-/** Corners clockwise from the top left, as fractions of the page, rounded to what a float keeps. */
+/** Corners clockwise from the top left, as fractions of the page. */
 function polygonJson(box: Box, width: number, height: number): string {
-  const x = (value: number) => round(clamp(value / width));
-  const y = (value: number) => round(clamp(value / height));
-  const [left, top, right, bottom] = [x(box.left), y(box.top), x(box.right), y(box.bottom)];
+  const [left, top, right, bottom] = [fraction(box.left / width), fraction(box.top / height), fraction(box.right / width), fraction(box.bottom / height)];
   return `{"normalizedVertices":[{"x":${left},"y":${top}},{"x":${right},"y":${top}},{"x":${right},"y":${bottom}},{"x":${left},"y":${bottom}}]}`;
 }
 
-// The opening of a word's last symbol, which carries the break that follows the word.
-const BREAKS: Record<BreakType, string> = {
-  SPACE: '{"property":{"detectedBreak":{"type":"SPACE"}},',
-  EOL_SURE_SPACE: '{"property":{"detectedBreak":{"type":"EOL_SURE_SPACE"}},',
-  LINE_BREAK: '{"property":{"detectedBreak":{"type":"LINE_BREAK"}},',
-};
+// Normalized coordinates to four decimals: a ten-thousandth of a page is under a tenth of a point
+// on a letter page, far finer than a glyph. That makes them few enough to format once and look up.
+const STEPS = 10_000;
+const FRACTIONS = Array.from({ length: STEPS + 1 }, (_, step) => String(step / STEPS));
 
-// A symbol's JSON by character: a page repeats a few dozen characters.
-const symbols = new Map<string, string>();
+function fraction(value: number): string {
+  return FRACTIONS[Math.round(Math.min(1, Math.max(0, value)) * STEPS)]!;
+}
 
-function symbolJson(char: string): string {
-  let json = symbols.get(char);
+// The rest of a word's JSON after its box (its symbols, one per character, the last one carrying
+// the break that follows the word), by the word and that break. Text repeats its words: most of
+// a page's thousands of symbols are found here rather than written again.
+const wordTails: Record<BreakType, Map<string, string>> = { SPACE: new Map(), EOL_SURE_SPACE: new Map(), LINE_BREAK: new Map() };
+// Per break type; about a megabyte each when full. Emptied rather than evicted one by one.
+const WORD_TAILS_CACHED = 4096;
+
+function symbolsJson(chars: readonly string[], followedBy: BreakType): string {
+  const cache = wordTails[followedBy];
+  const word = chars.join('');
+  let json = cache.get(word);
   if (json === undefined) {
-    json = `{"text":${JSON.stringify(char)},"confidence":${CONFIDENCE}}`;
-    // Bounded, whatever the documents: scripts with thousands of characters are not cached past this.
-    if (symbols.size < 4096) symbols.set(char, json);
+    const parts = [',"symbols":['];
+    chars.forEach((char, i) => {
+      const property = i === chars.length - 1 ? `"property":{"detectedBreak":{"type":"${followedBy}"}},` : '';
+      parts.push(i === 0 ? '{' : ',{', property, '"text":', JSON.stringify(char), `,"confidence":${CONFIDENCE}}`);
+    });
+    parts.push(`],"confidence":${CONFIDENCE}}`);
+    // join() makes one flat string, where a template would leave a tree for every later join to walk.
+    json = parts.join('');
+    if (cache.size >= WORD_TAILS_CACHED) cache.clear();
+    cache.set(word, json);
   }
   return json;
-}
-
-function clamp(value: number): number {
-  return Math.min(1, Math.max(0, value));
-}
-
-function round(value: number): number {
-  return Math.round(value * 1e6) / 1e6;
 }

@@ -72,7 +72,7 @@ export class LocalStorage {
   }
 
   /** Writes `data` as the object `prefix + name`, atomically (a temp file renamed into place). */
-  async write(prefix: string, name: string, data: string | Uint8Array, field: string): Promise<string> {
+  async write(prefix: string, name: string, data: string | readonly Uint8Array[], field: string): Promise<string> {
     const uri = prefix + name;
     const path = this.pathOf(parseGcsUri(uri, field, 'object'));
     const directory = dirname(path);
