@@ -85,7 +85,7 @@ export async function visionBench({ report, startServer, work }: VisionFigures):
 
     // Steady state: the first document also warms the second worker thread's JIT.
     await annotate('200.pdf', 'big-warm-up');
-    const runs = 5;
+    const runs = 9;
     const ours: number[] = [];
     // Two poppler baselines: plain text (-layout), and words with their boxes grouped into blocks
     // and lines (-bbox-layout), which is the work this sample does.

@@ -89,10 +89,8 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         // The page limit needs the files; missing or unreadable ones are reported by the run.
         let pages = 0;
         for (const plan of plans) {
-          const file = await openFile(plan, storage, pool).catch(() => undefined);
-          if (file === undefined) continue;
-          pages += file.document.pageCount;
-          file.document.close();
+          const { bytes, source } = await readFile(plan, storage).catch(() => ({ bytes: undefined, source: '' }));
+          if (bytes !== undefined) pages += await pool.pageCount(bytes, source).catch(() => 0);
         }
         if (pages > LIMITS.pages) throw tooManyPages(pages);
       },
@@ -118,10 +116,15 @@ async function openAll(plans: readonly FilePlan[], storage: LocalStorage, pool: 
 }
 
 async function openFile(plan: FilePlan, storage: LocalStorage, pool: PagePool): Promise<OpenFile> {
+  const { bytes, source } = await readFile(plan, storage);
+  return { plan, document: await pool.open(bytes, source) };
+}
+
+async function readFile(plan: FilePlan, storage: LocalStorage): Promise<{ bytes: Uint8Array; source: string }> {
   // Inline content is named by its field, in errors and in each page's context.
   const source = plan.uri ?? `requests[${plan.index}].input_config.content`;
   const bytes = plan.content ?? (await storage.read(plan.uri!, `requests[${plan.index}].input_config.gcs_source.uri`, LIMITS.fileBytes));
-  return { plan, document: await pool.open(bytes, source) };
+  return { bytes, source };
 }
 
 async function stopIfCancelled(context: OperationContext<OperationMetadata>, setState: (state: State) => Promise<void>): Promise<void> {

@@ -10,6 +10,7 @@ import { Code, LongrunError } from '../index.js';
 
 export type WorkerRequest =
   | { type: 'open'; doc: number; bytes: Uint8Array; source: string; id?: number }
+  | { type: 'count'; bytes: Uint8Array; source: string; id: number }
   | { type: 'page'; doc: number; number: number; id: number }
   | { type: 'close'; doc: number };
 
@@ -38,17 +39,27 @@ export class PagePool {
 
   constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
 
-  /** Parses a PDF in a worker; UnreadablePdf becomes INVALID_ARGUMENT naming `source`. */
+  /** Parses a PDF in the workers; UnreadablePdf becomes INVALID_ARGUMENT naming `source`. */
   async open(bytes: Uint8Array, source: string): Promise<PoolDocument> {
     const doc = this.nextDoc++;
     const worker = this.leastBusy();
-    const reply = await this.request(worker, (id) => ({ type: 'open', doc, bytes, source, id }));
+    const parsed = this.request(worker, (id) => ({ type: 'open', doc, bytes, source, id }));
     worker.open.add(doc);
+    // Its pages will go to every worker: all of them parse it now, side by side.
+    for (const other of this.workers) this.ensureOpen(other, { doc, bytes, source });
+    const reply = await parsed;
+    if (!('pageCount' in reply)) {
+      this.close(doc);
+      throw failure(reply, source);
+    }
+    return new PoolDocument(this, doc, bytes, source, reply.pageCount);
+  }
+
+  /** The number of pages of a PDF, parsed by one worker and not kept. */
+  async pageCount(bytes: Uint8Array, source: string): Promise<number> {
+    const reply = await this.request(this.leastBusy(), (id) => ({ type: 'count', bytes, source, id }));
     if (!('pageCount' in reply)) throw failure(reply, source);
-    const document = new PoolDocument(this, doc, bytes, source, reply.pageCount);
-    // A document of several pages will reach every worker: let them all parse it now, side by side.
-    if (reply.pageCount > 1) for (const other of this.workers) this.ensureOpen(other, document);
-    return document;
+    return reply.pageCount;
   }
 
   /** @internal */
@@ -60,7 +71,7 @@ export class PagePool {
     return reply;
   }
 
-  private ensureOpen(worker: PoolWorker, document: PoolDocument): void {
+  private ensureOpen(worker: PoolWorker, document: Pick<PoolDocument, 'doc' | 'bytes' | 'source'>): void {
     if (worker.open.has(document.doc)) return;
     worker.open.add(document.doc);
     worker.worker.postMessage({ type: 'open', doc: document.doc, bytes: document.bytes, source: document.source } satisfies WorkerRequest);

@@ -34,6 +34,16 @@ async function handle(request: WorkerRequest): Promise<WorkerReply | undefined> 
         return { id: request.id, error: describe(error) };
       }
     }
+    case 'count': {
+      try {
+        const pdf = await PdfFile.open(request.bytes, request.source);
+        const pageCount = pdf.pageCount;
+        await pdf.close();
+        return { id: request.id, pageCount };
+      } catch (error) {
+        return { id: request.id, error: describe(error) };
+      }
+    }
     case 'page': {
       const document = documents.get(request.doc);
       if (document === undefined) return { id: request.id, error: { unreadable: false, message: `document ${request.doc} is not open` } };
