@@ -89,8 +89,9 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         // The page limit needs the files; missing or unreadable ones are reported by the run.
         let pages = 0;
         for (const plan of plans) {
-          const { bytes, source } = await readFile(plan, storage).catch(() => ({ bytes: undefined, source: '' }));
-          if (bytes !== undefined) pages += await pool.pageCount(bytes, source).catch(() => 0);
+          pages += await readFile(plan, storage)
+            .then(({ bytes, source }) => pool.pageCount(bytes, source))
+            .catch(() => 0);
         }
         if (pages > LIMITS.pages) throw tooManyPages(pages);
       },

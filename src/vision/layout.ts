@@ -77,10 +77,11 @@ export function layoutPage(page: PageText): PageLayout {
           const end = lineWords[w + 1]!;
           const lastOfLine = w === lineWords.length - 2;
           const chars = line.chars.slice(start, end);
+          const word = chars.join('');
           json.push(lineIndex === 0 && w === 0 ? '{"boundingBox":' : ',{"boundingBox":');
           poly(boxOf(line, start, end));
-          json.push(symbolsJson(chars, lastOfLine ? lastBreak : 'SPACE'));
-          text += chars.join('') + (lastOfLine ? '\n' : ' ');
+          json.push(symbolsJson(word, chars, lastOfLine ? lastBreak : 'SPACE'));
+          text += word + (lastOfLine ? '\n' : ' ');
         }
         words += lineWords.length / 2;
       });
@@ -205,9 +206,8 @@ const wordTails: Record<BreakType, Map<string, string>> = { SPACE: new Map(), EO
 // Per break type; about a megabyte each when full. Emptied rather than evicted one by one.
 const WORD_TAILS_CACHED = 4096;
 
-function symbolsJson(chars: readonly string[], followedBy: BreakType): string {
+function symbolsJson(word: string, chars: readonly string[], followedBy: BreakType): string {
   const cache = wordTails[followedBy];
-  const word = chars.join('');
   let json = cache.get(word);
   if (json === undefined) {
     const parts = [',"symbols":['];
