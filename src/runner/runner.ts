@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError } from '../domain/errors.js';
 import {
@@ -23,7 +24,7 @@ import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { OperationEvents } from '../operations/events.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
-import type { Completion, OperationStore } from '../store/types.js';
+import type { Completion, OperationStore, ProgressUpdate } from '../store/types.js';
 
 export interface RunnerOptions {
   /** Identifies this runner in leases (default: host:pid:random). */
@@ -54,7 +55,13 @@ interface ActiveRun {
   /** Given back at shutdown (not lost): its outcome is dropped without a warning. */
   released: boolean;
   finished: Promise<void>;
+  /** Progress the store could not take when it came (disk full, say): written with the next, or the outcome. */
+  unsaved?: ProgressUpdate;
 }
+
+// Waits between attempts to record an outcome while the store cannot be written.
+const RECORD_RETRY_FIRST_MS = 50;
+const RECORD_RETRY_MAX_MS = 2_000;
 
 interface PendingCompletion {
   completion: Completion;
@@ -77,6 +84,8 @@ export class Runner {
   private filling = false;
   private stopping = false;
   private started = false;
+  /** The last heartbeat failed: our leases may have run out in the store, though we still hold the work. */
+  private leasesStale = false;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -165,6 +174,7 @@ export class Runner {
     if (this.filling || this.stopping) return;
     this.filling = true;
     try {
+      if (!(await this.leasesFresh())) return;
       for (const method of this.deps.methods.all()) {
         const path = method.info.path;
         while (this.mayHaveWork.has(path) && !this.stopping) {
@@ -230,20 +240,47 @@ export class Runner {
       if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
       return;
     }
-    const written = await this.enqueueCompletion({ lease: run.lease, outcome });
+    const written = await this.record(run, outcome);
     if (written) {
       telemetry.done(record.name, record.method, outcome.error?.code ?? Code.OK, record.attempt);
       this.deps.events.emitDone(record.name);
-    } else {
+    } else if (!run.released) {
       telemetry.leaseLost(record.name, record.method, record.attempt);
+    }
+  }
+
+  /**
+   * Writes the outcome, fenced by the lease. While the store cannot be written (disk full, say)
+   * it keeps trying, holding the work, rather than dropping a finished result to be run again;
+   * it stops when the lease is lost or given back at shutdown.
+   */
+  private async record(run: ActiveRun, outcome: OperationOutcome): Promise<boolean> {
+    for (let wait = RECORD_RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RECORD_RETRY_MAX_MS)) {
+      try {
+        return await this.enqueueCompletion({ lease: run.lease, outcome, metadata: run.unsaved?.metadata });
+      } catch (error) {
+        if (!isStoreUnavailable(error)) throw error;
+        this.deps.logger.warn({ err: error, operation: run.lease.name, retryInMs: wait }, 'cannot record an outcome yet; retrying');
+      }
+      await sleep(wait);
+      if (run.leaseLost) return false;
     }
   }
 
   private contextFor(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): OperationContext {
     const { store, registry, clock } = this.deps;
-    const save = async (update: Parameters<OperationStore['saveProgress']>[1]) => {
+    const save = async (update: ProgressUpdate) => {
       if (run.leaseLost) return;
-      if (!(await store.saveProgress(run.lease, update, clock.now()))) this.loseLease(run);
+      const pending = { ...run.unsaved, ...update };
+      try {
+        if (!(await store.saveProgress(run.lease, pending, clock.now()))) this.loseLease(run);
+        run.unsaved = undefined;
+      } catch (error) {
+        if (!isStoreUnavailable(error)) throw error;
+        // Progress is advice to callers: a store that cannot be written for now must not fail the work.
+        run.unsaved = pending;
+        this.deps.logger.warn({ err: error, operation: record.name }, 'cannot save progress yet; it goes with the next update');
+      }
     };
     return {
       name: record.name,
@@ -294,7 +331,10 @@ export class Runner {
 
   private async heartbeat(): Promise<void> {
     const runs = [...this.active.values()].filter((run) => !run.leaseLost);
-    if (runs.length === 0) return;
+    if (runs.length === 0) {
+      this.leasesStale = false; // no lease left to renew
+      return;
+    }
     const now = this.deps.clock.now();
     try {
       const result = await this.deps.store.heartbeat(
@@ -307,12 +347,25 @@ export class Runner {
         if (run) this.loseLease(run);
       }
       for (const name of result.cancelRequested) this.abortRun(name, 'cancel');
+      this.leasesStale = false;
     } catch (error) {
+      this.leasesStale = true;
       this.deps.logger.error({ err: error }, 'heartbeat failed; leases may expire');
     }
   }
 
+  /**
+   * After failed heartbeats our leases may have run out in the store while we still hold the work:
+   * renew them before claiming or aborting anything, or this runner would claim (or abort) its own
+   * running operations. false while the store still refuses.
+   */
+  private async leasesFresh(): Promise<boolean> {
+    if (this.leasesStale) await this.heartbeat();
+    return !this.leasesStale;
+  }
+
   private async recoverExhausted(): Promise<void> {
+    if (!(await this.leasesFresh())) return;
     try {
       const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) => ({
         code: Code.ABORTED,
@@ -360,4 +413,9 @@ function decodeRequest(method: LongRunningMethod, registry: TypeRegistry, record
   if (record.request === undefined) throw new Error(`claimed operation ${record.name} came without its request`);
   const cls = method.options.requestClass;
   return cls ? asGeneratedMessage(record.request.value, cls) : registry.decode(method.info.requestType, record.request.value);
+}
+
+/** The store cannot be written for now (disk full, read-only, locked): worth waiting out. */
+function isStoreUnavailable(error: unknown): boolean {
+  return error instanceof LongrunError && error.reason === 'STORE_UNAVAILABLE';
 }

@@ -98,8 +98,9 @@ describe('disk full', () => {
       };
       for (const { name } of before) await waitDone(name);
 
-      // Operations running while the disk is full: their progress writes fail along the way, and
-      // they are rerun once their lease (1 s here) runs out.
+      // Operations running while the disk is full: their progress writes and heartbeats fail along
+      // the way and their leases (1 s here) run out in the store, but the runner still holds the work:
+      // they must finish once, on their first attempt, not be failed or run again.
       const running: Operation[] = [];
       for (let i = 0; i < 3; i++) running.push(await caller.call<Operation>(SLEEP, { duration: { seconds: 2 }, steps: 20 }));
       await sleep(300);
@@ -136,10 +137,13 @@ describe('disk full', () => {
       const stored = new Database(db, { readonly: true });
       try {
         assert.equal(stored.pragma('integrity_check', { simple: true }), 'ok');
-        // Outcomes the runner could not record while the disk was full are rerun after their lease.
         const pending = stored.prepare('SELECT count(*) FROM operations WHERE done = 0').pluck();
         for (let i = 0; i < 100 && pending.get() !== 0; i++) await sleep(100);
         assert.equal(pending.get(), 0, 'nothing left behind');
+        const outcome = stored.prepare('SELECT attempt, error_code, response_type FROM operations WHERE name = ?');
+        for (const { name } of running) {
+          assert.deepEqual(outcome.get(name), { attempt: 1, error_code: null, response_type: 'type.googleapis.com/longrun.testing.v1.SleepResponse' }, `${name} finished once, with its response`);
+        }
         const outcomes = stored.prepare('SELECT error_code, attempt, count(*) AS n FROM operations GROUP BY 1, 2').all() as { error_code: number | null; attempt: number; n: number }[];
         t.diagnostic(`outcomes: ${outcomes.map((o) => `${o.n} x ${o.error_code === null ? 'response' : `error ${o.error_code}`} on attempt ${o.attempt}`).join(', ')}`);
       } finally {
