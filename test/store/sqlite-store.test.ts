@@ -44,9 +44,9 @@ describe('SqliteOperationStore', () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
-    for (const index of ['operations_list', 'operations_list_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
+    for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
     }
     db.close();
@@ -116,6 +116,18 @@ describe('SqliteOperationStore', () => {
       plan("SELECT * FROM operations WHERE owner = 'o' AND parent = '' ORDER BY create_time DESC, name DESC LIMIT 10"),
       /TEMP B-TREE/,
     );
+    // An admin's list (every owner; also every call of a server without authentication).
+    const notExpired = '(expire_time IS NULL OR expire_time > 5)';
+    assert.match(
+      plan(`SELECT * FROM operations WHERE parent = '' AND ${notExpired} AND done = 0 ORDER BY create_time DESC, name DESC LIMIT 10`),
+      /USING INDEX operations_list_all_done/,
+    );
+    for (const sql of [
+      `SELECT * FROM operations WHERE parent = '' AND ${notExpired} ORDER BY create_time DESC, name DESC LIMIT 10`,
+      `SELECT * FROM operations WHERE parent = '' AND ${notExpired} AND create_time <= 9 AND (create_time < 9 OR (create_time = 9 AND name < 'x')) ORDER BY create_time DESC, name DESC LIMIT 10`,
+    ]) {
+      assert.doesNotMatch(plan(sql), /TEMP B-TREE|SCAN operations$/, sql);
+    }
     assert.match(plan('SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= 5 LIMIT 10'), /operations_expiry/);
     db.close();
   });

@@ -3,10 +3,11 @@
  * Each runs in its own transaction and bumps `PRAGMA user_version` to its number.
  */
 import { init } from './0001-init.js';
+import { listAll } from './0002-list-all.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init];
+export const migrations: readonly Migration[] = [init, listAll];
