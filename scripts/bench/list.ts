@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { OperationsClient } from '../../src/index.js';
-import { fmt } from './measure.js';
+import { fmt, scaled } from './measure.js';
 
 export interface ListBenchServer {
   port: number;
@@ -27,7 +27,8 @@ export interface ListBenchOptions {
   startServer(databasePath: string): Promise<ListBenchServer>;
 }
 
-const OPERATIONS = 1_000_000;
+// Page 100 of a 10% filter needs 50,000 matching rows' worth: never fewer than 60,000.
+const OPERATIONS = scaled(1_000_000, 60_000);
 const PAGE_SIZE = 50;
 const STEP_MS = 1000;
 /** Rows 0, 10, 20, ... are unfinished (10%); names carry i % 10 so a prefix matches 10%. */
@@ -61,9 +62,9 @@ export async function listBench({ report, work, startServer }: ListBenchOptions)
   buildDatabase(path, name, base);
   report(`list: built ${OPERATIONS.toLocaleString('en-US')} operations in ${fmt((performance.now() - buildStart) / 1000, 1)} s`);
 
-  // A window of 200,000 operations in the middle, so page 100 (rows 4,951-5,000) is well inside it.
-  const from = new Date(base + 400_000 * STEP_MS).toISOString();
-  const to = new Date(base + 600_000 * STEP_MS).toISOString();
+  // A window of a fifth of the operations in the middle, so page 100 (rows 4,951-5,000) is well inside it.
+  const from = new Date(base + 0.4 * OPERATIONS * STEP_MS).toISOString();
+  const to = new Date(base + 0.6 * OPERATIONS * STEP_MS).toISOString();
   const filters = [
     ['done = false', 'done = false'],
     ['name wildcard', `name = "${collection}bench-3-*"`],

@@ -38,6 +38,17 @@ export function monotonicMs(): number {
 
 export const MB = 1024 * 1024;
 
+/**
+ * BENCH_SCALE (default 1) multiplies the benchmarks' counts and durations. A test runs the whole
+ * bench at 0.01 to check that it still runs end to end; figures taken that way mean nothing.
+ */
+const SCALE = Number(process.env['BENCH_SCALE'] ?? '1');
+
+/** `n` times BENCH_SCALE, at least `min`. */
+export function scaled(n: number, min = 1): number {
+  return Math.max(min, Math.round(n * SCALE));
+}
+
 export function fmt(value: number, digits = 2): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }

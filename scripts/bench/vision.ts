@@ -11,7 +11,12 @@ import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { VISION_PROTO_FILES } from '../../src/vision/index.js';
-import { fmt, percentile } from './measure.js';
+import { fmt, percentile, scaled } from './measure.js';
+
+/** The long document's pages, request-to-done runs of the 1-page one, and runs of the long one. */
+const PAGES = scaled(200, 2);
+const ONE_PAGE_RUNS = scaled(30, 2);
+const RUNS = scaled(9, 1);
 
 const LINES = [
   'The quick brown fox jumps over the lazy dog while the band plays on.',
@@ -41,8 +46,8 @@ export interface VisionFigures {
 export async function visionBench({ report, startServer, work }: VisionFigures): Promise<void> {
   const storage = join(work, 'storage');
   mkdirSync(join(storage, 'bench'), { recursive: true });
-  const bigPath = join(storage, 'bench', '200.pdf');
-  writeFileSync(bigPath, await textPdf(200));
+  const bigPath = join(storage, 'bench', 'big.pdf');
+  writeFileSync(bigPath, await textPdf(PAGES));
   writeFileSync(join(storage, 'bench', '1.pdf'), await textPdf(1));
 
   const server = await startServer(storage);
@@ -76,37 +81,37 @@ export async function visionBench({ report, startServer, work }: VisionFigures):
   try {
     await annotate('1.pdf', 'warm-up');
     const oneMs: number[] = [];
-    for (let i = 0; i < 30; i++) oneMs.push(await annotate('1.pdf', `one-${i}`));
+    for (let i = 0; i < ONE_PAGE_RUNS; i++) oneMs.push(await annotate('1.pdf', `one-${i}`));
     oneMs.sort((a, b) => a - b);
     report(
-      `Vision, 1-page document, request to done (through gRPC, 30 runs): p50 ${fmt(percentile(oneMs, 50), 1)} ms, ` +
+      `Vision, 1-page document, request to done (through gRPC, ${ONE_PAGE_RUNS} runs): p50 ${fmt(percentile(oneMs, 50), 1)} ms, ` +
         `p99 ${fmt(percentile(oneMs, 99), 1)} ms (target < 100 ms)`,
     );
 
     // Steady state: the first document also warms the second worker thread's JIT.
-    await annotate('200.pdf', 'big-warm-up');
-    const runs = 9;
+    await annotate('big.pdf', 'big-warm-up');
+    const runs = RUNS;
     const ours: number[] = [];
     // Two poppler baselines: plain text (-layout), and words with their boxes grouped into blocks
     // and lines (-bbox-layout), which is the work this sample does.
     const baselines = { '-layout': [] as number[], '-bbox-layout': [] as number[] };
     const havePdftotext = hasPdftotext();
     for (let i = 0; i < runs; i++) {
-      ours.push(200 / ((await annotate('200.pdf', `big-${i}`)) / 1000));
+      ours.push(PAGES / ((await annotate('big.pdf', `big-${i}`)) / 1000));
       if (!havePdftotext) continue;
       for (const [flag, rates] of Object.entries(baselines)) {
         const t0 = performance.now();
         execFileSync('pdftotext', [flag, bigPath, join(work, 'poppler.out')]);
-        rates.push(200 / ((performance.now() - t0) / 1000));
+        rates.push(PAGES / ((performance.now() - t0) / 1000));
       }
     }
     const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
     if (!havePdftotext) {
-      report(`Vision, 200-page PDF: ${fmt(median(ours), 0)} pages/s (median of ${runs}); pdftotext is not installed (apt-get install poppler-utils), so there is no ratio this run`);
+      report(`Vision, ${PAGES}-page PDF: ${fmt(median(ours), 0)} pages/s (median of ${runs}); pdftotext is not installed (apt-get install poppler-utils), so there is no ratio this run`);
     } else {
       for (const [flag, rates] of Object.entries(baselines)) {
         report(
-          `Vision, 200-page PDF: ${fmt(median(ours), 0)} pages/s (words, boxes, layout, JSON shards) vs pdftotext ${flag} ` +
+          `Vision, ${PAGES}-page PDF: ${fmt(median(ours), 0)} pages/s (words, boxes, layout, JSON shards) vs pdftotext ${flag} ` +
             `${fmt(median(rates), 0)} pages/s: ratio ${fmt(median(ours) / median(rates))} (target >= 0.3; median of ${runs})`,
         );
       }

@@ -1,0 +1,38 @@
+/**
+ * The benchmarks still run: the whole of `npm run bench` at BENCH_SCALE=0.01 (a hundredth of the
+ * counts and durations), checking that every section reports. Its figures mean nothing at that
+ * scale and are not looked at; the figures themselves come from `npm run bench` (BENCHMARKS.md).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+const BENCH = new URL('../scripts/bench/run.js', import.meta.url).pathname;
+
+describe('npm run bench', () => {
+  it('runs every section end to end', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [BENCH], {
+      env: { ...process.env, BENCH_SCALE: '0.01' },
+      timeout: 180_000,
+      maxBuffer: 1024 * 1024,
+    });
+    for (const section of [
+      /^GetOperation server CPU, 16 in flight: .* ratio \d/m,
+      /^GetOperation server CPU, 128 in flight: .* ratio \d/m,
+      /^Create-to-done through gRPC .* ratio \d/m,
+      /^WaitOperation wake latency, .* 1 in flight .* p99 \d/m,
+      /^WaitOperation wake latency, .* 8 in flight .* p99 \d/m,
+      /^GetOperation server CPU with bearer-token authentication .* ratio \d/m,
+      /^Create-to-done in process .*: [\d,]+ operations\/s/m,
+      /^(\d+) concurrent WaitOperation calls: \1 registered, .* \(all done: true\): 0 waiters left/m,
+      /^list done = false .* page 100 \/ page 1 = \d/m,
+      /^list name wildcard .* page 100 \/ page 1 = \d/m,
+      /^list time range .* page 100 \/ page 1 = \d/m,
+      /^Vision, 1-page document, request to done .* p99 \d/m,
+      /^Vision, 2-page PDF: \d+ pages\/s/m,
+    ]) {
+      assert.match(stdout, section, `no line like ${section} in:\n${stdout}`);
+    }
+  });
+});
