@@ -26,9 +26,9 @@ describe('npm run bench', () => {
       /^GetOperation server CPU with bearer-token authentication .* ratio \d/m,
       /^Create-to-done in process .*: [\d,]+ operations\/s/m,
       /^(\d+) concurrent WaitOperation calls: \1 registered, .* \(all done: true\): 0 waiters left/m,
-      /^list done = false .* page 100 \/ page 1 = \d/m,
-      /^list name wildcard .* page 100 \/ page 1 = \d/m,
-      /^list time range .* page 100 \/ page 1 = \d/m,
+      ...['admin    ', 'one owner'].flatMap((who) =>
+        ['done = false', 'name wildcard', 'time range'].map((filter) => new RegExp(`^list, ${who}, ${filter} .* page 100 / page 1 = \\d`, 'm')),
+      ),
       /^Vision, 1-page document, request to done .* p99 \d/m,
       /^Vision, 2-page PDF: \d+ pages\/s/m,
     ]) {

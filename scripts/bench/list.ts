@@ -1,17 +1,19 @@
 /**
  * `npm run bench -- list`: ListOperations page time on 1,000,000 operations, for `done = false`, a
  * `name` wildcard and a `create_time` range, page 1 against page 100 (keyset pagination: page 100
- * should cost about what page 1 costs; the target is at most 2x).
+ * should cost about what page 1 costs; the target is at most 2x). Listed by an admin (every owner:
+ * the one caller of a server without authentication), and by one of five owners, authenticated.
  *
  * The database is built fast but real: one operation is created through a longrun server (so the
  * schema comes from the store's migrations and owner, parent and types are what the server
  * writes), then 1,000,000 rows modelled on it are inserted in one transaction. Pages are then timed
  * through the real gRPC server, in its own process.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { OperationsClient } from '../../src/index.js';
+import { hashToken, OperationsClient, type OperationsClientOptions } from '../../src/index.js';
 import { fmt, scaled } from './measure.js';
 
 export interface ListBenchServer {
@@ -24,15 +26,21 @@ export interface ListBenchServer {
 export interface ListBenchOptions {
   report(line: string): void;
   work: string;
-  startServer(databasePath: string): Promise<ListBenchServer>;
+  /** Without `tokenFile`, no authentication: the caller is an admin. */
+  startServer(databasePath: string, tokenFile?: string): Promise<ListBenchServer>;
 }
 
-// Page 100 of a 10% filter needs 50,000 matching rows' worth: never fewer than 60,000.
-const OPERATIONS = scaled(1_000_000, 60_000);
+// Page 100 of one owner's 10% filters needs 50,000 of that owner's rows: never fewer than 300,000.
+const OPERATIONS = scaled(1_000_000, 300_000);
 const PAGE_SIZE = 50;
 const STEP_MS = 1000;
 /** Rows 0, 10, 20, ... are unfinished (10%); names carry i % 10 so a prefix matches 10%. */
 const UNFINISHED_EVERY = 10;
+/** Rows belong to five owners in runs of three, so that each owner has rows of every filter. */
+const OWNERS = 5;
+const OWNER_RUN = 3;
+const TENANT = 'tenant-1'; // the owner listing in the owner-scoped half: see ownerOf
+const TENANT_TOKEN = 'bench-list-token-0123456789abcdef';
 const PAGE_1_RUNS = 21;
 const PAGE_100_RUNS = 5;
 
@@ -71,8 +79,21 @@ export async function listBench({ report, work, startServer }: ListBenchOptions)
     ['time range', `create_time >= "${from}" AND create_time < "${to}"`],
   ] as const;
 
-  const server = await startServer(path);
-  const lister = new OperationsClient(`127.0.0.1:${server.port}`);
+  await timePages(report, 'admin', filters, await startServer(path), {});
+  const tokenFile = join(work, 'list-tokens');
+  writeFileSync(tokenFile, `${hashToken(TENANT_TOKEN)} ${TENANT}\n`);
+  await timePages(report, 'one owner', filters, await startServer(path, tokenFile), { token: TENANT_TOKEN });
+}
+
+/** Page 1 and page 100 of each filter, as listed by `who` through `server`. */
+async function timePages(
+  report: (line: string) => void,
+  who: string,
+  filters: readonly (readonly [string, string])[],
+  server: ListBenchServer,
+  clientOptions: OperationsClientOptions,
+): Promise<void> {
+  const lister = new OperationsClient(`127.0.0.1:${server.port}`, clientOptions);
   try {
     for (const [label, filter] of filters) {
       const page = async (pageToken = '') => {
@@ -101,7 +122,7 @@ export async function listBench({ report, work, startServer }: ListBenchOptions)
       const m1 = median(page1);
       const m100 = median(page100);
       report(
-        `list ${label.padEnd(13)} (${filter}): page 1 ${fmt(m1)} ms, page 100 ${fmt(m100)} ms ` +
+        `list, ${who.padEnd(9)}, ${label.padEnd(13)} (${filter}): page 1 ${fmt(m1)} ms, page 100 ${fmt(m100)} ms ` +
           `(medians of ${PAGE_1_RUNS} and ${PAGE_100_RUNS}; page 100 / page 1 = ${fmt(m100 / m1)}, target <= 2)`,
       );
     }
@@ -133,7 +154,7 @@ function buildDatabase(path: string, templateName: string, base: number): void {
           parent: template.parent,
           // Unfinished rows belong to a method nobody serves, so no runner picks them up.
           method: done ? '/longrun.testing.v1.Sleeper/Sleep' : '/bench.Unserved/Run',
-          owner: template.owner,
+          owner: ownerOf(i, template.owner),
           done: done ? 1 : 0,
           responseType: done ? template.response_type : null,
           responseValue: done ? template.response_value : null,
@@ -151,6 +172,12 @@ function buildDatabase(path: string, templateName: string, base: number): void {
   } finally {
     db.close();
   }
+}
+
+/** Row i's owner: the template's (the bench server's own caller) or tenant-1 to tenant-4, in runs. */
+function ownerOf(i: number, templateOwner: string): string {
+  const owner = Math.floor(i / OWNER_RUN) % OWNERS;
+  return owner === 0 ? templateOwner : `tenant-${owner}`;
 }
 
 function median(values: number[]): number {

@@ -370,8 +370,8 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     listBench({
       report,
       work,
-      startServer: async (databasePath) => {
-        const server = ServerProcess.start(['longrun', databasePath]);
+      startServer: async (databasePath, tokenFile) => {
+        const server = ServerProcess.start(['longrun', databasePath, '256', ...(tokenFile === undefined ? [] : [tokenFile])]);
         const port = await server.port;
         const client = sleeper(port);
         return {
