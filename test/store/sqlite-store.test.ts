@@ -52,6 +52,21 @@ describe('SqliteOperationStore', () => {
     db.close();
   });
 
+  it('upgrades a database of an older schema in place, keeping its operations', async () => {
+    await store.create(newOp('operations/kept'));
+    await store.close();
+    // Back to schema 1, as a database made before migration 2 would be.
+    const old = new Database(path);
+    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; PRAGMA user_version = 1;');
+    old.close();
+    store = open();
+    assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
+    db.close();
+  });
+
   it('serves repeated reads fresh after a write by this store or by another process on the file', async () => {
     await store.create(newOp('operations/a'));
     assert.equal((await store.get('operations/a', T0))?.cancelRequested, false);
