@@ -144,11 +144,17 @@ export class Runner {
         run.released = true;
         run.controller.abort(new LongrunError(Code.UNAVAILABLE, 'the server is shutting down', 'SHUTTING_DOWN'));
       }
-      await this.deps.store.release(
-        leftover.map((run) => run.lease),
-        this.deps.clock.now(),
-      );
-      this.deps.logger.info({ released: leftover.length }, 'released leases of unfinished operations');
+      try {
+        await this.deps.store.release(
+          leftover.map((run) => run.lease),
+          this.deps.clock.now(),
+        );
+        this.deps.logger.info({ released: leftover.length }, 'released leases of unfinished operations');
+      } catch (error) {
+        // The store cannot be written (disk full, say): the leases run out instead, and the
+        // operations are rerun then. Shutting down goes on.
+        this.deps.logger.error({ err: error, unreleased: leftover.length }, 'could not release leases; they will expire');
+      }
     }
     await this.flush();
   }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { Status } from '@grpc/grpc-js/build/src/constants.js';
 import { spawnServer } from '../helpers/process.js';
@@ -73,15 +73,21 @@ describe('disk full', () => {
     dir.remove();
   });
 
-  it('fails creations with UNAVAILABLE, keeps reads working, corrupts nothing and recovers by itself', async (t) => {
-    mkdirSync(mount);
-    mounted = tryMountTmpfs(mount, '8m');
+  /** Mounts the tmpfs once; false (the test skipped) where that is impossible outside CI. */
+  const mountOnce = (t: TestContext): boolean => {
     if (!mounted) {
-      // In CI a missing capability must fail the run, not pass it unseen.
-      if (process.env['CI'] === 'true') assert.fail('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN), and CI=true');
-      t.skip('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)');
-      return;
+      mkdirSync(mount, { recursive: true });
+      mounted = tryMountTmpfs(mount, '8m');
     }
+    if (mounted) return true;
+    // In CI a missing capability must fail the run, not pass it unseen.
+    if (process.env['CI'] === 'true') assert.fail('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN), and CI=true');
+    t.skip('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)');
+    return false;
+  };
+
+  it('fails creations with UNAVAILABLE, keeps reads working, corrupts nothing and recovers by itself', async (t) => {
+    if (!mountOnce(t)) return;
     const db = `${mount}/longrun.db`;
     const ballast = `${mount}/ballast`;
     const server = await spawnServer(db, ['--enable-sleeper', '--poll', '100ms', '--lease', '1s']);
@@ -153,6 +159,41 @@ describe('disk full', () => {
       caller.close();
       server.child.kill('SIGTERM');
       assert.equal(await server.exited, 0);
+    }
+  });
+  it('shuts down with exit 0 while the disk is full; a running operation stays to be done', async (t) => {
+    if (!mountOnce(t)) return;
+    const db = `${mount}/shutdown.db`;
+    const ballast = `${mount}/ballast-shutdown`;
+    const server = await spawnServer(db, ['--enable-sleeper', '--poll', '100ms', '--lease', '1s', '--shutdown-grace', '300ms']);
+    const caller = new GenericCaller(server.address);
+    try {
+      const running = await caller.call<Operation>(SLEEP, { duration: { seconds: 30 }, steps: 30 });
+      await sleep(300);
+      fillUp(ballast);
+      // Until the database itself is refused, not only the ballast.
+      let refused = false;
+      for (let i = 0; i < 2000 && !refused; i++) {
+        await caller.call(SLEEP, { ...quick, failWith: { code: 2, message: 'x'.repeat(2000) } }).catch(() => (refused = true));
+      }
+      assert.ok(refused, 'the disk is full');
+      // Giving the running operation's lease back may fail now (or may fit in WAL space already
+      // there): either way shutting down must not fail for it.
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0, server.stderr());
+      rmSync(ballast);
+      const stored = new Database(db, { readonly: true });
+      try {
+        assert.equal(stored.pragma('integrity_check', { simple: true }), 'ok');
+        const row = stored.prepare('SELECT done, lease_holder FROM operations WHERE name = ?').get(running.name) as { done: number; lease_holder: string | null };
+        assert.equal(row.done, 0, 'still to be done: a restarted server reruns it once its lease runs out');
+        t.diagnostic(`the running operation's lease was ${row.lease_holder === null ? 'given back' : 'left to expire'}`);
+      } finally {
+        stored.close();
+      }
+    } finally {
+      caller.close();
+      rmSync(ballast, { force: true });
     }
   });
 });
