@@ -5,7 +5,7 @@
  * parsed in worker threads (page-pool.ts); shards are assembled from their proto3 JSON.
  * Built only on longrun's public embedding API, as any app would.
  */
-import { invalidArgument, type Longrun, type LongrunError, type OperationContext } from '../index.js';
+import { invalidArgument, type Longrun, type LongrunError } from '../index.js';
 import { PagePool, type AnnotatedPage, type PoolDocument } from './page-pool.js';
 import { LIMITS, planOf, type AsyncBatchAnnotateFilesRequest, type FilePlan } from './request.js';
 import type { LocalStorage } from './storage.js';
@@ -42,35 +42,17 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         if (totalPages > LIMITS.pages) throw tooManyPages(totalPages);
         let processed = 0;
         let reported = 0;
-        // Pages stream through the workers, a few ahead so none waits; each shard is written as soon
-        // as its last page is back. A cancel is seen before each page is handed out.
-        const window = pool.size * 2;
-        for (const file of files) {
-          const pageCount = file.document.pageCount;
-          const inFlight: Promise<AnnotatedPage>[] = [];
-          let next = 1;
-          let shard: Uint8Array[] = [];
-          for (let number = 1; number <= pageCount; number++) {
-            for (; next <= pageCount && next < number + window; next++) {
-              await stopIfCancelled(context, setState);
-              const page = file.document.annotate(next);
-              page.catch(() => undefined); // abandoned if the operation stops first
-              inFlight.push(page);
-            }
-            shard.push((await inFlight.shift()!).json);
-            const percent = Math.floor((++processed * 100) / totalPages);
-            if (percent > reported) await context.progress((reported = percent));
-            if (shard.length === file.plan.batchSize || number === pageCount) {
-              const first = number - shard.length + 1;
-              const json = shardJson(inputConfigOf(file.plan), shard, pageCount);
-              // Written while the workers go on with the next pages; awaited before the operation ends.
-              const write = storage.write(file.plan.destination, `output-${first}-to-${number}.json`, json, `requests[${file.plan.index}].output_config.gcs_destination.uri`);
-              write.catch(() => undefined);
-              writes.push(write);
-              shard = [];
-            }
-          }
-        }
+        const pageDone = async () => {
+          const percent = Math.floor((++processed * 100) / totalPages);
+          if (percent > reported) await context.progress((reported = percent));
+        };
+        const stopIfCancelled = async () => {
+          if (!context.signal.aborted) return;
+          // Best effort: if the lease was lost rather than the operation cancelled, this write is fenced off.
+          await setState('CANCELLED').catch(() => undefined);
+          throw context.signal.reason;
+        };
+        for (const file of files) await annotateFile(file, { window: pool.size * 2, storage, writes, pageDone, stopIfCancelled });
         await Promise.all(writes);
       } finally {
         for (const file of files) file.document.close();
@@ -128,11 +110,44 @@ async function readFile(plan: FilePlan, storage: LocalStorage): Promise<{ bytes:
   return { bytes, source };
 }
 
-async function stopIfCancelled(context: OperationContext<OperationMetadata>, setState: (state: State) => Promise<void>): Promise<void> {
-  if (!context.signal.aborted) return;
-  // Best effort: if the lease was lost rather than the operation cancelled, this write is fenced off.
-  await setState('CANCELLED').catch(() => undefined);
-  throw context.signal.reason;
+interface FileRun {
+  /** Pages handed to the workers ahead of the one awaited, so none waits. */
+  window: number;
+  storage: LocalStorage;
+  /** Shard writes started; the operation awaits them before it ends. */
+  writes: Promise<unknown>[];
+  pageDone(): Promise<void>;
+  stopIfCancelled(): Promise<void>;
+}
+
+/**
+ * Streams a file's pages through the workers and starts writing each shard as soon as its last
+ * page is back, while the workers go on with the next ones. A cancel is seen before each page is
+ * handed out.
+ */
+async function annotateFile({ plan, document }: OpenFile, run: FileRun): Promise<void> {
+  const pageCount = document.pageCount;
+  const inFlight: Promise<AnnotatedPage>[] = [];
+  let next = 1;
+  let shard: Uint8Array[] = [];
+  for (let number = 1; number <= pageCount; number++) {
+    for (; next <= pageCount && next < number + run.window; next++) {
+      await run.stopIfCancelled();
+      const page = document.annotate(next);
+      page.catch(() => undefined); // abandoned if the operation stops first
+      inFlight.push(page);
+    }
+    shard.push((await inFlight.shift()!).json);
+    await run.pageDone();
+    if (shard.length === plan.batchSize || number === pageCount) {
+      const first = number - shard.length + 1;
+      const json = shardJson(inputConfigOf(plan), shard, pageCount);
+      const write = run.storage.write(plan.destination, `output-${first}-to-${number}.json`, json, `requests[${plan.index}].output_config.gcs_destination.uri`);
+      write.catch(() => undefined); // awaited by the operation, after the other pages
+      run.writes.push(write);
+      shard = [];
+    }
+  }
 }
 
 const COMMA = Buffer.from(',');
