@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { hashToken, OperationsClient, type OperationsClientOptions } from '../../src/index.js';
+import type { OperationRow } from '../../src/store/sqlite/store.js';
 import { fmt, scaled } from './measure.js';
 
 export interface ListBenchServer {
@@ -44,16 +45,6 @@ const TENANT_TOKEN = 'bench-list-token-0123456789abcdef';
 const PAGE_1_RUNS = 21;
 const PAGE_100_RUNS = 5;
 
-interface TemplateRow {
-  name: string;
-  parent: string;
-  owner: string;
-  request_type: string;
-  request_value: Buffer;
-  response_type: string;
-  response_value: Buffer;
-  max_attempts: number;
-}
 
 export async function listBench({ report, work, startServer }: ListBenchOptions): Promise<void> {
   const path = join(work, 'list.db');
@@ -138,7 +129,7 @@ function buildDatabase(path: string, templateName: string, base: number): void {
   try {
     db.pragma('synchronous = OFF'); // a throwaway build; the server reopens it with its own settings
     db.pragma('cache_size = -262144');
-    const template = db.prepare('SELECT * FROM operations WHERE name = ?').get(templateName) as TemplateRow;
+    const template = db.prepare('SELECT * FROM operations WHERE name = ?').get(templateName) as Required<OperationRow>;
     const collection = templateName.slice(0, templateName.lastIndexOf('/') + 1);
     const insert = db.prepare(`INSERT INTO operations (name, parent, method, owner, done, response_type, response_value,
         request_type, request_value, max_attempts, progress_percent, create_time, update_time, done_time, expire_time)

@@ -50,7 +50,8 @@ export interface SqliteStoreOptions extends RetentionPolicy {
 /** WAL pages before the main connection checkpoints by itself: only a backstop for the worker. */
 const BACKSTOP_AUTOCHECKPOINT_PAGES = 16_384;
 
-interface OperationRow {
+/** A row of `operations` as SQLite returns it (`request_*` only when selected). */
+export interface OperationRow {
   name: string;
   parent: string;
   method: string;
