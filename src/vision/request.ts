@@ -73,8 +73,7 @@ export function planOf(request: AsyncBatchAnnotateFilesRequest, storage: LocalSt
     const output = file.outputConfig;
     const destination = output?.gcsDestination?.uri ?? '';
     if (destination === '') throw invalidArgument(at('output_config.gcs_destination.uri'), 'is required');
-    parseGcsUri(destination, at('output_config.gcs_destination.uri'), 'prefix');
-    storage.checkPrefix(destination, at('output_config.gcs_destination.uri'));
+    storage.checkPrefix(destination, at('output_config.gcs_destination.uri')); // parses it too
     const batchSize = output!.batchSize === 0 ? LIMITS.defaultBatchSize : output!.batchSize;
     if (batchSize < 1 || batchSize > LIMITS.maxBatchSize) {
       throw invalidArgument(at('output_config.batch_size'), `must be between 1 and ${LIMITS.maxBatchSize} (0 means ${LIMITS.defaultBatchSize})`);
