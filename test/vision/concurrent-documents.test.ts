@@ -24,6 +24,7 @@ interface PlannedFile {
   pages: (string | null)[];
 }
 
+// On pdf.js 5.4.624 one round lost 0 to 19 of about 60 pages (0 once in 30 rounds); three rounds always lost some.
 const ROUNDS = 3;
 const REQUESTS_PER_ROUND = 6;
 const SEED = Number(process.env.LONGRUN_TEST_SEED ?? 20261123);
