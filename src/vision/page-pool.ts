@@ -3,6 +3,10 @@
  * parsed by each worker that is given one of its pages (the bytes travel once per worker), and
  * pages go to the least busy worker. Workers start on first use and keep the process alive only
  * while they have work.
+ * A worker holds the documents of every file and operation in flight at once, so pdf.js must keep
+ * each document's state apart: pdf.js 5.4.624 kept one page count per thread, the last document's,
+ * and refused the other documents' later pages ("Invalid page request.", pdf.js issue 20629).
+ * test/vision/concurrent-documents.test.ts guards this.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
