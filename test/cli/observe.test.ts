@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { GenericCaller } from '../helpers/server.js';
-import { eventually, scrape, valueOf } from '../helpers/prometheus.js';
+import { scrape, valueOf } from '../helpers/prometheus.js';
+import { eventually } from '../helpers/wait.js';
 import { runCli, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -3,6 +3,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { within } from './wait.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -24,7 +25,7 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   let stdout = '';
   child.stdout!.setEncoding('utf8');
-  const address = await new Promise<string>((resolve, reject) => {
+  const listening = new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: string) => {
       stdout += chunk;
       const match = /longrun listening on (\S+)/.exec(stdout);
@@ -32,6 +33,13 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
   });
+  let address: string;
+  try {
+    address = await within(listening, 'longrun serve to print its address', 30_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   return { child, address, stderr: () => stderr, stdout: () => stdout, exited };
 }
 

@@ -8,6 +8,7 @@ import { VISION_PROTO_FILES } from '../../src/vision/index.js';
 import { spawnServer } from '../helpers/process.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
+import { eventually } from '../helpers/wait.js';
 import { ASYNC_BATCH_ANNOTATE_FILES, fileRequest, makeNumberedPdf } from './fixtures.js';
 
 describe('Vision across a crash', () => {
@@ -28,7 +29,7 @@ describe('Vision across a crash', () => {
     });
     caller.close();
     const out = join(storage, 'crash', 'out');
-    while (!existsSync(out) || readdirSync(out).length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => existsSync(out) && readdirSync(out).length >= 2, `two result shards in ${out} before the crash`, 30_000);
     first.child.kill('SIGKILL');
     assert.equal(await first.exited, 'SIGKILL');
     const before = readdirSync(out).filter((f) => f.endsWith('.json')).length;
