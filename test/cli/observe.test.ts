@@ -9,8 +9,7 @@ import { tempDir } from '../helpers/temp.js';
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 
 async function stop(server: ServerProcess): Promise<void> {
-  server.child.kill('SIGTERM');
-  assert.equal(await server.exited, 0);
+  assert.equal(await server.stop(), 0);
 }
 
 describe('longrun serve: logs and metrics (a real process)', () => {

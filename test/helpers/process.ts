@@ -14,6 +14,8 @@ export interface ServerProcess {
   stdout(): string;
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
+  /** Sends `signal` (SIGTERM by default) and resolves with `exited`; fails if the process is still running after `ms`. */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<number | string>;
 }
 
 export async function spawnServer(databasePath: string, args: string[] = []): Promise<ServerProcess> {
@@ -40,7 +42,16 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
     child.kill('SIGKILL');
     throw error;
   }
-  return { child, address, stderr: () => stderr, stdout: () => stdout, exited };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', ms = 30_000) => {
+    child.kill(signal);
+    try {
+      return await within(exited, `longrun serve to exit after ${signal}`, ms);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+  };
+  return { child, address, stderr: () => stderr, stdout: () => stdout, exited, stop };
 }
 
 export interface CliResult {

@@ -340,7 +340,7 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
     client?.close();
     if (server !== undefined && server.child.exitCode === null) {
       server.child.kill('SIGKILL');
-      await server.exited;
+      await within(server.exited, 'the probed server to exit after SIGKILL');
     }
     dir.remove();
   });

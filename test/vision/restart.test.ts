@@ -30,8 +30,7 @@ describe('Vision across a crash', () => {
     caller.close();
     const out = join(storage, 'crash', 'out');
     await eventually(() => existsSync(out) && readdirSync(out).length >= 2, `two result shards in ${out} before the crash`, 30_000);
-    first.child.kill('SIGKILL');
-    assert.equal(await first.exited, 'SIGKILL');
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
     const before = readdirSync(out).filter((f) => f.endsWith('.json')).length;
     assert.ok(before < 40, `the crash came mid-document (${before} of 40 shards)`);
 
@@ -49,8 +48,7 @@ describe('Vision across a crash', () => {
       assert.deepEqual(last.responses.map((r) => r.context.pageNumber), Array.from({ length: 10 }, (_, i) => 391 + i));
     } finally {
       client.close();
-      second.child.kill('SIGTERM');
-      await second.exited;
+      await second.stop();
     }
   });
 });
