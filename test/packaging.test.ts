@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers/temp.js';
+import { within } from './helpers/wait.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -31,14 +32,14 @@ describe('the npm package', () => {
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'empty-app', private: true, type: 'module' }));
       // Install scripts are skipped only to reuse the better-sqlite3 addon this checkout already
       // compiled (same version, same Node) instead of compiling it again for a minute.
-      await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', join(dir.path, tarball)], { cwd: app, env: cleanEnv, timeout: 180_000 });
+      await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', join(dir.path, tarball)], { cwd: app, env: cleanEnv, timeout: 90_000 });
       const addon = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
       const version = (root: string) => (JSON.parse(readFileSync(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version;
       if (version(app) === version(ROOT)) {
         mkdirSync(join(app, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true });
         copyFileSync(join(ROOT, addon), join(app, addon));
       } else {
-        await run('npm', ['rebuild', 'better-sqlite3'], { cwd: app, env: cleanEnv, timeout: 300_000 });
+        await run('npm', ['rebuild', 'better-sqlite3'], { cwd: app, env: cleanEnv, timeout: 180_000 });
       }
       const bin = join(app, 'node_modules', '.bin', 'longrun');
       assert.ok(existsSync(bin), 'the package installs a longrun command');
@@ -47,7 +48,7 @@ describe('the npm package', () => {
       let stderr = '';
       server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       try {
-        const address = await new Promise<string>((resolve, reject) => {
+        const listening = new Promise<string>((resolve, reject) => {
           let stdout = '';
           server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
             stdout += chunk;
@@ -56,6 +57,7 @@ describe('the npm package', () => {
           });
           server.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${stderr}`)));
         });
+        const address = await within(listening, 'the installed longrun serve to print its address', 30_000);
         // execFile rejects unless the command exits 0.
         const listed = await run(bin, ['list', '--address', address], { cwd: app, env: cleanEnv });
         assert.equal(listed.stderr.includes('Error'), false, listed.stderr);

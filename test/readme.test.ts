@@ -8,6 +8,7 @@ import { OperationsClient } from '../src/index.js';
 import { GenericCaller } from './helpers/server.js';
 import { spawnServer } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
+import { within } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const examplePath = `${root}examples/embed.mjs`;
@@ -62,22 +63,22 @@ describe('README client example', () => {
       let stderr = '';
       example.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       const exited = once(example, 'exit');
-      await new Promise<void>((resolve, reject) => {
+      const showedProgress = new Promise<void>((resolve, reject) => {
         example.stdout.setEncoding('utf8').on('data', (chunk: string) => {
           stdout += chunk;
           if (/^progress: [1-9]\d*%$/m.test(stdout)) resolve();
         });
         void exited.then(() => reject(new Error(`the example exited early: ${stdout}${stderr}`)));
       });
+      await within(showedProgress, 'the client example to print progress', 30_000);
       await client.cancel(name);
-      assert.deepEqual(await exited, [0, null], stderr);
+      assert.deepEqual(await within(exited, 'the client example to exit after the cancel', 30_000), [0, null], stderr);
       assert.match(stdout, new RegExp(`^running: ${name} longrun\\.testing\\.v1\\.SleepMetadata$`, 'm'));
       assert.match(stdout, /^failed: 1 the operation was cancelled$/m);
     } finally {
       client.close();
       caller.close();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

@@ -54,10 +54,6 @@ comparators = != < <= > >= (ordering only on error.code and times) and ":" (equa
 e.g. error.code:* = failed); AND, OR (binds tighter than AND: a AND b OR c = a AND (b OR c)), NOT or "-",
 parentheses; terms side by side are ANDed; values bare or "quoted" / 'quoted' with backslash escapes`;
 
-export function formatFilterSubset(): string {
-  return FILTER_SUBSET;
-}
-
 const FIELDS: Readonly<Record<string, FilterField>> = {
   done: 'done',
   name: 'name',

@@ -64,8 +64,7 @@ describe('longrun serve with a token file and TLS (a real process)', () => {
   });
   after(async () => {
     caller.close();
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await server.stop();
     dir.remove();
   });
 

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLI, runCli, runCliInTerminal, SCRIPT, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
+import { within } from '../helpers/wait.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const COMMANDS = ['serve', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'];
@@ -84,8 +85,7 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
   });
   after(async () => {
     caller.close();
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await server.stop();
     dir.remove();
   });
 
@@ -163,10 +163,10 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
     const name = await start(60_000, 600);
     const child = spawn(process.execPath, [CLI, 'wait', name, ...address], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = once(child, 'exit');
-    const [firstLine] = (await once(child.stderr!.setEncoding('utf8'), 'data')) as [string];
+    const [firstLine] = (await within(once(child.stderr!.setEncoding('utf8'), 'data'), 'longrun wait to print the running state')) as [string];
     assert.match(firstLine, /RUNNING/);
     child.kill('SIGINT');
-    assert.equal((await exited)[0], 130);
+    assert.equal((await within(exited, 'longrun wait to exit after SIGINT'))[0], 130);
     const got = await runCli(['get', name, ...address]);
     assert.equal(JSON.parse(got.stdout).done, false, 'still running');
     await runCli(['cancel', name, ...address]);

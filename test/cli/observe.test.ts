@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { GenericCaller } from '../helpers/server.js';
-import { eventually, scrape, valueOf } from '../helpers/prometheus.js';
+import { scrape, valueOf } from '../helpers/prometheus.js';
+import { eventually } from '../helpers/wait.js';
 import { runCli, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 
 async function stop(server: ServerProcess): Promise<void> {
-  server.child.kill('SIGTERM');
-  assert.equal(await server.exited, 0);
+  assert.equal(await server.stop(), 0);
 }
 
 describe('longrun serve: logs and metrics (a real process)', () => {

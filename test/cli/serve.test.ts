@@ -52,8 +52,7 @@ describe('longrun serve (a real process)', () => {
     for (const name of names) states.push((await first.client.wait(name, 5000)).operation);
     assert.ok(states.every((s) => s.done));
     first.close();
-    first.server.child.kill('SIGTERM');
-    assert.equal(await first.server.exited, 0);
+    assert.equal(await first.server.stop(), 0);
 
     const second = await connect(db);
     try {
@@ -62,8 +61,7 @@ describe('longrun serve (a real process)', () => {
       assert.deepEqual(listed.operations.map((o) => o.name).sort(), [...names].sort());
     } finally {
       second.close();
-      second.server.child.kill('SIGTERM');
-      await second.server.exited;
+      await second.server.stop();
     }
   });
 
@@ -73,8 +71,7 @@ describe('longrun serve (a real process)', () => {
     const { name } = await first.caller.call<{ name: string }>(SLEEP, sleepRequest(1500, 15));
     await waitForProgress(first.client, name);
     first.close();
-    first.server.child.kill('SIGKILL');
-    assert.equal(await first.server.exited, 'SIGKILL');
+    assert.equal(await first.server.stop('SIGKILL'), 'SIGKILL');
 
     const second = await connect(db, ['--lease', '1s', '--poll', '100ms']);
     try {
@@ -84,8 +81,7 @@ describe('longrun serve (a real process)', () => {
       assert.equal(attemptOf(operation), 2, 'it ran again as attempt 2');
     } finally {
       second.close();
-      second.server.child.kill('SIGTERM');
-      await second.server.exited;
+      await second.server.stop();
     }
   });
 
@@ -95,8 +91,7 @@ describe('longrun serve (a real process)', () => {
     const { name } = await first.caller.call<{ name: string }>(SLEEP, sleepRequest(60_000, 600));
     await waitForProgress(first.client, name);
     first.close();
-    first.server.child.kill('SIGTERM');
-    assert.equal(await first.server.exited, 0);
+    assert.equal(await first.server.stop(), 0);
 
     // The default 30 s lease would delay a rerun; a released lease does not.
     const second = await connect(db);
@@ -107,8 +102,7 @@ describe('longrun serve (a real process)', () => {
       assert.deepEqual([operation.done, operation.error?.code], [true, 1]);
     } finally {
       second.close();
-      second.server.child.kill('SIGTERM');
-      await second.server.exited;
+      await second.server.stop();
     }
   });
 });
@@ -121,8 +115,7 @@ describe('longrun client commands', () => {
   });
   after(async () => {
     connected.close();
-    connected.server.child.kill('SIGTERM');
-    await connected.server.exited;
+    await connected.server.stop();
     dir.remove();
   });
 

@@ -125,8 +125,7 @@ describe('crashes (SIGKILL at random moments)', () => {
         }
       })();
       await sleep(300 + rand() * 1700);
-      server.child.kill('SIGKILL');
-      assert.equal(await server.exited, 'SIGKILL');
+      assert.equal(await server.stop('SIGKILL'), 'SIGKILL');
       creating = false;
       await producer;
       await Promise.all(calls);
@@ -184,8 +183,7 @@ describe('crashes (SIGKILL at random moments)', () => {
       await watching;
       caller.close();
       witness?.close();
-      last.child.kill('SIGTERM');
-      await last.exited;
+      await last.stop();
     }
   });
 });

@@ -157,8 +157,7 @@ describe('disk full', () => {
       }
     } finally {
       caller.close();
-      server.child.kill('SIGTERM');
-      assert.equal(await server.exited, 0);
+      assert.equal(await server.stop(), 0);
     }
   });
   it('shuts down with exit 0 while the disk is full; a running operation stays to be done', async (t) => {
@@ -184,8 +183,7 @@ describe('disk full', () => {
       }
       assert.ok(refused, 'the disk is full');
       // Shutting down must not fail, whether or not the running operation's lease can be given back.
-      server.child.kill('SIGTERM');
-      assert.equal(await server.exited, 0, server.stderr());
+      assert.equal(await server.stop(), 0, server.stderr());
       reader.exec('COMMIT');
       reader.close();
       rmSync(ballast);

@@ -39,8 +39,7 @@ describe('retention sweep', () => {
     for (let i = 0; i < 100 && !live.done; i++) live = await firstCaller.call<{ done: boolean }>('/google.longrunning.Operations/WaitOperation', { name, timeout: { seconds: 1 } });
     assert.equal(live.done, true);
     firstCaller.close();
-    first.child.kill('SIGTERM');
-    assert.equal(await first.exited, 0);
+    assert.equal(await first.stop(), 0);
 
     // The backlog: copies of the live operation, finished and expired an hour ago, written in one
     // transaction and checkpointed, so the server starts on it as if it had built up over time.
@@ -103,8 +102,7 @@ describe('retention sweep', () => {
     } finally {
       db.close();
       caller.close();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
     }
   });
 });

@@ -72,8 +72,7 @@ describe('graceful shutdown under load', () => {
 
     await sleep(700);
     const signalledAt = performance.now();
-    server.child.kill('SIGTERM');
-    const code = await server.exited;
+    const code = await server.stop();
     const exitMs = performance.now() - signalledAt;
     stopping = true;
     await Promise.all([...clients, ...waits]);
@@ -119,8 +118,7 @@ describe('graceful shutdown under load', () => {
         t.diagnostic(`released operations running again ${claimedMs.toFixed(0)} ms after starting the new process (lease 30 s)`);
       } finally {
         caller.close();
-        again.child.kill('SIGTERM');
-        assert.equal(await again.exited, 0);
+        assert.equal(await again.stop(), 0);
       }
     } finally {
       file.close();

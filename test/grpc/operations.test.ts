@@ -6,6 +6,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { Controlled } from '../helpers/controlled.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { errorInfoOf, rejectsWith } from '../helpers/status.js';
+import { eventually } from '../helpers/wait.js';
 
 interface OperationReply {
   name: string;
@@ -217,11 +218,11 @@ describe('google.longrunning.Operations over gRPC', () => {
       const run = await controlled.next();
       const client = new AbortController();
       const waiting = server.client.wait(op.name, 60_000, undefined, client.signal);
-      await waitFor(() => server.longrun.events.waitingCount() === 1);
+      await eventually(() => server.longrun.events.waitingCount() === 1, 'the server registers the waiter');
       client.abort();
       await assert.rejects(waiting, { code: status.CANCELLED });
       // The server noticed the call end and dropped its listener.
-      await waitFor(() => server.longrun.events.waitingCount() === 0);
+      await eventually(() => server.longrun.events.waitingCount() === 0, 'the server drops the waiter of the call that went away');
       run.finish({});
     });
   });
@@ -254,9 +255,3 @@ describe('google.longrunning.Operations over gRPC', () => {
     });
   });
 });
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
-  for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), 'condition became true');
-}

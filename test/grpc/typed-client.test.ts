@@ -9,6 +9,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { Controlled } from '../helpers/controlled.js';
 import { parseExposition, valueOf } from '../helpers/prometheus.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 interface SleepMetadata {
   progressPercent: number;
@@ -78,14 +79,16 @@ describe('createClient against longrun', () => {
   it('wait stops when its signal fires, and the server drops the waiter', async () => {
     const name = await start();
     const run = await controlled.next();
+    const cancelledWaits = async () =>
+      valueOf(parseExposition((await server.longrun.metrics.scrape()).body), 'longrun_rpcs_total', { method: '/google.longrunning.Operations/WaitOperation', code: 'CANCELLED' });
+    const cancelledBefore = await cancelledWaits();
     const controller = new AbortController();
     const waiting = client.wait(name, { signal: controller.signal });
-    while (server.longrun.events.waitingCount() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => server.longrun.events.waitingCount() === 1, 'the server registers the WaitOperation waiter');
     controller.abort(new Error('no longer needed'));
     await assert.rejects(waiting, /no longer needed/);
-    while (server.longrun.events.waitingCount() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const samples = parseExposition((await server.longrun.metrics.scrape()).body);
-    assert.equal(valueOf(samples, 'longrun_rpcs_total', { method: '/google.longrunning.Operations/WaitOperation', code: 'CANCELLED' }), 1);
+    await eventually(() => server.longrun.events.waitingCount() === 0, 'the server drops the cancelled waiter');
+    assert.equal(await cancelledWaits(), cancelledBefore + 1, 'the server saw the WaitOperation call cancelled');
     run.finish({});
   });
 

@@ -2,6 +2,7 @@
  * A handler the test drives by hand: each run is announced when it starts and ends when the
  * test says so, so tests wait on events, never on the clock.
  */
+import assert from 'node:assert/strict';
 import type { Handler, OperationContext } from '../../src/index.js';
 
 export interface ControlledRun<Request = Record<string, unknown>> {
@@ -35,11 +36,22 @@ export class Controlled<Request = Record<string, unknown>> {
       else this.queued.push(run);
     });
 
-  /** The next run to start (already started ones first). */
-  next(): Promise<ControlledRun<Request>> {
+  /** The next run to start (already started ones first); fails if none starts within `ms`. */
+  next(ms = 30_000): Promise<ControlledRun<Request>> {
     const run = this.queued.shift();
     if (run) return Promise.resolve(run);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = (started: ControlledRun<Request>) => {
+        clearTimeout(timer);
+        resolve(started);
+      };
+      const timer = setTimeout(() => {
+        // Gone from the queue, so a run starting later is not handed to a test that has failed.
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        reject(new assert.AssertionError({ message: `not within ${ms} ms: a run of the controlled handler to start` }));
+      }, ms);
+      this.waiting.push(waiter);
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { within } from './wait.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -13,6 +14,8 @@ export interface ServerProcess {
   stdout(): string;
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
+  /** Sends `signal` (SIGTERM by default) and resolves with `exited`; fails if the process is still running after `ms`. */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<number | string>;
 }
 
 export async function spawnServer(databasePath: string, args: string[] = []): Promise<ServerProcess> {
@@ -24,7 +27,7 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   let stdout = '';
   child.stdout!.setEncoding('utf8');
-  const address = await new Promise<string>((resolve, reject) => {
+  const listening = new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: string) => {
       stdout += chunk;
       const match = /longrun listening on (\S+)/.exec(stdout);
@@ -32,7 +35,23 @@ export async function spawnServer(databasePath: string, args: string[] = []): Pr
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
   });
-  return { child, address, stderr: () => stderr, stdout: () => stdout, exited };
+  let address: string;
+  try {
+    address = await within(listening, 'longrun serve to print its address', 30_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', ms = 30_000) => {
+    child.kill(signal);
+    try {
+      return await within(exited, `longrun serve to exit after ${signal}`, ms);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+  };
+  return { child, address, stderr: () => stderr, stdout: () => stdout, exited, stop };
 }
 
 export interface CliResult {

@@ -33,12 +33,3 @@ export async function scrape(url: string): Promise<Sample[]> {
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   return parseExposition(await response.text());
 }
-
-/** Re-checks `condition` until it holds (for state another task changes), failing after `ms`. */
-export async function eventually(condition: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) assert.fail(`never: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

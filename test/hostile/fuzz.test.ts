@@ -28,6 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/temp.js';
+import { within } from '../helpers/wait.js';
 
 const SEED = Number(process.env.LONGRUN_FUZZ_SEED ?? 151_2026);
 const CALLS = Number(process.env.LONGRUN_FUZZ_CALLS ?? 20_000);
@@ -283,7 +284,7 @@ async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
   const waiting: ((usage: NodeJS.MemoryUsage) => void)[] = [];
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit');
-  const address = await new Promise<string>((resolve, reject) => {
+  const listening = new Promise<string>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       let newline: number;
@@ -297,6 +298,7 @@ async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
     });
     void exited.then(([code]) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
   });
+  const address = await within(listening, 'the probed longrun serve to print its address', 30_000);
   return {
     child,
     address,
@@ -338,7 +340,7 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
     client?.close();
     if (server !== undefined && server.child.exitCode === null) {
       server.child.kill('SIGKILL');
-      await server.exited;
+      await within(server.exited, 'the probed server to exit after SIGKILL');
     }
     dir.remove();
   });

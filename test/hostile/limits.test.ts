@@ -11,6 +11,7 @@ import { MAX_RECEIVE_MESSAGE_BYTES } from '../../src/grpc/server.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { errorInfoOf, rejectsWith } from '../helpers/status.js';
+import { eventually } from '../helpers/wait.js';
 
 interface OperationReply {
   name: string;
@@ -122,7 +123,7 @@ describe('concurrent WaitOperation calls per principal (--max-waits-per-principa
   it('refuses one more with RESOURCE_EXHAUSTED naming the limit, counts each principal apart, and frees a slot when a wait ends', async () => {
     const op = await start('alice');
     const waiting = [alice.wait(op.name, 10_000), alice.wait(op.name, 10_000)];
-    await waitUntil(() => server.longrun.events.waitingCount() === 2);
+    await eventually(() => server.longrun.events.waitingCount() === 2, "both of alice's waits are registered");
     const refused = await rejectsWith(alice.wait(op.name, 10_000), grpc.status.RESOURCE_EXHAUSTED, /the limit is 2 \(--max-waits-per-principal\)/);
     assert.equal(errorInfoOf(refused).reason, 'TOO_MANY_WAITS');
     // Bob has his own allowance.
@@ -193,7 +194,3 @@ describe('malformed requests over the wire', () => {
     await rejectsWith(server.client.get('operations/x'), grpc.status.NOT_FOUND);
   });
 });
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
-}

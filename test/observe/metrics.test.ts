@@ -4,7 +4,8 @@ import { status } from '@grpc/grpc-js';
 import { createLongrun, type Longrun, type MetricsServer } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { Controlled } from '../helpers/controlled.js';
-import { eventually, parseExposition, scrape, valueOf, type Sample } from '../helpers/prometheus.js';
+import { parseExposition, scrape, valueOf, type Sample } from '../helpers/prometheus.js';
+import { eventually } from '../helpers/wait.js';
 import { silentLogger, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Code, LongrunError } from '../../src/domain/errors.js';
-import { SqliteOperationStore } from '../../src/store/sqlite/store.js';
-import type { NewOperation } from '../../src/store/types.js';
+import { parseFilter } from '../../src/domain/filter.js';
+import { listSql, SqliteOperationStore, statementSql } from '../../src/store/sqlite/store.js';
+import type { ListQuery, NewOperation } from '../../src/store/types.js';
 import { tempDir } from '../helpers/temp.js';
 
 const HOUR = 3_600_000;
@@ -111,40 +112,52 @@ describe('SqliteOperationStore', () => {
     await store.requestCancel('operations/old', T0 - HOUR, { code: Code.CANCELLED, message: 'x', details: [] });
     const counts = await store.countByState(T0 + 5000);
     assert.deepEqual(counts, { pending: 2, running: 1, done: 1 }, 'the operation done an hour ago has expired');
-
-    const db = new Database(path, { readonly: true });
-    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
-    assert.match(plan('SELECT COUNT(*) FROM operations INDEXED BY operations_claim WHERE done = 0'), /operations_claim/);
-    assert.match(plan('SELECT COUNT(*) FROM operations INDEXED BY operations_expiry WHERE expire_time IS NOT NULL AND expire_time > 5'), /COVERING INDEX operations_expiry/);
-    db.close();
   });
 
-  it('uses the query plans the indexes are for', async () => {
-    const db = new Database(path, { readonly: true });
-    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
-    assert.match(plan("SELECT * FROM operations WHERE name = 'x'"), /USING INDEX sqlite_autoindex_operations_1/);
-    assert.match(
-      plan("SELECT * FROM operations WHERE owner = 'o' AND parent = '' AND done = 0 ORDER BY create_time DESC, name DESC LIMIT 10"),
-      /USING INDEX operations_list_done/,
-    );
-    assert.doesNotMatch(
-      plan("SELECT * FROM operations WHERE owner = 'o' AND parent = '' ORDER BY create_time DESC, name DESC LIMIT 10"),
-      /TEMP B-TREE/,
-    );
-    // An admin's list (every owner; also every call of a server without authentication).
-    const notExpired = '(expire_time IS NULL OR expire_time > 5)';
-    assert.match(
-      plan(`SELECT * FROM operations WHERE parent = '' AND ${notExpired} AND done = 0 ORDER BY create_time DESC, name DESC LIMIT 10`),
-      /USING INDEX operations_list_all_done/,
-    );
-    for (const sql of [
-      `SELECT * FROM operations WHERE parent = '' AND ${notExpired} ORDER BY create_time DESC, name DESC LIMIT 10`,
-      `SELECT * FROM operations WHERE parent = '' AND ${notExpired} AND create_time <= 9 AND (create_time < 9 OR (create_time = 9 AND name < 'x')) ORDER BY create_time DESC, name DESC LIMIT 10`,
-    ]) {
-      assert.doesNotMatch(plan(sql), /TEMP B-TREE|SCAN operations$/, sql);
+  // The plans of the SQL the store itself prepares and runs (statementSql, listSql), not of copies.
+  it('runs each of its statements through an index, never scanning the table or sorting', () => {
+    const db = new Database(path);
+    try {
+      const statements = statementSql(db);
+      for (const [name, sql] of Object.entries(statements)) {
+        const plan = planOf(db, sql);
+        assert.doesNotMatch(plan, /TEMP B-TREE/, `${name}: ${plan}`);
+        // The one scan allowed is of operations_claim, a partial index of the unfinished rows only.
+        assert.doesNotMatch(plan.replace('SCAN operations USING INDEX operations_claim', ''), /SCAN operations/, `${name}: ${plan}`);
+      }
+      assert.match(planOf(db, statements['get']!), /SEARCH operations USING INDEX sqlite_autoindex_operations_1 \(name=\?\)/);
+      assert.match(planOf(db, statements['countDone']!), /SEARCH operations USING COVERING INDEX operations_expiry/, 'done rows are counted in the index alone');
+      assert.match(planOf(db, statements['sweep']!), /SEARCH operations USING INDEX operations_expiry \(expire_time/);
+    } finally {
+      db.close();
     }
-    assert.match(plan('SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= 5 LIMIT 10'), /operations_expiry/);
-    db.close();
+  });
+
+  it('lists through the index meant for each kind of list, without sorting', () => {
+    const mine = { owner: 'o', parent: '', limit: 10, now: T0 };
+    const everyOwner = { parent: '', limit: 10, now: T0 };
+    const cases: [string, ListQuery, RegExp][] = [
+      ['one owner', mine, /USING INDEX operations_list \(owner=\? AND parent=\?\)/],
+      ['one owner, done = false', { ...mine, filter: parseFilter('done = false') }, /USING INDEX operations_list_done \(owner=\? AND parent=\? AND done=\?\)/],
+      ['one owner, next page', { ...mine, after: { createTime: T0, name: 'operations/x' } }, /USING INDEX operations_list \(owner=\? AND parent=\? AND create_time<\?\)/],
+      // An admin's list (every owner; also every call of a server without authentication).
+      ['every owner', everyOwner, /USING INDEX operations_list_all \(parent=\?\)/],
+      ['every owner, done = false', { ...everyOwner, filter: parseFilter('done = false') }, /USING INDEX operations_list_all_done \(parent=\? AND done=\?\)/],
+      ['every owner, next page', { ...everyOwner, after: { createTime: T0, name: 'operations/x' } }, /USING INDEX operations_list_all \(parent=\? AND create_time<\?\)/],
+      ['every owner, name wildcard', { ...everyOwner, filter: parseFilter('name = "operations/a*"') }, /USING INDEX operations_list_all \(parent=\?\)/],
+      ['every owner, time range', { ...everyOwner, filter: parseFilter('create_time > 2026-01-01T00:00:00Z') }, /USING INDEX operations_list_all \(parent=\? AND create_time>\?\)/],
+    ];
+    const db = new Database(path);
+    try {
+      for (const [title, query, index] of cases) {
+        const { sql, params } = listSql(query);
+        const plan = planOf(db, sql, params);
+        assert.match(plan, index, `${title}: ${plan}`);
+        assert.doesNotMatch(plan, /TEMP B-TREE/, `${title}: ${plan}`);
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('refuses an idempotency key reused with another request fingerprint', async () => {
@@ -207,3 +220,9 @@ describe('SqliteOperationStore', () => {
     await busy.close();
   });
 });
+
+/** SQLite's plan for `sql`; without `params`, each named parameter is bound to 0 (plans do not depend on values here). */
+function planOf(db: Database.Database, sql: string, params?: unknown[]): string {
+  const bound = params ?? [Object.fromEntries([...sql.matchAll(/@(\w+)/g)].map((match) => [match[1], 0]))];
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...bound) as { detail: string }[]).map((row) => row.detail).join('; ');
+}

@@ -7,6 +7,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { Code } from '../../src/index.js';
 import { rejectsWith } from '../helpers/status.js';
 import { tempDir } from '../helpers/temp.js';
+import { eventually } from '../helpers/wait.js';
 import {
   ASYNC_BATCH_ANNOTATE_FILES,
   fileRequest,
@@ -222,7 +223,7 @@ describe('Vision AsyncBatchAnnotateFiles', () => {
     server.put('gs://docs/long.pdf', await makeNumberedPdf(400));
     const reply = await server.call<{ name: string }>(ASYNC_BATCH_ANNOTATE_FILES, { requests: [fileRequest('gs://docs/long.pdf', 'gs://results/long/', { batchSize: 10 })] });
     const prefix = server.pathOf('gs://results/long/');
-    while (!existsSync(prefix) || readdirSync(prefix).filter((f) => f.endsWith('.json')).length < 2) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => existsSync(prefix) && readdirSync(prefix).filter((f) => f.endsWith('.json')).length >= 2, `two result shards in ${prefix}`, 30_000);
     const running = await server.client.get(reply.name);
     const runningState = server.longrun.registry.unpack<{ state: string }>({ typeUrl: running.operation.metadata!.type_url, value: running.operation.metadata!.value });
     assert.equal(runningState.state, 'RUNNING');

@@ -8,6 +8,7 @@ import { VISION_PROTO_FILES } from '../../src/vision/index.js';
 import { spawnServer } from '../helpers/process.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
+import { eventually } from '../helpers/wait.js';
 import { ASYNC_BATCH_ANNOTATE_FILES, fileRequest, makeNumberedPdf } from './fixtures.js';
 
 describe('Vision across a crash', () => {
@@ -28,9 +29,8 @@ describe('Vision across a crash', () => {
     });
     caller.close();
     const out = join(storage, 'crash', 'out');
-    while (!existsSync(out) || readdirSync(out).length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
-    first.child.kill('SIGKILL');
-    assert.equal(await first.exited, 'SIGKILL');
+    await eventually(() => existsSync(out) && readdirSync(out).length >= 2, `two result shards in ${out} before the crash`, 30_000);
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
     const before = readdirSync(out).filter((f) => f.endsWith('.json')).length;
     assert.ok(before < 40, `the crash came mid-document (${before} of 40 shards)`);
 
@@ -48,8 +48,7 @@ describe('Vision across a crash', () => {
       assert.deepEqual(last.responses.map((r) => r.context.pageNumber), Array.from({ length: 10 }, (_, i) => 391 + i));
     } finally {
       client.close();
-      second.child.kill('SIGTERM');
-      await second.exited;
+      await second.stop();
     }
   });
 });

@@ -238,28 +238,7 @@ export class SqliteOperationStore implements OperationStore {
 
   async list(query: ListQuery): Promise<OperationRecord[]> {
     return this.read(() => {
-      const where = ['parent = ?', NOT_EXPIRED.replace('@now', '?')];
-      const params: (string | number)[] = [query.parent, query.now];
-      if (query.owner !== undefined) {
-        where.unshift('owner = ?');
-        params.unshift(query.owner);
-      }
-      if (query.after !== undefined) {
-        // `create_time <= ?` is the part an index can seek to, so page 100 starts where page 99
-        // ended instead of scanning past the first 99 pages; the OR alone is not sargable. It goes
-        // before the filter: SQLite takes the first upper bound it meets on create_time, and the
-        // cursor's is always at least as tight as a filter's.
-        where.push('create_time <= ?', '(create_time < ? OR (create_time = ? AND name < ?))');
-        params.push(query.after.createTime, query.after.createTime, query.after.createTime, query.after.name);
-      }
-      if (query.filter !== undefined) {
-        const filter = filterToSql(query.filter);
-        where.push(filter.sql);
-        params.push(...filter.params);
-      }
-      const sql = `SELECT ${READ_COLUMNS} FROM operations WHERE ${where.join(' AND ')}
-        ORDER BY create_time DESC, name DESC LIMIT ?`;
-      params.push(query.limit);
+      const { sql, params } = listSql(query);
       return (this.listStatement(sql).all(...params) as OperationRow[]).map(toRecord);
     });
   }
@@ -455,6 +434,38 @@ function migrate(db: Database.Database): void {
       db.pragma(`user_version = ${migration.version}`);
     }).immediate();
   }
+}
+
+/** The statement `list` runs for `query`, and its parameters (exported so tests can check its query plan). */
+export function listSql(query: ListQuery): { sql: string; params: (string | number)[] } {
+  const where = ['parent = ?', NOT_EXPIRED.replace('@now', '?')];
+  const params: (string | number)[] = [query.parent, query.now];
+  if (query.owner !== undefined) {
+    where.unshift('owner = ?');
+    params.unshift(query.owner);
+  }
+  if (query.after !== undefined) {
+    // `create_time <= ?` is the part an index can seek to, so page 100 starts where page 99
+    // ended instead of scanning past the first 99 pages; the OR alone is not sargable. It goes
+    // before the filter: SQLite takes the first upper bound it meets on create_time, and the
+    // cursor's is always at least as tight as a filter's.
+    where.push('create_time <= ?', '(create_time < ? OR (create_time = ? AND name < ?))');
+    params.push(query.after.createTime, query.after.createTime, query.after.createTime, query.after.name);
+  }
+  if (query.filter !== undefined) {
+    const filter = filterToSql(query.filter);
+    where.push(filter.sql);
+    params.push(...filter.params);
+  }
+  const sql = `SELECT ${READ_COLUMNS} FROM operations WHERE ${where.join(' AND ')}
+    ORDER BY create_time DESC, name DESC LIMIT ?`;
+  params.push(query.limit);
+  return { sql, params };
+}
+
+/** The SQL of every fixed statement the store prepares, by name (for tests of their query plans). */
+export function statementSql(db: Database.Database): Record<string, string> {
+  return Object.fromEntries(Object.entries(prepareStatements(db)).map(([name, statement]) => [name, statement.source]));
 }
 
 function prepareStatements(db: Database.Database) {
