@@ -267,7 +267,9 @@ async function concurrentWaits(): Promise<void> {
   const port = await server.port;
   const clients = Array.from({ length: 8 }, () => sleeper(port));
   const names: string[] = [];
-  const runMs = scaled(20_000, 3_000); // long enough for every wait to be registered first
+  // The sleeps outlast the registration and are then cancelled, so every wait is registered
+  // before any operation ends however slow the machine is.
+  const runMs = 600_000;
   await inWindow(count, 256, async (i) => names.push((await startSleep(clients[i % clients.length]!, runMs, 0)).name));
   const before = await server.stats();
   const waiters = Array.from({ length: 8 }, () => new OperationsClient(`127.0.0.1:${port}`));
@@ -279,6 +281,7 @@ async function concurrentWaits(): Promise<void> {
     during = await server.stats();
   }
   const peakRss = rssOf(server.child.pid!);
+  await inWindow(count, 256, (i) => waiters[i % waiters.length]!.cancel(names[i]!));
   const replies = await Promise.all(waits);
   const after = await server.stats();
   const allDone = replies.every((reply) => reply.operation.done);

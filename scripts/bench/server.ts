@@ -35,7 +35,7 @@ if (mode === 'longrun') {
     SLEEP_METHOD,
     async (request, context) => {
       const ms = request.duration ? Number(request.duration.seconds) * 1000 + request.duration.nanos / 1e6 : 0;
-      if (ms > 0) await sleep(ms);
+      if (ms > 0) await sleep(ms, undefined, { signal: context.signal });
       if (request.steps === 1) {
         const now = monotonicMs();
         await context.setMetadata({ estimatedEndTime: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) } });
