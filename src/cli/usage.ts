@@ -91,7 +91,8 @@ ${EXIT_CODES}
 `,
   delete: `usage: longrun delete NAME [options]
 
-Deletes the operation NAME (done or not; a running one is not cancelled by this).
+Deletes the operation NAME once it is done. The server refuses a running operation
+(FAILED_PRECONDITION, exit 1): cancel it first, \`longrun wait\` for it to end, then delete it.
 
 ${CLIENT_OPTIONS}
 
@@ -130,7 +131,8 @@ function serveHelp(): string {
   const lines = OPTIONS.map((option) => {
     const value = option.kind === 'boolean' ? '' : ` ${option.values?.join('|') ?? PLACEHOLDERS[option.kind]}`;
     const fallback = option.default === '' ? '' : ` Default: ${option.default}.`;
-    return `  --${option.flag}${value}  [${option.env}]\n${wrap(`${option.description}${fallback}`, 6, 78)}`;
+    const negation = option.negation === undefined ? '' : `, --${option.negation}`;
+    return `  --${option.flag}${value}${negation}  [${option.env}]\n${wrap(`${option.description}${fallback}`, 6, 78)}`;
   });
   return `usage: longrun serve [options]
 
@@ -156,7 +158,7 @@ export function helpOf(command: Command): string {
 
 export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --help for each)
 
-  longrun serve [--port 50051] [--db FILE] [--enable-sleeper] ...   run the server
+  longrun serve [--port 50051] [--db FILE] [--no-vision] ...        run the server
   longrun list [COLLECTION] [--filter EXPR] [--json]                 list operations as a table
   longrun get NAME                                                   print an operation as JSON
   longrun wait NAME [--timeout 5m]                                   show progress until it is done
