@@ -37,7 +37,9 @@ export class OperationJson {
     // protobufjs names Any's fields as protoc does (type_url), whatever the case option.
     const bytes = this.registry.encode('google.protobuf.Any', { type_url: any.type_url, value: any.value });
     try {
-      return this.codec.toJson('google.protobuf.Any', bytes);
+      // "@type" first, as buf curl and grpcurl print it (@bufbuild/protobuf puts it last).
+      const { '@type': type, ...fields } = this.codec.toJson('google.protobuf.Any', bytes) as { [key: string]: JsonValue };
+      return { '@type': type!, ...fields };
     } catch {
       // Its type (or a type inside it) is not in the descriptor set.
       return { '@type': any.type_url, value: Buffer.from(any.value).toString('base64') };
