@@ -40,8 +40,9 @@ const EXIT_CODES = `exit codes: 0 ok, 1 the operation failed (or the call was re
 const HELP: Record<string, string> = {
   get: `usage: longrun get NAME [options]
 
-Prints the operation NAME (e.g. operations/abc) as JSON on stdout: name, done, and its metadata,
-response or error, with each Any decoded (its "@type" kept) when longrun knows the type.
+Prints the operation NAME (e.g. operations/abc) on stdout in proto3 JSON, as buf curl and grpcurl
+print it (plus "done": false while it runs): name, done, and its metadata, response or error, each
+Any with its "@type". An Any of a type longrun does not know prints as {"@type", "value": base64}.
 
 ${CLIENT_OPTIONS}
 

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { CLI, runCli, runCliInTerminal, SCRIPT, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { createLogger, createLongrun, createServer, listen, shutdown } from '../../src/index.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -208,5 +210,73 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
     assert.equal(unreachable.code, 3, unreachable.stderr);
     const malformed = await runCli(['get', 'not a name', ...address]);
     assert.equal(malformed.code, 2, malformed.stderr);
+  });
+});
+
+describe('longrun get of an embedding app operation', () => {
+  it('prints types it does not know as {"@type", "value": base64}, the rest as proto3 JSON', async () => {
+    const appProtos = fileURLToPath(new URL('../../../examples/proto', import.meta.url));
+    const dir = tempDir();
+    const longrun = await createLongrun({
+      databasePath: dir.file('app.db'),
+      protoFiles: ['example/reports/v1/reports.proto'],
+      includeDirs: [appProtos],
+      logger: createLogger('silent'),
+    });
+    longrun.method('/example.reports.v1.Reports/GenerateReport', async (request: { title: string }, context) => {
+      await context.setMetadata({ pagesDone: 2 });
+      return { title: request.title, pages: 2 };
+    });
+    const grpcServer = createServer();
+    longrun.addToServer(grpcServer);
+    const server = { longrun, address: `127.0.0.1:${await listen(grpcServer, '127.0.0.1', 0)}` };
+    longrun.start();
+    try {
+      const operation = await server.longrun.create('/example.reports.v1.Reports/GenerateReport', { title: 'Q3', pages: 2 });
+      await server.longrun.wait(operation.name, 10_000);
+      const got = await runCli(['get', operation.name, '--address', server.address]);
+      assert.equal(got.code, 0, got.stderr);
+      const registry = server.longrun.registry;
+      assert.deepEqual(JSON.parse(got.stdout), {
+        name: operation.name,
+        metadata: {
+          '@type': 'type.googleapis.com/example.reports.v1.GenerateReportMetadata',
+          value: Buffer.from(registry.encode('example.reports.v1.GenerateReportMetadata', { pagesDone: 2 })).toString('base64'),
+        },
+        done: true,
+        response: {
+          '@type': 'type.googleapis.com/example.reports.v1.Report',
+          value: Buffer.from(registry.encode('example.reports.v1.Report', { title: 'Q3', pages: 2 })).toString('base64'),
+        },
+      });
+    } finally {
+      await shutdown(grpcServer, 1000);
+      await longrun.close(1000);
+      dir.remove();
+    }
+  });
+});
+
+describe('longrun delete', () => {
+  it('says in its help, and does, that a running operation is refused (exit 1), not deleted', async () => {
+    const help = await runCli(['delete', '--help']);
+    assert.match(help.stdout, /refuses a running operation/);
+    assert.doesNotMatch(help.stdout, /done or not/);
+    const dir = tempDir();
+    const server = await spawnServer(dir.file('delete.db'), ['--enable-sleeper']);
+    const caller = new GenericCaller(server.address);
+    try {
+      const { name } = await caller.call<{ name: string }>(SLEEP, sleepRequest(60_000, 600));
+      const refused = await runCli(['delete', name, '--address', server.address]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /cancel it first/);
+      assert.equal(JSON.parse((await runCli(['get', name, '--address', server.address])).stdout).name, name, 'still there');
+      await runCli(['cancel', name, '--address', server.address]);
+    } finally {
+      caller.close();
+      server.child.kill('SIGTERM');
+      await server.exited;
+      dir.remove();
+    }
   });
 });
