@@ -74,7 +74,8 @@ function removeStale() {
       if (entry.isDirectory()) visit(path);
       else {
         const stem = /^(.*?)(\.js|\.js\.map|\.d\.ts|\.d\.ts\.map)$/.exec(relative(outDir, path));
-        if (stem !== null && !sources.has(stem[1])) {
+        const temporary = /\.(\d+)\.tmp$/.exec(entry.name);
+        if ((stem !== null && !sources.has(stem[1])) || (temporary !== null && !alive(Number(temporary[1])))) {
           rmSync(path);
           count++;
         }
@@ -83,6 +84,16 @@ function removeStale() {
   };
   if (existsSync(outDir)) visit(outDir);
   return count;
+}
+
+/** Whether the build that wrote a temporary file still runs (else the file was left by a killed one). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
 }
 
 function fail(diagnostics) {
