@@ -5,7 +5,6 @@ import { BUNDLED_PROTO_FILES } from '../app.js';
 import { ConfigError, parseDuration } from '../config.js';
 import { Code } from '../domain/errors.js';
 import { createClient, type ClientOperation, type LongrunClient } from '../grpc/typed-client.js';
-import type { TypeRegistry } from '../protos/registry.js';
 import { VISION_PROTO_FILES } from '../vision/index.js';
 import { OperationJson } from './json.js';
 import { progressView, type ProgressView } from './progress.js';
@@ -56,12 +55,12 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
     protoFiles: [...BUNDLED_PROTO_FILES, ...VISION_PROTO_FILES],
     ...connectionOptions(flag, env),
   });
-  const out = new OperationPrinter(client.registry, terminal.stdout);
+  const out = new OperationPrinter(client, terminal.stdout);
   let view: ProgressView | undefined;
   try {
     switch (command) {
       case 'get':
-        return out.print(await client.get(name!));
+        return await out.print(await client.get(name!));
       case 'cancel':
         await client.cancel(name!);
         terminal.stderr.write(`cancellation requested for ${name}\n`);
@@ -78,7 +77,7 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
             if (operations.length === limit) break;
           }
         }
-        if (values['json']) out.printList(operations);
+        if (values['json']) await out.printList(operations);
         else terminal.stdout.write(`${formatTable(operations, terminal.stdout.isTTY ? terminal.stdout.columns || 80 : undefined).join('\n')}\n`);
         return Exit.OK;
       }
@@ -88,7 +87,7 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
         if (operation === 'interrupted') return INTERRUPTED;
         view.finish(operation);
         view = undefined;
-        const code = out.print(operation);
+        const code = await out.print(operation);
         return operation.done ? code : Exit.STILL_RUNNING;
       }
     }
@@ -187,19 +186,21 @@ class OperationPrinter {
   private readonly json: OperationJson;
 
   constructor(
-    registry: TypeRegistry,
+    client: LongrunClient,
     private readonly stdout: NodeJS.WritableStream,
   ) {
-    this.json = new OperationJson(registry);
+    this.json = new OperationJson(client.registry, (typeName) => client.fileDescriptorsOf(typeName));
   }
 
   /** Returns the exit code the operation implies. */
-  print(operation: ClientOperation): number {
+  async print(operation: ClientOperation): Promise<number> {
+    await this.json.learnTypesOf([operation.wire]);
     this.stdout.write(`${JSON.stringify(this.json.of(operation.wire), null, 2)}\n`);
     return operation.error ? Exit.FAILED : Exit.OK;
   }
 
-  printList(operations: ClientOperation[]): void {
+  async printList(operations: ClientOperation[]): Promise<void> {
+    await this.json.learnTypesOf(operations.map((operation) => operation.wire));
     this.stdout.write(`${JSON.stringify({ operations: operations.map((operation) => this.json.of(operation.wire)) }, null, 2)}\n`);
   }
 }

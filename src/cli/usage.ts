@@ -42,7 +42,8 @@ const HELP: Record<string, string> = {
 
 Prints the operation NAME (e.g. operations/abc) on stdout in proto3 JSON, as buf curl and grpcurl
 print it (plus "done": false while it runs): name, done, and its metadata, response or error, each
-Any with its "@type". An Any of a type longrun does not know prints as {"@type", "value": base64}.
+Any with its "@type". Types longrun does not know are asked of the server's reflection; one that
+stays unknown prints as {"@type", "value": base64}.
 
 ${CLIENT_OPTIONS}
 

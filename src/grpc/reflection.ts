@@ -113,7 +113,8 @@ function fileName(file: Uint8Array): string {
   throw new Error('a FileDescriptorProto in the descriptor set has no name');
 }
 
-function encodeSet(files: Iterable<Uint8Array>): Uint8Array {
+/** A serialized FileDescriptorSet of serialized FileDescriptorProtos. */
+export function encodeSet(files: Iterable<Uint8Array>): Uint8Array {
   const writer = protobuf.Writer.create();
   for (const file of files) writer.uint32((1 << 3) | LENGTH_DELIMITED).bytes(file);
   return writer.finish();

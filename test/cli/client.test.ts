@@ -214,7 +214,7 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
 });
 
 describe('longrun get of an embedding app operation', () => {
-  it('prints types it does not know as {"@type", "value": base64}, the rest as proto3 JSON', async () => {
+  it('decodes types it does not know through server reflection, else prints them as {"@type", "value": base64}', async () => {
     const appProtos = fileURLToPath(new URL('../../../examples/proto', import.meta.url));
     const dir = tempDir();
     const longrun = await createLongrun({
@@ -227,17 +227,29 @@ describe('longrun get of an embedding app operation', () => {
       await context.setMetadata({ pagesDone: 2 });
       return { title: request.title, pages: 2 };
     });
-    const grpcServer = createServer();
-    longrun.addToServer(grpcServer);
-    const server = { longrun, address: `127.0.0.1:${await listen(grpcServer, '127.0.0.1', 0)}` };
+    const withReflection = createServer();
+    longrun.addToServer(withReflection);
+    const withoutReflection = createServer();
+    longrun.addToServer(withoutReflection, { reflection: false });
+    const reflecting = `127.0.0.1:${await listen(withReflection, '127.0.0.1', 0)}`;
+    const silent = `127.0.0.1:${await listen(withoutReflection, '127.0.0.1', 0)}`;
     longrun.start();
     try {
-      const operation = await server.longrun.create('/example.reports.v1.Reports/GenerateReport', { title: 'Q3', pages: 2 });
-      await server.longrun.wait(operation.name, 10_000);
-      const got = await runCli(['get', operation.name, '--address', server.address]);
-      assert.equal(got.code, 0, got.stderr);
-      const registry = server.longrun.registry;
-      assert.deepEqual(JSON.parse(got.stdout), {
+      const operation = await longrun.create('/example.reports.v1.Reports/GenerateReport', { title: 'Q3', pages: 2 });
+      await longrun.wait(operation.name, 10_000);
+      const decoded = await runCli(['get', operation.name, '--address', reflecting]);
+      assert.equal(decoded.code, 0, decoded.stderr);
+      assert.deepEqual(JSON.parse(decoded.stdout), {
+        name: operation.name,
+        metadata: { '@type': 'type.googleapis.com/example.reports.v1.GenerateReportMetadata', pagesDone: 2 },
+        done: true,
+        response: { '@type': 'type.googleapis.com/example.reports.v1.Report', title: 'Q3', pages: 2 },
+      });
+
+      const undecoded = await runCli(['get', operation.name, '--address', silent]);
+      assert.equal(undecoded.code, 0, undecoded.stderr);
+      const registry = longrun.registry;
+      assert.deepEqual(JSON.parse(undecoded.stdout), {
         name: operation.name,
         metadata: {
           '@type': 'type.googleapis.com/example.reports.v1.GenerateReportMetadata',
@@ -250,7 +262,7 @@ describe('longrun get of an embedding app operation', () => {
         },
       });
     } finally {
-      await shutdown(grpcServer, 1000);
+      await Promise.all([shutdown(withReflection, 1000), shutdown(withoutReflection, 1000)]);
       await longrun.close(1000);
       dir.remove();
     }
