@@ -43,6 +43,8 @@ export interface OptionSpec {
   kind: Kind;
   default: string;
   values?: readonly string[];
+  /** A boolean's second flag that sets it to false (e.g. --no-vision). */
+  negation?: string;
   description: string;
 }
 
@@ -73,8 +75,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How often expired operations are deleted (in small batches).' },
   { key: 'enableSleeper', flag: 'enable-sleeper', env: 'LONGRUN_ENABLE_SLEEPER', kind: 'boolean', default: 'false',
     description: 'Serve longrun.testing.v1.Sleeper/Sleep, a method that runs for a given time and reports progress (tests, demos).' },
-  { key: 'enableVision', flag: 'enable-vision', env: 'LONGRUN_ENABLE_VISION', kind: 'boolean', default: 'false',
-    description: 'Serve the Vision sample, google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles (text detection on PDF).' },
+  // On by default: the standalone server exists to show the sample, and without it nothing can start an operation.
+  // The library (createLongrun) adds no method by itself.
+  { key: 'enableVision', flag: 'enable-vision', env: 'LONGRUN_ENABLE_VISION', kind: 'boolean', default: 'true', negation: 'no-vision',
+    description: 'Serve the Vision sample, google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles (text detection on PDF); --no-vision or false turns it off.' },
   { key: 'storageRoot', flag: 'storage-root', env: 'LONGRUN_STORAGE_ROOT', kind: 'string', default: './data/storage',
     description: 'Where the Vision sample finds gs://BUCKET/OBJECT: the file <root>/BUCKET/OBJECT. Nothing outside it is read or written.' },
   { key: 'logLevel', flag: 'log-level', env: 'LONGRUN_LOG_LEVEL', kind: 'enum', default: 'info',
@@ -107,7 +111,8 @@ export function configurationTable(): string {
   const rows = OPTIONS.map((spec) => {
     const fallback = spec.default === '' ? 'none' : `\`${spec.default}\``;
     const values = spec.values === undefined || spec.description.includes(spec.values[0]!) ? '' : ` One of ${spec.values.map((v) => `\`${v}\``).join(', ')}.`;
-    return `| \`--${spec.flag}\` | \`${spec.env}\` | ${fallback} | ${cell(spec.description + values)} |`;
+    const flags = [spec.flag, ...(spec.negation === undefined ? [] : [spec.negation])].map((flag) => `\`--${flag}\``).join(', ');
+    return `| ${flags} | \`${spec.env}\` | ${fallback} | ${cell(spec.description + values)} |`;
   });
   return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
@@ -120,9 +125,11 @@ export class ConfigError extends Error {
 export function loadConfig(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): ServerConfig {
   const config: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
-    const flag = flags[spec.flag];
+    const negated = spec.negation !== undefined && flags[spec.negation] === true;
+    if (negated && flags[spec.flag] !== undefined) throw new ConfigError(`--${spec.flag} and --${spec.negation} contradict each other`);
+    const flag = negated ? false : flags[spec.flag];
     const raw = flag !== undefined ? String(flag) : (env[spec.env] ?? spec.default);
-    const source = flag !== undefined ? `--${spec.flag}` : env[spec.env] !== undefined ? spec.env : 'default';
+    const source = negated ? `--${spec.negation}` : flag !== undefined ? `--${spec.flag}` : env[spec.env] !== undefined ? spec.env : 'default';
     const value = parseValue(spec, raw, source);
     if (value !== undefined) config[spec.key] = value;
   }

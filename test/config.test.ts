@@ -38,3 +38,15 @@ describe('limit options', () => {
     assert.match(readme, /\| `--max-waits-per-principal` \| `LONGRUN_MAX_WAITS_PER_PRINCIPAL` \| `1000` \|/);
   });
 });
+
+describe('the Vision sample option', () => {
+  it('is on by default; --no-vision or LONGRUN_ENABLE_VISION=false turn it off; --enable-vision wins over the environment', () => {
+    assert.equal(loadConfig({}, {}).enableVision, true);
+    assert.equal(loadConfig({ 'no-vision': true }, {}).enableVision, false);
+    assert.equal(loadConfig({}, { LONGRUN_ENABLE_VISION: 'false' }).enableVision, false);
+    assert.equal(loadConfig({ 'enable-vision': true }, { LONGRUN_ENABLE_VISION: 'false' }).enableVision, true);
+    assert.equal(loadConfig({ 'no-vision': true }, { LONGRUN_ENABLE_VISION: 'true' }).enableVision, false);
+    assert.equal(loadConfig({}, {}).enableSleeper, false, 'the Sleeper stays opt-in');
+    assert.throws(() => loadConfig({ 'no-vision': true, 'enable-vision': true }, {}), { name: 'ConfigError', message: /contradict/ });
+  });
+});

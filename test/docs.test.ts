@@ -10,6 +10,9 @@ describe('README configuration table', () => {
     const table = /<!-- configuration-table:[^>]*-->\n([\s\S]*?)\n<!-- \/configuration-table -->/.exec(readme);
     assert.ok(table, 'README.md has the configuration-table markers');
     assert.equal(table[1], configurationTable(), 'README.md is out of date: run `npm run docs`');
-    for (const spec of OPTIONS) assert.match(table[1]!, new RegExp(`\`--${spec.flag}\` \\| \`${spec.env}\``));
+    for (const spec of OPTIONS) {
+      const flags = [spec.flag, ...(spec.negation === undefined ? [] : [spec.negation])].map((flag) => `\`--${flag}\``).join(', ');
+      assert.ok(table[1]!.includes(`| ${flags} | \`${spec.env}\` |`), `a row for --${spec.flag}`);
+    }
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OperationsClient } from '../src/index.js';
@@ -79,6 +80,55 @@ describe('README client example', () => {
       client.close();
       caller.close();
       await server.stop();
+      dir.remove();
+    }
+  });
+});
+
+/** A checkout as `npm ci && npm start` leaves it, in a temp dir: the repo's files linked, data/ its own. */
+function checkout(): { path: string; remove(): void } {
+  const dir = tempDir('longrun-checkout-');
+  for (const entry of ['node_modules', 'dist', 'examples', 'proto', 'src']) symlinkSync(join(root, entry), dir.file(entry));
+  copyFileSync(join(root, 'package.json'), dir.file('package.json'));
+  return dir;
+}
+
+describe('README first minutes', () => {
+  it('run as written, top to bottom, against a real longrun serve started as npm start does', async () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const block = /<!-- first-minutes -->\s*```sh\n([\s\S]*?)```/.exec(readme);
+    assert.ok(block, 'the README has the first-minutes block');
+    const dir = checkout();
+    // `npm start` is the build (test/build.test.ts) and then this, in the checkout, with its defaults but the port.
+    const server = spawn(process.execPath, ['dist/src/cli/main.js', 'serve', '--port', '0', '--log-level', 'warn'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(server, 'exit');
+    try {
+      let serverOut = '';
+      const address = await new Promise<string>((resolve, reject) => {
+        server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          serverOut += chunk;
+          const match = /longrun listening on (\S+)/.exec(serverOut);
+          if (match) resolve(match[1]!);
+        });
+        void exited.then(([code]) => reject(new Error(`longrun serve exited (${code}) before listening`)));
+      });
+      // The only change: the port the server got instead of 50051 (for buf curl's URL, and LONGRUN_ADDRESS for longrun).
+      const script = block[1]!.replaceAll('localhost:50051', address);
+      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile('sh', ['-e', '-c', script], { cwd: dir.path, timeout: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } }, (error, out, err) =>
+          error ? reject(new Error(`${error.message}\n${out}\n${err}`)) : resolve({ stdout: out, stderr: err }),
+        ),
+      );
+      const name = /"name": "(operations\/[\w-]{27})"/.exec(stdout)?.[1];
+      assert.ok(name, `buf curl printed the new operation: ${stdout}`);
+      assert.match(stdout, /"@type": "type\.googleapis\.com\/google\.cloud\.vision\.v1\.OperationMetadata",\s*"state": "CREATED"/);
+      assert.match(stdout, /"done": true,\s*"response": \{\s*"@type": "type\.googleapis\.com\/google\.cloud\.vision\.v1\.AsyncBatchAnnotateFilesResponse"/);
+      assert.match(stderr, new RegExp(`${name}: DONE`), 'longrun wait showed progress on stderr');
+      assert.match(stdout, /^output-1-to-2\.json$/m, 'ls shows the shard');
+      assert.match(stdout, /^Hello from longrun\nThis page has two lines of text\.\nSecond page\nText detection reads every page\.$/m, 'the text of both pages');
+    } finally {
+      server.kill('SIGTERM');
+      await exited;
       dir.remove();
     }
   });

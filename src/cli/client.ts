@@ -4,9 +4,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BUNDLED_PROTO_FILES } from '../app.js';
 import { ConfigError, parseDuration } from '../config.js';
 import { Code } from '../domain/errors.js';
-import type { Any__Output } from '../gen/google/protobuf/Any.js';
 import { createClient, type ClientOperation, type LongrunClient } from '../grpc/typed-client.js';
-import type { TypeRegistry } from '../protos/registry.js';
+import { VISION_PROTO_FILES } from '../vision/index.js';
+import { OperationJson } from './json.js';
 import { progressView, type ProgressView } from './progress.js';
 import { formatTable } from './table.js';
 import { Exit, UsageError } from './usage.js';
@@ -51,15 +51,16 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
   const timeoutMs = command === 'wait' && flag('timeout') !== undefined ? duration(flag('timeout')!, '--timeout') : undefined;
 
   const client = createClient(flag('address') ?? env['LONGRUN_ADDRESS'] ?? DEFAULT_ADDRESS, {
-    protoFiles: BUNDLED_PROTO_FILES,
+    // longrun's and the Vision sample's types, for the table's TYPE, CREATED and UPDATED columns.
+    protoFiles: [...BUNDLED_PROTO_FILES, ...VISION_PROTO_FILES],
     ...connectionOptions(flag, env),
   });
-  const out = new OperationPrinter(client.registry, terminal.stdout);
+  const out = new OperationPrinter(client, terminal.stdout);
   let view: ProgressView | undefined;
   try {
     switch (command) {
       case 'get':
-        return out.print(await client.get(name!));
+        return await out.print(await client.get(name!));
       case 'cancel':
         await client.cancel(name!);
         terminal.stderr.write(`cancellation requested for ${name}\n`);
@@ -76,7 +77,7 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
             if (operations.length === limit) break;
           }
         }
-        if (values['json']) out.printList(operations);
+        if (values['json']) await out.printList(operations);
         else terminal.stdout.write(`${formatTable(operations, terminal.stdout.isTTY ? terminal.stdout.columns || 80 : undefined).join('\n')}\n`);
         return Exit.OK;
       }
@@ -86,7 +87,7 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
         if (operation === 'interrupted') return INTERRUPTED;
         view.finish(operation);
         view = undefined;
-        const code = out.print(operation);
+        const code = await out.print(operation);
         return operation.done ? code : Exit.STILL_RUNNING;
       }
     }
@@ -180,36 +181,26 @@ function duration(value: string, option: string): number {
   }
 }
 
-/** Prints operations as JSON, each `Any` with its `@type` and decoded when its type is known, else base64. */
+/** Prints operations as proto3 JSON (see OperationJson). */
 class OperationPrinter {
+  private readonly json: OperationJson;
+
   constructor(
-    private readonly registry: TypeRegistry,
+    client: LongrunClient,
     private readonly stdout: NodeJS.WritableStream,
-  ) {}
+  ) {
+    this.json = new OperationJson(client.registry, (typeName) => client.fileDescriptorsOf(typeName));
+  }
 
   /** Returns the exit code the operation implies. */
-  print(operation: ClientOperation): number {
-    this.stdout.write(`${JSON.stringify(this.json(operation), null, 2)}\n`);
+  async print(operation: ClientOperation): Promise<number> {
+    await this.json.learnTypesOf([operation.wire]);
+    this.stdout.write(`${JSON.stringify(this.json.of(operation.wire), null, 2)}\n`);
     return operation.error ? Exit.FAILED : Exit.OK;
   }
 
-  printList(operations: ClientOperation[]): void {
-    this.stdout.write(`${JSON.stringify({ operations: operations.map((operation) => this.json(operation)) }, null, 2)}\n`);
-  }
-
-  private json({ wire }: ClientOperation): Record<string, unknown> {
-    const json: Record<string, unknown> = { name: wire.name, done: wire.done };
-    if (wire.metadata) json['metadata'] = this.any(wire.metadata);
-    if (wire.response) json['response'] = this.any(wire.response);
-    if (wire.error) json['error'] = { ...wire.error, details: wire.error.details.map((detail) => this.any(detail)) };
-    return json;
-  }
-
-  private any(any: Any__Output): Record<string, unknown> {
-    try {
-      return { '@type': any.type_url, ...this.registry.unpack({ typeUrl: any.type_url, value: new Uint8Array(any.value) }) };
-    } catch {
-      return { '@type': any.type_url, value: Buffer.from(any.value).toString('base64') };
-    }
+  async printList(operations: ClientOperation[]): Promise<void> {
+    await this.json.learnTypesOf(operations.map((operation) => operation.wire));
+    this.stdout.write(`${JSON.stringify({ operations: operations.map((operation) => this.json.of(operation.wire)) }, null, 2)}\n`);
   }
 }

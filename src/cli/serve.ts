@@ -12,7 +12,10 @@ import { addSleeper } from '../sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
 
 export const SERVE_FLAGS = Object.fromEntries(
-  OPTIONS.map((spec) => [spec.flag, { type: spec.kind === 'boolean' ? 'boolean' : 'string' }]),
+  OPTIONS.flatMap((spec) => [
+    [spec.flag, { type: spec.kind === 'boolean' ? 'boolean' : 'string' }],
+    ...(spec.negation === undefined ? [] : [[spec.negation, { type: 'boolean' }]]),
+  ]),
 ) as NonNullable<ParseArgsConfig['options']>;
 
 export async function serve(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {

@@ -40,8 +40,10 @@ const EXIT_CODES = `exit codes: 0 ok, 1 the operation failed (or the call was re
 const HELP: Record<string, string> = {
   get: `usage: longrun get NAME [options]
 
-Prints the operation NAME (e.g. operations/abc) as JSON on stdout: name, done, and its metadata,
-response or error, with each Any decoded (its "@type" kept) when longrun knows the type.
+Prints the operation NAME (e.g. operations/abc) on stdout in proto3 JSON, as buf curl and grpcurl
+print it (plus "done": false while it runs): name, done, and its metadata, response or error, each
+Any with its "@type". Types longrun does not know are asked of the server's reflection; one that
+stays unknown prints as {"@type", "value": base64}.
 
 ${CLIENT_OPTIONS}
 
@@ -91,7 +93,8 @@ ${EXIT_CODES}
 `,
   delete: `usage: longrun delete NAME [options]
 
-Deletes the operation NAME (done or not; a running one is not cancelled by this).
+Deletes the operation NAME once it is done. The server refuses a running operation
+(FAILED_PRECONDITION, exit 1): cancel it first, \`longrun wait\` for it to end, then delete it.
 
 ${CLIENT_OPTIONS}
 
@@ -130,7 +133,8 @@ function serveHelp(): string {
   const lines = OPTIONS.map((option) => {
     const value = option.kind === 'boolean' ? '' : ` ${option.values?.join('|') ?? PLACEHOLDERS[option.kind]}`;
     const fallback = option.default === '' ? '' : ` Default: ${option.default}.`;
-    return `  --${option.flag}${value}  [${option.env}]\n${wrap(`${option.description}${fallback}`, 6, 78)}`;
+    const negation = option.negation === undefined ? '' : `, --${option.negation}`;
+    return `  --${option.flag}${value}${negation}  [${option.env}]\n${wrap(`${option.description}${fallback}`, 6, 78)}`;
   });
   return `usage: longrun serve [options]
 
@@ -156,7 +160,7 @@ export function helpOf(command: Command): string {
 
 export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --help for each)
 
-  longrun serve [--port 50051] [--db FILE] [--enable-sleeper] ...   run the server
+  longrun serve [--port 50051] [--db FILE] [--no-vision] ...        run the server
   longrun list [COLLECTION] [--filter EXPR] [--json]                 list operations as a table
   longrun get NAME                                                   print an operation as JSON
   longrun wait NAME [--timeout 5m]                                   show progress until it is done

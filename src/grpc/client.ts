@@ -1,4 +1,6 @@
 /** A small promise-based client of google.longrunning.Operations, for the CLI and tests. */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import {
   credentials,
   loadPackageDefinition,
@@ -7,6 +9,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   type Client,
+  type ServiceClientConstructor,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -89,6 +92,29 @@ export class OperationsClient {
     return new Promise((resolve, reject) => this.client.DeleteOperation({ name }, this.metadata(), (error: ServiceError | null) => (error ? reject(error) : resolve())));
   }
 
+  /**
+   * The serialized FileDescriptorProtos of the file that declares `symbol` (a full message name)
+   * and of the files it imports, from the server's reflection service (grpc.reflection.v1), over
+   * this client's channel and credentials. Empty when the server does not know the symbol.
+   */
+  fileDescriptorsOf(symbol: string, timeoutMs = 5000): Promise<Uint8Array[]> {
+    const reflection = new (reflectionService())(
+      'unused', // the channel below is this client's
+      credentials.createInsecure(),
+      { channelOverride: (this.client as unknown as Client).getChannel() },
+    ) as unknown as ReflectionStub;
+    return new Promise((resolve, reject) => {
+      const call = reflection.ServerReflectionInfo(this.metadata(), { deadline: new Date(Date.now() + timeoutMs) });
+      call.on('data', (reply: ReflectionReply) => {
+        resolve(reply.fileDescriptorResponse?.fileDescriptorProto.map((file) => new Uint8Array(file)) ?? []);
+        call.end();
+      });
+      call.on('error', reject);
+      call.on('end', () => resolve([]));
+      call.write({ fileContainingSymbol: symbol });
+    });
+  }
+
   close(): void {
     (this.client as unknown as Client).close();
   }
@@ -127,4 +153,30 @@ export class OperationsClient {
       });
     });
   }
+}
+
+interface ReflectionReply {
+  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] } | null;
+}
+interface ReflectionStub {
+  ServerReflectionInfo(metadata: Metadata, options: CallOptions): {
+    write(request: { fileContainingSymbol: string }): void;
+    end(): void;
+    on(event: 'data', listener: (reply: ReflectionReply) => void): unknown;
+    on(event: 'error', listener: (error: Error) => void): unknown;
+    on(event: 'end', listener: () => void): unknown;
+  };
+}
+
+let reflectionConstructor: ServiceClientConstructor | undefined;
+
+/** grpc.reflection.v1 from @grpc/reflection's own proto, loaded once. */
+function reflectionService(): ServiceClientConstructor {
+  if (reflectionConstructor === undefined) {
+    const protoDir = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build', 'proto');
+    const definition = loadSync('grpc/reflection/v1/reflection.proto', { ...LOADER_OPTIONS, includeDirs: [protoDir] });
+    const loaded = loadPackageDefinition(definition) as unknown as { grpc: { reflection: { v1: { ServerReflection: ServiceClientConstructor } } } };
+    reflectionConstructor = loaded.grpc.reflection.v1.ServerReflection;
+  }
+  return reflectionConstructor;
 }

@@ -113,7 +113,8 @@ function fileName(file: Uint8Array): string {
   throw new Error('a FileDescriptorProto in the descriptor set has no name');
 }
 
-function encodeSet(files: Iterable<Uint8Array>): Uint8Array {
+/** A serialized FileDescriptorSet of serialized FileDescriptorProtos. */
+export function encodeSet(files: Iterable<Uint8Array>): Uint8Array {
   const writer = protobuf.Writer.create();
   for (const file of files) writer.uint32((1 << 3) | LENGTH_DELIMITED).bytes(file);
   return writer.finish();
@@ -126,6 +127,26 @@ function isTypeDefinition(entry: Definition): entry is Extract<Definition, { fil
 }
 
 // --- Describing .proto files with protobufjs ----------------------------------------------------
+//
+// Why our own compiler from protobufjs objects to FileDescriptorProto, rather than a library:
+// - protobufjs 7.x's own `protobufjs/ext/descriptor` (`root.toDescriptor('proto3')`), on these very
+//   files (sleeper.proto, image_annotator.proto, an app's widgets.proto, error_details.proto):
+//   makes one file per package named after it (`longrun_testing_v1.proto`, `google_api.proto`)
+//   with no `dependency` at all, where protoc and buf make one per .proto file with its imports;
+//   drops custom options (`(google.api.http)`, `(google.longrunning.operation_info)` come out as
+//   `{}`), since it keeps only options whose names are fields of the options message; leaves
+//   `json_name` unset; names map entries after the field (`Metadata` for ErrorInfo.metadata, where
+//   protoc says `MetadataEntry`); and writes type names relative (`InputConfig`, not
+//   `.google.cloud.vision.v1.InputConfig`). Served by reflection, `buf curl` answers
+//   `failed to find service named "longrun.testing.v1.Sleeper" in schema`.
+//   test/protos/reflection.test.ts checks these facts, so it fails once protobufjs gets them right.
+// - proto-loader derives descriptors through protobufjs too, with the same faults (see the top).
+// - A descriptor set built with buf or protoc is what longrun serves for its own protos
+//   (DESCRIPTOR_SET_PATH), but an embedding app gives .proto files at run time, and neither tool is
+//   a run-time dependency (`protoc` on npm ships a native binary per platform; @bufbuild/protocompile
+//   0.0.1 runs `buf build`, for tests).
+// The output is checked field for field against `buf build` of longrun's protos and of an app's
+// (maps, oneofs, proto3 optional, reserved ranges, nested types, custom options, json_name).
 
 const PROTOBUFJS_DIR = dirname(createRequire(import.meta.url).resolve('protobufjs/package.json'));
 

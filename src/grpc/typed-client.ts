@@ -174,6 +174,11 @@ export class LongrunClient {
     return this.registry.unpack<T>({ typeUrl: any.type_url, value: any.value });
   }
 
+  /** Descriptors of the file declaring `typeName` and its imports, by the server's reflection (see OperationsClient). */
+  fileDescriptorsOf(typeName: string): Promise<Uint8Array[]> {
+    return this.client.fileDescriptorsOf(typeName);
+  }
+
   close(): void {
     this.client.close();
   }

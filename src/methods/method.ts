@@ -42,7 +42,7 @@ export interface MethodOptions<Request, Metadata> {
   metadataType?: string;
   /** Throws LongrunError (INVALID_ARGUMENT) to refuse a request before any operation exists. */
   validate?(request: Request): void | Promise<void>;
-  /** The metadata the operation has from the moment it is created. */
+  /** The metadata the operation has from the moment it is created (default: an empty message of the metadata type). */
   initialMetadata?(request: Request, now: Date): Metadata | undefined;
   /** Parent of the created operation (default: the request's `parent` field, if any). */
   parentOf?(request: Request): string | undefined;

@@ -89,15 +89,15 @@ export class OperationsService {
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const now = clock.now();
-    const initial = method.options.initialMetadata?.(request, new Date(now));
+    // AIP-151: the creating reply already carries metadata of the declared type (empty unless the method says more).
+    const initial = method.options.initialMetadata?.(request, new Date(now)) ?? {};
     const result = await store.create({
       name: formatOperationName(parent, this.deps.ids.newId(caller.principal)),
       parent,
       method: method.info.path,
       owner: caller.principal,
       request: requestAny,
-      ...(initial !== undefined &&
-        method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.pack(method.info.metadataType, initial as MessageValue)) }),
+      ...(method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.pack(method.info.metadataType, initial as MessageValue)) }),
       ...(idempotencyKey !== undefined && {
         idempotencyKey,
         requestFingerprint: registry.fingerprint(requestAny),

@@ -62,6 +62,8 @@ export function addSleeper(longrun: Longrun): void {
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
+      // Nothing has run yet: no attempt, no start time.
+      initialMetadata: () => ({ progressPercent: 0, attempt: 0 }) as SleepMetadata,
       validate(request) {
         const ms = durationMs(request.duration);
         if (!(ms >= 0 && ms <= MAX_SLEEP_MS)) throw invalidArgument('duration', `must be between 0 and ${MAX_SLEEP_MS / 1000} seconds`);

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { CLI, runCli, runCliInTerminal, SCRIPT, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { createLogger, createLongrun, createServer, listen, shutdown } from '../../src/index.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 import { within } from '../helpers/wait.js';
@@ -208,5 +210,85 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
     assert.equal(unreachable.code, 3, unreachable.stderr);
     const malformed = await runCli(['get', 'not a name', ...address]);
     assert.equal(malformed.code, 2, malformed.stderr);
+  });
+});
+
+describe('longrun get of an embedding app operation', () => {
+  it('decodes types it does not know through server reflection, else prints them as {"@type", "value": base64}', async () => {
+    const appProtos = fileURLToPath(new URL('../../../examples/proto', import.meta.url));
+    const dir = tempDir();
+    const longrun = await createLongrun({
+      databasePath: dir.file('app.db'),
+      protoFiles: ['example/reports/v1/reports.proto'],
+      includeDirs: [appProtos],
+      logger: createLogger('silent'),
+    });
+    longrun.method('/example.reports.v1.Reports/GenerateReport', async (request: { title: string }, context) => {
+      await context.setMetadata({ pagesDone: 2 });
+      return { title: request.title, pages: 2 };
+    });
+    const withReflection = createServer();
+    longrun.addToServer(withReflection);
+    const withoutReflection = createServer();
+    longrun.addToServer(withoutReflection, { reflection: false });
+    const reflecting = `127.0.0.1:${await listen(withReflection, '127.0.0.1', 0)}`;
+    const silent = `127.0.0.1:${await listen(withoutReflection, '127.0.0.1', 0)}`;
+    longrun.start();
+    try {
+      const operation = await longrun.create('/example.reports.v1.Reports/GenerateReport', { title: 'Q3', pages: 2 });
+      await longrun.wait(operation.name, 10_000);
+      const decoded = await runCli(['get', operation.name, '--address', reflecting]);
+      assert.equal(decoded.code, 0, decoded.stderr);
+      assert.deepEqual(JSON.parse(decoded.stdout), {
+        name: operation.name,
+        metadata: { '@type': 'type.googleapis.com/example.reports.v1.GenerateReportMetadata', pagesDone: 2 },
+        done: true,
+        response: { '@type': 'type.googleapis.com/example.reports.v1.Report', title: 'Q3', pages: 2 },
+      });
+
+      const undecoded = await runCli(['get', operation.name, '--address', silent]);
+      assert.equal(undecoded.code, 0, undecoded.stderr);
+      const registry = longrun.registry;
+      assert.deepEqual(JSON.parse(undecoded.stdout), {
+        name: operation.name,
+        metadata: {
+          '@type': 'type.googleapis.com/example.reports.v1.GenerateReportMetadata',
+          value: Buffer.from(registry.encode('example.reports.v1.GenerateReportMetadata', { pagesDone: 2 })).toString('base64'),
+        },
+        done: true,
+        response: {
+          '@type': 'type.googleapis.com/example.reports.v1.Report',
+          value: Buffer.from(registry.encode('example.reports.v1.Report', { title: 'Q3', pages: 2 })).toString('base64'),
+        },
+      });
+    } finally {
+      await Promise.all([shutdown(withReflection, 1000), shutdown(withoutReflection, 1000)]);
+      await longrun.close(1000);
+      dir.remove();
+    }
+  });
+});
+
+describe('longrun delete', () => {
+  it('says in its help, and does, that a running operation is refused (exit 1), not deleted', async () => {
+    const help = await runCli(['delete', '--help']);
+    assert.match(help.stdout, /refuses a running operation/);
+    assert.doesNotMatch(help.stdout, /done or not/);
+    const dir = tempDir();
+    const server = await spawnServer(dir.file('delete.db'), ['--enable-sleeper']);
+    const caller = new GenericCaller(server.address);
+    try {
+      const { name } = await caller.call<{ name: string }>(SLEEP, sleepRequest(60_000, 600));
+      const refused = await runCli(['delete', name, '--address', server.address]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /cancel it first/);
+      assert.equal(JSON.parse((await runCli(['get', name, '--address', server.address])).stdout).name, name, 'still there');
+      await runCli(['cancel', name, '--address', server.address]);
+    } finally {
+      caller.close();
+      server.child.kill('SIGTERM');
+      await server.exited;
+      dir.remove();
+    }
   });
 });

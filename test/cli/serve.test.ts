@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BUNDLED_PROTO_FILES, OperationsClient } from '../../src/index.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
+import { bufCurl } from '../helpers/buf-curl.js';
 import { GenericCaller } from '../helpers/server.js';
 import { runCli, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
+const VISION_METHOD = 'google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles';
 const registry = new TypeRegistry(BUNDLED_PROTO_FILES);
 
 interface Connected {
@@ -149,5 +154,97 @@ describe('longrun client commands', () => {
     assert.equal(missing.code, 3);
     assert.match(missing.stderr, /does not exist/);
     assert.equal((await runCli(['get', ...address])).code, 2, 'usage error');
+  });
+});
+
+describe('what longrun serve serves', () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+
+  /** The methods buf curl finds through reflection. */
+  async function methods(address: string): Promise<string[]> {
+    const listed = await bufCurl(address, ['--list-methods', '']);
+    assert.equal(listed.code, 0, listed.stderr);
+    return listed.stdout.trim().split('\n');
+  }
+
+  it('serves the Vision sample by default; --no-vision and LONGRUN_ENABLE_VISION=false turn it off', async () => {
+    const db = dir.file('vision.db');
+    const byDefault = await spawnServer(db, ['--no-vision', '--enable-vision']).catch((error: Error) => error);
+    assert.ok(byDefault instanceof Error && /--enable-vision and --no-vision contradict each other/.test(byDefault.message), String(byDefault));
+    for (const [args, env, served] of [
+      [[], {}, true],
+      [['--enable-vision'], {}, true],
+      [['--no-vision'], {}, false],
+      [[], { LONGRUN_ENABLE_VISION: 'false' }, false],
+    ] as const) {
+      const server = await spawnServer(db, [...args], env);
+      try {
+        const listed = await methods(server.address);
+        assert.equal(listed.includes(VISION_METHOD), served, `${args.join(' ')} ${JSON.stringify(env)}: ${listed.join(', ')}`);
+        assert.ok(listed.includes('google.longrunning.Operations/GetOperation'));
+        const call = await bufCurl(server.address, ['-d', '{"requests": []}', VISION_METHOD]);
+        // Served: the request is checked (no files: INVALID_ARGUMENT); not served: UNIMPLEMENTED.
+        assert.match(call.stderr, served ? /invalid_argument/i : /unimplemented/i, call.stderr);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    }
+  });
+
+  it('every creating method served replies with typed metadata from the first reply (AIP-151)', async () => {
+    const storage = dir.file('storage');
+    mkdirSync(join(storage, 'my-bucket'), { recursive: true });
+    copyFileSync(fileURLToPath(new URL('../../../examples/hello.pdf', import.meta.url)), join(storage, 'my-bucket', 'hello.pdf'));
+    const server = await spawnServer(dir.file('metadata.db'), ['--enable-sleeper', '--storage-root', storage]);
+    try {
+      const created: [string, object, string][] = [
+        [SLEEP.slice(1), { duration: '0.2s', steps: 2 }, 'type.googleapis.com/longrun.testing.v1.SleepMetadata'],
+        [VISION_METHOD, {
+          requests: [{
+            inputConfig: { gcsSource: { uri: 'gs://my-bucket/hello.pdf' }, mimeType: 'application/pdf' },
+            features: [{ type: 'TEXT_DETECTION' }],
+            outputConfig: { gcsDestination: { uri: 'gs://my-bucket/out/' } },
+          }],
+        }, 'type.googleapis.com/google.cloud.vision.v1.OperationMetadata'],
+      ];
+      const served = (await methods(server.address)).filter((method) => !method.startsWith('google.longrunning.') && !method.startsWith('grpc.'));
+      assert.deepEqual(served.filter((method) => /Sleep$|AsyncBatchAnnotateFiles$/.test(method)).sort(), created.map(([method]) => method).sort());
+      for (const [method, request, metadataType] of created) {
+        const reply = await bufCurl(server.address, ['-d', JSON.stringify(request), method]);
+        assert.equal(reply.code, 0, reply.stderr);
+        const operation = JSON.parse(reply.stdout) as { name: string; done?: boolean; metadata?: { '@type': string } };
+        assert.equal(operation.done, undefined, `${method}: not done yet`);
+        assert.equal(operation.metadata?.['@type'], metadataType, `${method}: ${reply.stdout}`);
+      }
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('the CLI prints an operation as the same proto3 JSON as buf curl', async () => {
+    const server = await spawnServer(dir.file('json.db'), ['--enable-sleeper']);
+    const caller = new GenericCaller(server.address);
+    try {
+      const address = ['--address', server.address];
+      const ok = await caller.call<{ name: string }>(SLEEP, sleepRequest(1500, 3));
+      const failed = await caller.call<{ name: string }>(SLEEP, { ...sleepRequest(10, 1), failWith: { code: 9, message: 'no' } });
+      for (const name of [ok.name, failed.name]) {
+        const waited = await runCli(['wait', name, ...address]);
+        const got = await runCli(['get', name, ...address]);
+        const curled = await bufCurl(server.address, ['-d', JSON.stringify({ name }), 'google.longrunning.Operations/GetOperation']);
+        assert.equal(curled.code, 0, curled.stderr);
+        assert.deepEqual(JSON.parse(got.stdout), JSON.parse(curled.stdout));
+        assert.deepEqual(JSON.parse(waited.stdout), JSON.parse(curled.stdout));
+      }
+      const done = JSON.parse((await runCli(['get', ok.name, ...address])).stdout) as { response: Record<string, unknown> };
+      assert.deepEqual(done.response, { '@type': 'type.googleapis.com/longrun.testing.v1.SleepResponse', slept: '1.500s', steps: 3, attempt: 1 });
+    } finally {
+      caller.close();
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });

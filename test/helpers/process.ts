@@ -2,6 +2,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { within } from './wait.js';
 
@@ -18,9 +19,15 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals, ms?: number): Promise<number | string>;
 }
 
-export async function spawnServer(databasePath: string, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', databasePath, '--log-level', 'warn', ...args], {
+/**
+ * `longrun serve` on port 0. The Vision sample is on, as by default, with its storage root beside
+ * the database (not ./data/storage of the checkout); `args` come last and win.
+ */
+export async function spawnServer(databasePath: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const storageRoot = join(dirname(databasePath), 'storage');
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', databasePath, '--storage-root', storageRoot, '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -324,6 +324,7 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
     server = await spawnProbedServer([
       '--db', dir.file('longrun.db'),
       '--enable-sleeper',
+      '--no-vision', // the Sleeper's creating method is the one fuzzed
       '--token-file', tokenFile,
       '--admins', 'ops',
       '--wait-cap', '100ms',

@@ -177,6 +177,37 @@ describe('descriptorSetFromProtoFiles', () => {
     assertSameFiles(runtime, decode(readFileSync(join(appDir, 'built.binpb'))), names);
   });
 
+  // Why descriptorSetFromProtoFiles exists (see its comment): the maintained alternative, protobufjs's
+  // own ext/descriptor, does not describe these files as protoc and buf do. Fails once it does.
+  test('protobufjs/ext/descriptor still describes these protos unlike buf build', () => {
+    const requireHere = createRequire(import.meta.url);
+    // Adds Root#toDescriptor; its message types encode what it describes.
+    const descriptor = requireHere('protobufjs/ext/descriptor') as { MethodOptions: protobuf.Type };
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => [join(appDir, 'app'), PROTO_DIR, PROTOBUFJS_DIR].map((dir) => join(dir, target)).find((path) => {
+      try {
+        return statSync(path).isFile();
+      } catch {
+        return false;
+      }
+    }) ?? target;
+    root.loadSync(['google/protobuf/descriptor.proto', 'acme/widgets/v1/widgets.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+    root.resolveAll();
+    type Described = {
+      file: { name: string; package: string; dependency: string[]; messageType: { name: string; nestedType: { name: string }[]; field: { name: string; jsonName?: string }[] }[]; service: { method: { name: string; options?: object }[] }[] }[];
+    };
+    const set = (root as unknown as { toDescriptor(syntax: string): Described }).toDescriptor('proto3');
+    const widgets = set.file.find((file) => file.package === 'acme.widgets.v1')!;
+    // One file per package, named after it, where buf has one per .proto file with its imports.
+    assert.deepEqual([widgets.name, widgets.dependency], ['acme_widgets_v1.proto', []]);
+    // Custom options (google.api.http, operation_info) are dropped.
+    const options = widgets.service[0]!.method.find((method) => method.name === 'MakeWidget')!.options;
+    assert.equal(options === undefined ? 0 : descriptor.MethodOptions.encode(options).finish().length, 0);
+    // Map entries are named after the field (Metadata), where protoc says MetadataEntry.
+    const errorInfo = set.file.find((file) => file.package === 'google.rpc')!.messageType.find((message) => message.name === 'ErrorInfo')!;
+    assert.deepEqual(errorInfo.nestedType.map((nested) => nested.name), ['Metadata']);
+  });
+
   test('rejects editions files with a clear message', () => {
     const dir = join(appDir, 'editions');
     mkdirSync(dir, { recursive: true });
