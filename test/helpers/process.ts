@@ -16,7 +16,7 @@ export interface ServerProcess {
 }
 
 export async function spawnServer(databasePath: string, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', databasePath, '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--db', databasePath, '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

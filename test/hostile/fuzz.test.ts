@@ -277,7 +277,7 @@ interface ProbedServer {
 }
 
 async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
-  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   const waiting: ((usage: NodeJS.MemoryUsage) => void)[] = [];
