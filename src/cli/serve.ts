@@ -58,13 +58,11 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
-  if (http !== undefined) {
-    process.stdout.write(`longrun http on ${http.url}\n`);
-    logger.info({ url: http.url }, 'serving http');
-  }
+  if (http !== undefined) process.stdout.write(`longrun http on ${http.url}\n`);
   logger.info(
     {
       address,
+      http: http?.url ?? 'off',
       database: config.databasePath,
       tls: listenOptions.tls === undefined ? 'off' : listenOptions.tls.clientCa === undefined ? 'on' : 'mutual',
       tokens: auth?.tokens?.size ?? 0,
