@@ -372,12 +372,14 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   async http() {
     const longrun = ServerProcess.start(['longrun', join(work, 'http.db')]);
     const grpcPort = await longrun.port;
-    const client = sleeper(grpcPort);
+    // Four channels, as in the core section's create-to-done.
+    const clients = Array.from({ length: 4 }, () => sleeper(grpcPort));
+    let turn = 0;
     await httpBench({
       report,
-      server: { grpcPort, httpPort: (await longrun.httpPort)!, pid: longrun.child.pid!, createOverGrpc: () => startSleep(client, 0, 0) },
+      server: { grpcPort, httpPort: (await longrun.httpPort)!, pid: longrun.child.pid!, createOverGrpc: () => startSleep(clients[turn++ % 4]!, 0, 0) },
     });
-    client.close();
+    for (const client of clients) client.close();
     await longrun.stop();
   },
   'in-process': inProcessThroughput,

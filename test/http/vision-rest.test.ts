@@ -106,6 +106,7 @@ describe('@google-cloud/vision in REST mode (fallback: true) against the HTTP ga
     const [long] = await client.asyncBatchAnnotateFiles({ requests: [fileRequest('gs://rest/in/long.pdf', 'gs://rest/long/')] });
     await client.operationsClient.cancelOperation({ name: long.name });
     const ended = await server.longrun.wait(long.name);
-    assert.ok(ended.done);
+    // Cancellation is best effort: stopped between pages (CANCELLED), or finished first with its result.
+    assert.ok(ended.done && (ended.error?.code === 1 || (ended.error === undefined && ended.response !== undefined)), JSON.stringify(ended.error));
   });
 });
