@@ -29,7 +29,17 @@ function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function httpCall(agent: Agent, port: number, method: string, path: string, body?: string): Promise<number> {
+/** One retry when a kept-alive connection was closed under the request (a race every HTTP/1.1 client has). */
+async function httpCall(agent: Agent, port: number, method: string, path: string, body?: string): Promise<number> {
+  try {
+    return await httpCallOnce(agent, port, method, path, body);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET') throw error;
+    return httpCallOnce(agent, port, method, path, body);
+  }
+}
+
+function httpCallOnce(agent: Agent, port: number, method: string, path: string, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port, method, path, agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },

@@ -29,6 +29,8 @@ export interface HttpServer {
   close(graceMs?: number): Promise<void>;
 }
 
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 export async function listenHttp(handler: RequestHandler, options: HttpListenOptions = {}): Promise<HttpServer> {
   const host = options.host ?? '127.0.0.1';
   const tls = options.tls;
@@ -43,6 +45,9 @@ export async function listenHttp(handler: RequestHandler, options: HttpListenOpt
           },
           handler,
         ) as unknown as Server);
+  // Longer than Node's 5 s default, so that a client (or a load balancer, which typically keeps
+  // idle connections for 60 s) rarely reuses a connection the server is closing at that moment.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
