@@ -3,11 +3,14 @@
  * them onto a grpc-js server on request. It never listens and never reads env or argv.
  */
 import type { Server } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from './domain/clock.js';
 import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
 import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
-import { addToServer, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
+import { descriptorSetFromProtoFiles } from './grpc/reflection.js';
+import { addToServer, OPERATIONS_SERVICE, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
+import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
 import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
 import { MethodTable } from './methods/table.js';
@@ -16,6 +19,8 @@ import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
 import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller, type CreateOptions } from './operations/service.js';
+import { JsonCodec } from './protos/json.js';
+import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
@@ -71,6 +76,11 @@ export class Longrun {
   readonly logger: Logger;
   /** This instance's Prometheus metrics, in a registry of its own (`metrics.registry`). */
   readonly metrics: Metrics;
+  /**
+   * The REST form (HTTP/JSON from the protos' google.api.http rules): `http.listen({ host, port,
+   * tls, auth })`, or `http.handler({ auth })` to mount in your own node:http server.
+   */
+  readonly http: HttpFront;
   private readonly telemetry: Telemetry;
   private metricsServers: MetricsServer[] = [];
   /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
@@ -99,6 +109,7 @@ export class Longrun {
       includeDirs: string[];
       defaultMaxAttempts: number;
       runnerEnabled: boolean;
+      clock: Clock;
     },
   ) {
     this.registry = parts.registry;
@@ -114,6 +125,22 @@ export class Longrun {
     this.includeDirs = parts.includeDirs;
     this.defaultMaxAttempts = parts.defaultMaxAttempts;
     this.runnerEnabled = parts.runnerEnabled;
+    let codec: JsonCodec | undefined;
+    this.http = new HttpFront(() => {
+      // Made once, on first use: describing the app's protos takes a moment.
+      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
+      codec ??= new JsonCodec([longrunSet, descriptorSetFromProtoFiles(this.protoFiles, this.includeDirs, longrunSet)]);
+      return {
+        service: this.operations,
+        registry: this.registry,
+        codec,
+        logger: this.logger,
+        telemetry: this.telemetry,
+        clock: parts.clock,
+        caller: this.caller,
+        services: [OPERATIONS_SERVICE, ...this.methods.services()],
+      };
+    });
   }
 
   /**
@@ -192,7 +219,7 @@ export class Longrun {
     this.sweeper.stop();
     this.events.releaseWaiters();
     await this.runner.stop(graceMs);
-    await Promise.all(this.metricsServers.splice(0).map((server) => server.close()));
+    await Promise.all([...this.metricsServers.splice(0).map((server) => server.close()), this.http.close(graceMs)]);
   }
 
   /** Stops (if not yet stopped) and closes the store. */
@@ -265,5 +292,6 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     includeDirs,
     defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runnerEnabled: options.runner ?? true,
+    clock,
   });
 }

@@ -25,6 +25,9 @@ export interface ServerConfig {
   logFormat: LogFormat;
   /** undefined: no metrics endpoint. */
   metricsPort: number | undefined;
+  /** undefined: no HTTP gateway. */
+  httpPort: number | undefined;
+  httpRetryAfterCapMs: number;
   tokenFile?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -88,6 +91,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'json: one JSON object per line (for log collectors); pretty: human-readable; auto: pretty when stderr is a terminal, else json.' },
   { key: 'metricsPort', flag: 'metrics-port', env: 'LONGRUN_METRICS_PORT', kind: 'optional-port', default: '',
     description: 'Serve Prometheus metrics over HTTP at /metrics on this port (same host); 0 picks a free one; empty: off.' },
+  { key: 'httpPort', flag: 'http-port', env: 'LONGRUN_HTTP_PORT', kind: 'optional-port', default: '8080',
+    description: 'Serve the REST form (HTTP/JSON from the google.api.http rules) on this port, same host, TLS when gRPC has it; 0 picks a free one; off (or empty): no HTTP.' },
+  { key: 'httpRetryAfterCapMs', flag: 'http-retry-after-cap', env: 'LONGRUN_HTTP_RETRY_AFTER_CAP', kind: 'duration', default: '30s',
+    description: 'Longest Retry-After the HTTP gateway suggests while an operation runs (it is derived from progress and the estimated completion).' },
   { key: 'tokenFile', flag: 'token-file', env: 'LONGRUN_TOKEN_FILE', kind: 'file', default: '',
     description: 'Require "authorization: Bearer <token>" and map tokens to principals with this file (lines of "<sha256 hex> <principal>"; see longrun hash-token). Read at start.' },
   { key: 'tlsCert', flag: 'tls-cert', env: 'LONGRUN_TLS_CERT', kind: 'file', default: '',
@@ -184,7 +191,7 @@ function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
       return port;
     }
     case 'optional-port':
-      return raw === '' ? undefined : parseValue({ ...spec, kind: 'port' }, raw, source);
+      return raw === '' || raw === 'off' ? undefined : parseValue({ ...spec, kind: 'port' }, raw, source);
     case 'int': {
       const value = Number(raw);
       if (!Number.isInteger(value) || value < 1) throw fail('must be a whole number >= 1');

@@ -13,6 +13,9 @@ export { Authenticator, type AuthOptions, type PresentedCredentials } from './au
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
 export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export type { HttpFront, HttpServeOptions } from './http/front.js';
+export type { Gateway, GatewayOptions, RequestHandler } from './http/gateway.js';
+export type { HttpListenOptions, HttpServer, HttpTlsOptions } from './http/server.js';
 export { OperationsClient, type OperationsClientOptions } from './grpc/client.js';
 export {
   createClient,

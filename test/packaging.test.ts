@@ -44,7 +44,7 @@ describe('the npm package', () => {
       const bin = join(app, 'node_modules', '.bin', 'longrun');
       assert.ok(existsSync(bin), 'the package installs a longrun command');
 
-      const server = spawn(bin, ['serve', '--port', '0', '--db', join(app, 'data', 'longrun.db'), '--log-level', 'warn'], { cwd: app, env: cleanEnv });
+      const server = spawn(bin, ['serve', '--port', '0', '--http-port', '0', '--db', join(app, 'data', 'longrun.db'), '--log-level', 'warn'], { cwd: app, env: cleanEnv });
       let stderr = '';
       server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       try {

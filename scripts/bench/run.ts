@@ -14,6 +14,7 @@ import { createLongrun, hashToken, OperationsClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { httpBench } from './http.js';
 import { listBench } from './list.js';
 import { visionBench } from './vision.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
@@ -34,6 +35,8 @@ class ServerProcess {
   private lines: string[] = [];
   private listeners: ((line: string) => void)[] = [];
   readonly port: Promise<number>;
+  /** The HTTP gateway's port (longrun mode only). */
+  readonly httpPort: Promise<number | undefined>;
 
   constructor(
     readonly child: ChildProcess,
@@ -50,7 +53,9 @@ class ServerProcess {
         else this.lines.push(line);
       }
     });
-    this.port = this.nextLine().then((line) => Number(/^listening (\d+)$/.exec(line)![1]));
+    const listening = this.nextLine().then((line) => /^listening (\d+)(?: http (\d+))?$/.exec(line)!);
+    this.port = listening.then((match) => Number(match[1]));
+    this.httpPort = listening.then((match) => (match[2] === undefined ? undefined : Number(match[2])));
   }
 
   static start(args: string[], nodeFlags: string[] = []): ServerProcess {
@@ -367,6 +372,19 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await longrun.stop();
   },
   auth: authCost,
+  async http() {
+    const longrun = ServerProcess.start(['longrun', join(work, 'http.db')]);
+    const grpcPort = await longrun.port;
+    // Four channels, as in the core section's create-to-done.
+    const clients = Array.from({ length: 4 }, () => sleeper(grpcPort));
+    let turn = 0;
+    await httpBench({
+      report,
+      server: { grpcPort, httpPort: (await longrun.httpPort)!, pid: longrun.child.pid!, createOverGrpc: () => startSleep(clients[turn++ % 4]!, 0, 0) },
+    });
+    for (const client of clients) client.close();
+    await longrun.stop();
+  },
   'in-process': inProcessThroughput,
   waits: concurrentWaits,
   list: () =>

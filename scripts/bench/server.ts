@@ -2,10 +2,11 @@
  * The server side of the benchmarks, run as its own process so client and server CPU stay apart.
  *   server.js longrun <db> [concurrency] [token file]
  *                                           longrun with a no-op Sleep handler (see below), with
- *                                           bearer-token authentication if a token file is given
+ *                                           bearer-token authentication if a token file is given;
+ *                                           also the HTTP gateway (without authentication)
  *   server.js baseline <reply.json>         a no-op grpc-js GetOperation returning a fixed reply
  *   server.js vision <db> <storage root>   longrun serving the Vision sample
- * Prints `listening <port>`; on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
+ * Prints `listening <port>` (`listening <port> http <port>` in longrun mode); on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,8 +67,10 @@ if (mode === 'longrun') {
 }
 
 const port = await listen(server, '127.0.0.1', 0);
+// The longrun server also serves the HTTP gateway, for the http section.
+const http = mode === 'longrun' ? await longrun!.http.listen({ host: '127.0.0.1', port: 0 }) : undefined;
 longrun?.start();
-process.stdout.write(`listening ${port}\n`);
+process.stdout.write(`listening ${port}${http === undefined ? '' : ` http ${http.port}`}\n`);
 process.on('SIGUSR2', () => {
   (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();

@@ -47,12 +47,25 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const server = createServer();
   longrun.addToServer(server, { ...(auth !== undefined && { auth }) });
   const port = await listen(server, config.host, config.port, listenOptions);
+  // Same host, same credentials, TLS when gRPC has it.
+  const http =
+    config.httpPort === undefined
+      ? undefined
+      : await longrun.http.listen({
+          host: config.host,
+          port: config.httpPort,
+          ...(listenOptions.tls !== undefined && { tls: listenOptions.tls }),
+          ...(auth !== undefined && { auth }),
+          retryAfterCapMs: config.httpRetryAfterCapMs,
+        });
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
+  if (http !== undefined) process.stdout.write(`longrun http on ${http.url}\n`);
   logger.info(
     {
       address,
+      http: http?.url ?? 'off',
       database: config.databasePath,
       tls: listenOptions.tls === undefined ? 'off' : listenOptions.tls.clientCa === undefined ? 'on' : 'mutual',
       tokens: auth?.tokens?.size ?? 0,

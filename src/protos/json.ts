@@ -24,7 +24,8 @@ export interface FromJsonOptions {
 }
 
 export class JsonCodec {
-  private readonly registry: FileRegistry;
+  /** The descriptors themselves, for what reads them beyond JSON (the HTTP gateway's route table). */
+  readonly registry: FileRegistry;
 
   /** Files are de-duplicated by name and the first set wins, so pass longrun's set first. */
   constructor(descriptorSets: readonly Uint8Array[]) {
@@ -45,6 +46,20 @@ export class JsonCodec {
   toJson(typeName: string, bytes: Uint8Array, options: ToJsonOptions = {}): JsonValue {
     const schema = this.schema(typeName);
     return toJson(schema, fromBinary(schema, bytes), { registry: this.registry, enumAsInteger: options.enumAsInteger ?? false });
+  }
+
+  /**
+   * The JSON form of a message given in @bufbuild/protobuf's init shape (`Any` as `{ typeUrl, value }`,
+   * oneofs as `{ case, value }`), without going through bytes.
+   */
+  toJsonOf(typeName: string, init: Record<string, unknown>, options: ToJsonOptions = {}): JsonValue {
+    const schema = this.schema(typeName);
+    return toJson(schema, create(schema, init as never), { registry: this.registry, enumAsInteger: options.enumAsInteger ?? false });
+  }
+
+  /** The descriptor of a message type, or undefined. */
+  message(typeName: string): DescMessage | undefined {
+    return this.registry.getMessage(typeName);
   }
 
   /**

@@ -93,7 +93,7 @@ describe('longrun serve refuses dangerous or meaningless combinations (exit 2, s
   after(() => dir.remove());
 
   const refused = async (args: string[], why: RegExp) => {
-    const result = await runCli(['serve', '--port', '0', '--db', dir.file('never.db'), ...args]);
+    const result = await runCli(['serve', '--port', '0', '--http-port', 'off', '--db', dir.file('never.db'), ...args]);
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, why);
   };

@@ -58,7 +58,7 @@ describe('longrun serve: logs and metrics (a real process)', () => {
   });
 
   it('refuses a bad --metrics-port as a usage error', async () => {
-    const result = await runCli(['serve', '--metrics-port', 'nine', '--db', dir.file('bad.db')]);
+    const result = await runCli(['serve', '--http-port', 'off', '--metrics-port', 'nine', '--db', dir.file('bad.db')]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--metrics-port: must be a port number/);
   });

@@ -25,7 +25,7 @@ export interface ServerProcess {
  */
 export async function spawnServer(databasePath: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const storageRoot = join(dirname(databasePath), 'storage');
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', databasePath, '--storage-root', storageRoot, '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--db', databasePath, '--storage-root', storageRoot, '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

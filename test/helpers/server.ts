@@ -14,6 +14,7 @@ import {
   type LongrunOptions,
 } from '../../src/index.js';
 import type { OperationsClientOptions } from '../../src/grpc/client.js';
+import type { HttpServeOptions } from '../../src/http/front.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { addSleeper } from '../../src/sleeper/sleeper.js';
 import { tempDir } from './temp.js';
@@ -21,6 +22,8 @@ import { tempDir } from './temp.js';
 export interface TestServer {
   longrun: Longrun;
   address: string;
+  /** `http://127.0.0.1:PORT` when `http` was given. */
+  httpUrl: string;
   databasePath: string;
   client: OperationsClient;
   /** Calls a unary method by path, e.g. '/longrun.testing.v1.Sleeper/Sleep'. */
@@ -40,6 +43,8 @@ export interface TestServerOptions extends LongrunOptions {
   listen?: ListenOptions;
   /** How `client` and `call` connect (e.g. TLS); default plaintext. */
   clientOptions?: OperationsClientOptions;
+  /** Also serve the HTTP gateway on a port 0 of its own (see `httpUrl`), with these options. */
+  http?: HttpServeOptions;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -51,6 +56,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = createServer();
   longrun.addToServer(server, options.serve);
   const port = await listen(server, '127.0.0.1', 0, options.listen);
+  const http = options.http === undefined ? undefined : await longrun.http.listen({ host: '127.0.0.1', port: 0, ...options.http });
   longrun.start();
   const address = `127.0.0.1:${port}`;
   const client = new OperationsClient(address, options.clientOptions);
@@ -63,6 +69,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return {
     longrun,
     address,
+    httpUrl: http?.url ?? '',
     databasePath,
     client,
     call: (path, request, metadata) => generic.call(path, request, metadata),

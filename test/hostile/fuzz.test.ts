@@ -1,6 +1,7 @@
 /**
  * Hostile input, property-based: random and adversarial requests to every Operations RPC and to
- * the Sleeper's creating method, against a real `longrun serve` process with bearer tokens.
+ * the Sleeper's creating method, over gRPC and over the HTTP gateway (random paths, methods,
+ * headers, bodies and query strings), against a real `longrun serve` process with bearer tokens.
  *
  * Why a child process and not an in-process server: "never crashes" is then the process staying
  * alive (an uncaught exception or a native fault in SQLite would end it, not just fail a promise),
@@ -18,6 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -223,6 +225,101 @@ const recipe: fc.Arbitrary<Recipe> = fc.record({
 });
 
 // ---------------------------------------------------------------------------------------------
+// HTTP recipes: methods, paths (issued names, mangled, with route suffixes, or junk), query
+// strings, headers and bodies.
+
+const HTTP_CALLS = Number(process.env.LONGRUN_FUZZ_HTTP_CALLS ?? 6_000);
+const HTTP_PARALLEL = 32;
+const HTTP_BATCH = 1_000;
+
+interface HttpRecipe {
+  /** create: POST-ish /v1/sleep; operation: /v1/{name}{suffix}; list: a collection; raw: any path. */
+  kind: 'create' | 'operation' | 'list' | 'raw';
+  method: string;
+  name: Text;
+  suffix: string;
+  raw: string;
+  collection: string;
+  query: [string, string][];
+  who: Who | 'none' | 'forged' | 'garbage';
+  garbage: string;
+  idempotencyKey: string | undefined;
+  contentType: string | undefined;
+  body: unknown;
+}
+
+const printable = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength });
+const QUERY_KEYS = ['pageSize', 'page_size', 'pageToken', 'filter', 'name', 'returnPartialSuccess', 'return_partial_success', '$alt', 'alt', 'fields', 'timeout', 'duration', 'steps', 'failWith.code', 'fail_with.message', 'a.b.c', '', '__proto__', 'constructor'];
+const validSleepBody = sleepRequest.map((r) => ({ ...r, duration: `${(r['duration'] as { seconds: string }).seconds}s` }));
+const jsonBody = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ duration: fc.constantFrom('0s', '0.01s', '1s', '-1s', '99999999999s', 'soon', ''), steps: fc.oneof(fc.integer(), fc.constant('3')), colour: fc.constant('blue') }, { requiredKeys: ['duration'] }) },
+  { weight: 2, arbitrary: fc.json({ maxDepth: 4 }) },
+  { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+  { weight: 2, arbitrary: fc.record({ timeout: fc.constantFrom('0.05s', '1s', 'x', '-1s', '315576000001s') }) },
+  { weight: 1, arbitrary: anyString },
+  { weight: 1, arbitrary: fc.constantFrom('{', '{"duration":', '[]', 'null', '"x"', '{"__proto__":{"polluted":1}}', '\ufeff{}', '{"requests":[{}]}') },
+);
+const httpRecipe: fc.Arbitrary<HttpRecipe> = fc.record({
+  kind: fc.oneof(
+    { weight: 4, arbitrary: fc.constant('create' as const) },
+    { weight: 6, arbitrary: fc.constant('operation' as const) },
+    { weight: 2, arbitrary: fc.constant('list' as const) },
+    { weight: 2, arbitrary: fc.constant('raw' as const) },
+  ),
+  method: fc.oneof(
+    { weight: 12, arbitrary: fc.constantFrom('GET', 'POST', 'DELETE') },
+    { weight: 2, arbitrary: fc.constantFrom('PUT', 'PATCH', 'OPTIONS', 'HEAD') },
+  ),
+  name: nameText,
+  suffix: fc.constantFrom('', '', '', ':cancel', ':wait', '/status', '/status/cancel', ':bogus', '/x', ':', '/'),
+  raw: fc.oneof(
+    fc.constantFrom('/v1/sleep', '/v1/operations', '/openapi.json', '/', '/v1', '/v1/', '//v1/operations', '/v1/sleep:cancel', '/v1/operations:wait', '/v1/files:asyncBatchAnnotate', '*'),
+    fc.array(fc.oneof(hostileString(12), fc.constantFrom('%zz', '%', '%2F', '%00', '%c3%28', 'v1', '**', '{name}', ':cancel')), { maxLength: 8 }).map((parts) => parts.join('/')),
+  ),
+  collection: fc.constantFrom('operations', 'projects/p/locations/l/operations', 'projects/p/operations', 'projects/p/locations/../operations'),
+  query: fc.array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), hostileString(10)), fc.oneof(anyString, filterText, pageSize.map(String), fc.constantFrom('true', 'false', 'json;enum-encoding=int'))), { maxLength: 4 }),
+  who: fc.oneof({ weight: 6, arbitrary: fc.constantFrom<Who>('alice', 'bob', 'ops') }, { weight: 1, arbitrary: fc.constantFrom('none' as const, 'forged' as const, 'garbage' as const) }),
+  garbage: fc.oneof(printable(80), fc.constantFrom('Bearer', 'Bearer ', 'Basic YWxpY2U6cHc=', 'bearer fuzz-alice-token', 'Bearer fuzz-alice-token extra')),
+  idempotencyKey: idempotencyKey.map((key) => (key === undefined ? undefined : key.trim() === '' ? undefined : key)),
+  contentType: fc.option(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'multipart/form-data; boundary=x'), { nil: undefined }),
+  body: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 3, arbitrary: validSleepBody }, { weight: 4, arbitrary: jsonBody }),
+});
+
+/** The request line and method a recipe stands for; creations are mostly POSTs, collections mostly GETs. */
+function targetOf(r: HttpRecipe, pools: Pools, index: number): { method: string; path: string } {
+  const usual = index % 5 !== 0;
+  switch (r.kind) {
+    case 'create':
+      return { method: usual ? 'POST' : r.method, path: '/v1/sleep' };
+    case 'list':
+      return { method: usual ? 'GET' : r.method, path: `/v1/${r.collection}` };
+    case 'operation':
+      return { method: r.method, path: encodePath(resolve(r.name, pools.names, 'operations/AAAAAAAAAAAAAAAAAAAAAAAAAAA') + r.suffix, true) };
+    case 'raw':
+      return { method: r.method, path: encodePath(r.raw, false) };
+  }
+}
+
+/**
+ * Percent-encodes what a request line cannot carry, leaving `%` sequences (valid or not) as they
+ * are. Cut to 20,000 characters first: Node refuses request lines over 16 KiB anyway (431), and
+ * encoding a million characters one by one would stall this client, not the server.
+ */
+function encodePath(name: string, rooted: boolean): string {
+  let encoded = '';
+  for (const char of name.slice(0, 20_000)) {
+    encoded += /^[A-Za-z0-9\-._~!$&'()*+,;=:@\/%]$/.test(char) ? char : [...Buffer.from(char, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  }
+  if (rooted) return `/v1/${encoded}`;
+  return encoded.startsWith('/') ? encoded : `/${encoded}`;
+}
+
+/** Like encodeURIComponent, but lone surrogates become U+FFFD instead of throwing. */
+function encodeQuery(text: string): string {
+  return [...Buffer.from(text.slice(0, 20_000), 'utf8')].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 interface Pools {
   names: string[];
@@ -272,18 +369,21 @@ const PROBE = fileURLToPath(new URL('../helpers/memory-probe.js', import.meta.ur
 interface ProbedServer {
   child: ChildProcess;
   address: string;
+  /** `http://127.0.0.1:PORT` of its HTTP gateway. */
+  httpUrl: string;
   stderr(): string;
   memory(): Promise<NodeJS.MemoryUsage>;
   exited: Promise<unknown>;
 }
 
 async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
-  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   const waiting: ((usage: NodeJS.MemoryUsage) => void)[] = [];
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit');
+  let address = '';
   const listening = new Promise<string>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
@@ -291,17 +391,21 @@ async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
       while ((newline = stdout.indexOf('\n')) >= 0) {
         const line = stdout.slice(0, newline);
         stdout = stdout.slice(newline + 1);
-        const listening = /longrun listening on (\S+)/.exec(line);
-        if (listening) resolve(listening[1]!);
+        const grpcLine = /longrun listening on (\S+)/.exec(line);
+        if (grpcLine) address = grpcLine[1]!;
+        // Printed after the gRPC address.
+        const http = /longrun http on (\S+)/.exec(line);
+        if (http) resolve(http[1]!);
         if (line.startsWith('longrun memory ')) waiting.shift()?.(JSON.parse(line.slice('longrun memory '.length)) as NodeJS.MemoryUsage);
       }
     });
     void exited.then(([code]) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
   });
-  const address = await within(listening, 'the probed longrun serve to print its address', 30_000);
+  const httpUrl = await within(listening, 'the probed longrun serve to print its addresses', 30_000);
   return {
     child,
     address,
+    httpUrl,
     stderr: () => stderr,
     exited,
     memory: () =>
@@ -312,7 +416,7 @@ async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
   };
 }
 
-describe('hostile input: property-based fuzzing of a real longrun serve process', { timeout: 120_000 }, () => {
+describe('hostile input: property-based fuzzing of a real longrun serve process', { timeout: 240_000 }, () => {
   const dir = tempDir();
   let server: ProbedServer;
   let client: grpc.Client;
@@ -456,6 +560,109 @@ describe('hostile input: property-based fuzzing of a real longrun serve process'
     }
     // Nothing was logged as an unexpected error.
     const unexpected = server.stderr().split('\n').filter((line) => /unexpected error|could not encode/.test(line));
+    assert.deepEqual(unexpected.slice(0, 5), [], 'the server logged no unexpected errors');
+  });
+
+  it(`survives ${HTTP_CALLS} random and adversarial HTTP requests: no 5xx but 501, AIP-193 error bodies, never down, memory flat`, async (t) => {
+    t.diagnostic(`seed ${SEED} (LONGRUN_FUZZ_SEED), ${HTTP_CALLS} requests (LONGRUN_FUZZ_HTTP_CALLS), ${HTTP_PARALLEL} in parallel`);
+    const recipes = fc.sample(httpRecipe, { seed: SEED, numRuns: HTTP_CALLS });
+    const pools: Pools = { names: [], tokens: [], seen: 0 };
+    const statuses = new Map<number, number>();
+    const failures: string[] = [];
+    const heap: number[] = [];
+    const agent = new Agent({ keepAlive: true, maxSockets: HTTP_PARALLEL });
+    const quieted = new WeakSet<object>();
+    /** Requests the server cut off (status 0 above), by error code. */
+    const errors = new Map<string, number>();
+    const send = (index: number): Promise<void> => {
+      const r = recipes[index]!;
+      const { method, path } = targetOf(r, pools, index);
+      const query = r.query.map(([key, value]) => `${encodeQuery(key)}=${encodeQuery(value)}`).join('&');
+      const headers: Record<string, string> = {};
+      if (r.who === 'forged') headers['authorization'] = 'Bearer not-a-token-anyone-has';
+      else if (r.who === 'garbage') headers['authorization'] = r.garbage;
+      else if (r.who !== 'none') headers['authorization'] = `Bearer ${TOKENS[r.who]}`;
+      if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey;
+      if (r.contentType !== undefined) headers['content-type'] = r.contentType;
+      const body = r.body === undefined ? undefined : typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+      // Node's client frames a GET, HEAD or DELETE body only with an explicit length; without one
+      // the body would arrive as a second, garbled request.
+      if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+      const label = `${method} ${path.slice(0, 80)}${query === '' ? '' : `?${query.slice(0, 80)}`}`;
+      return new Promise((finished) => {
+        let settled = false;
+        const done = () => {
+          if (!settled) finished();
+          settled = true;
+        };
+        const req = httpRequest(`${server.httpUrl}${path}${query === '' ? '' : `?${query}`}`, { method, headers, agent, timeout: 15_000 }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            if (settled) return;
+            const status = res.statusCode!;
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (status >= 500 && status !== 501) failures.push(`#${index} ${label}: ${status} ${text.slice(0, 200)}`);
+            if (status >= 400 && method !== 'HEAD' && text !== '') {
+              let code: unknown;
+              try {
+                code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+              } catch {
+                code = undefined;
+              }
+              if (code !== status) failures.push(`#${index} ${label}: ${status} without an AIP-193 body: ${text.slice(0, 200)}`);
+            }
+            if (status === 202) {
+              const location = res.headers['location'];
+              if (typeof location === 'string') remember(pools, pools.names, new URL(location).pathname.slice('/v1/'.length));
+            }
+            done();
+          });
+          res.on('error', () => done());
+        });
+        req.on('timeout', () => {
+          failures.push(`#${index} ${label}: no answer in 15 s`);
+          req.destroy();
+        });
+        // A body too large or a request line too long may be cut off by the server's answer
+        // (413 or 431, then close): that is its right.
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (!settled) {
+            statuses.set(0, (statuses.get(0) ?? 0) + 1);
+            errors.set(error.code ?? error.message, (errors.get(error.code ?? error.message) ?? 0) + 1);
+          }
+          done();
+        });
+        req.on('socket', (socket) => {
+          if (!quieted.has(socket)) socket.on('error', () => undefined);
+          quieted.add(socket);
+        });
+        req.end(body);
+      });
+    };
+    let next = 0;
+    const worker = async (end: number) => {
+      while (next < end) await send(next++);
+    };
+    for (let batchEnd = HTTP_BATCH; batchEnd <= HTTP_CALLS + HTTP_BATCH - 1; batchEnd += HTTP_BATCH) {
+      const end = Math.min(batchEnd, HTTP_CALLS);
+      await Promise.all(Array.from({ length: HTTP_PARALLEL }, () => worker(end)));
+      assert.ok(server.child.exitCode === null && server.child.signalCode === null, `the server is still running after ${end} requests; stderr: ${server.stderr().slice(-3000)}`);
+      heap.push((await server.memory()).heapUsed);
+    }
+    agent.destroy();
+    t.diagnostic(`cut off: ${[...errors.entries()].map(([code, n]) => `${code} ${n}`).join(', ')}`);
+    t.diagnostic(`statuses: ${[...statuses.entries()].sort((a, b) => b[1] - a[1]).map(([status, n]) => `${status} ${n}`).join(', ')}`);
+    t.diagnostic(`server heap used after GC, after each ${HTTP_BATCH} requests (MiB): ${heap.map((b) => (b / 2 ** 20).toFixed(1)).join(' ')}`);
+    assert.equal([...statuses.values()].reduce((a, b) => a + b, 0), HTTP_CALLS);
+    assert.deepEqual(failures.slice(0, 10), [], `${failures.length} requests answered 5xx or without an AIP-193 body`);
+    // The random requests reached the routes, not only the 404 path.
+    for (const status of [200, 202, 400, 401, 403, 404, 405]) assert.ok((statuses.get(status) ?? 0) > 0, `some requests were answered ${status}`);
+    const warm = heap[Math.floor(heap.length / 4)]!;
+    const grew = heap[heap.length - 1]! - warm;
+    assert.ok(grew < HEAP_GROWTH_LIMIT_BYTES, `heap used after GC grew ${(grew / 2 ** 20).toFixed(1)} MiB after warm-up`);
+    const unexpected = server.stderr().split('\n').filter((line) => /unexpected error|could not answer/.test(line));
     assert.deepEqual(unexpected.slice(0, 5), [], 'the server logged no unexpected errors');
   });
 });

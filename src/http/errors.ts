@@ -1,0 +1,93 @@
+/**
+ * The one mapping from longrun errors to HTTP: Google's table from google.rpc.Code to HTTP
+ * statuses (google/rpc/code.proto), a few reasons that HTTP has a better word for, and the AIP-193
+ * JSON body `{"error":{"code","message","status","details":[ErrorInfo]}}`. Anything that is not a
+ * LongrunError is logged with its cause and answered as a generic INTERNAL.
+ */
+import { Code, ERROR_DOMAIN, LongrunError, type ErrorReason } from '../domain/errors.js';
+import type { Logger } from '../log.js';
+import { TYPE_URL_PREFIX } from '../protos/registry.js';
+
+/** google.rpc.Code to HTTP, as Google's APIs answer (code.proto names each code's HTTP mapping). */
+export const HTTP_STATUS_OF_CODE: Readonly<Record<Code, number>> = {
+  [Code.OK]: 200,
+  [Code.CANCELLED]: 499,
+  [Code.UNKNOWN]: 500,
+  [Code.INVALID_ARGUMENT]: 400,
+  [Code.DEADLINE_EXCEEDED]: 504,
+  [Code.NOT_FOUND]: 404,
+  [Code.ALREADY_EXISTS]: 409,
+  [Code.PERMISSION_DENIED]: 403,
+  [Code.RESOURCE_EXHAUSTED]: 429,
+  [Code.FAILED_PRECONDITION]: 400,
+  [Code.ABORTED]: 409,
+  [Code.OUT_OF_RANGE]: 400,
+  [Code.UNIMPLEMENTED]: 501,
+  [Code.INTERNAL]: 500,
+  [Code.UNAVAILABLE]: 503,
+  [Code.DATA_LOSS]: 500,
+  [Code.UNAUTHENTICATED]: 401,
+};
+
+/**
+ * Reasons whose HTTP status is more precise than their code's: the same key with another request
+ * is 422 (the IETF Idempotency-Key draft), and the gateway's own HTTP-level refusals.
+ */
+const HTTP_STATUS_OF_REASON: Readonly<Record<string, number>> = {
+  IDEMPOTENCY_KEY_REUSED: 422,
+  BODY_TOO_LARGE: 413,
+  METHOD_NOT_ALLOWED: 405,
+  ROUTE_NOT_FOUND: 404,
+};
+
+const CODE_NAMES = new Map<number, string>(Object.entries(Code).map(([name, value]) => [value, name]));
+
+export function codeName(code: number): string {
+  return CODE_NAMES.get(code) ?? 'UNKNOWN';
+}
+
+export interface HttpError {
+  status: number;
+  code: Code;
+  reason: ErrorReason;
+  body: { error: { code: number; message: string; status: string; details: Record<string, unknown>[] } };
+}
+
+/** `statusOverride` is for resources whose contract names its own status (the status monitor's 409). */
+export function toHttpError(error: unknown, logger: Logger, route: string, statusOverride?: number): HttpError {
+  const known =
+    error instanceof LongrunError ? error : new LongrunError(Code.INTERNAL, 'internal error', 'INTERNAL', { cause: error });
+  if (known !== error) logger.error({ err: error, route }, 'unexpected error while serving an HTTP request');
+  const status = statusOverride ?? HTTP_STATUS_OF_REASON[known.reason] ?? HTTP_STATUS_OF_CODE[known.code] ?? 500;
+  return {
+    status,
+    code: known.code,
+    reason: known.reason,
+    body: {
+      error: {
+        code: status,
+        message: known.message,
+        status: codeName(known.code),
+        details: [
+          { '@type': `${TYPE_URL_PREFIX}google.rpc.ErrorInfo`, reason: known.reason, domain: ERROR_DOMAIN, metadata: { ...known.metadata } },
+        ],
+      },
+    },
+  };
+}
+
+export function routeNotFound(method: string, path: string): LongrunError {
+  return new LongrunError(Code.NOT_FOUND, `no route for ${method} ${path.slice(0, 200)}; see /openapi.json for the routes`, 'ROUTE_NOT_FOUND');
+}
+
+export function methodNotAllowed(method: string, allowed: readonly string[]): LongrunError {
+  return new LongrunError(Code.UNIMPLEMENTED, `${method} is not allowed here; allowed: ${allowed.join(', ')}`, 'METHOD_NOT_ALLOWED', {
+    metadata: { allow: allowed.join(', ') },
+  });
+}
+
+export function bodyTooLarge(limit: number): LongrunError {
+  return new LongrunError(Code.RESOURCE_EXHAUSTED, `the request body is over ${limit} bytes (MAX_BODY_BYTES)`, 'BODY_TOO_LARGE', {
+    metadata: { limit: String(limit) },
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * An OpenAPI 3.1 description of every route, generated from the same descriptors as the route
+ * table (served at /openapi.json). Paths name each wildcard as Google's REST descriptions do
+ * (`/v1/operations/{operationsId}`); JSON Schemas follow proto3 JSON (64-bit integers as strings,
+ * enums by name, well-known types in their JSON forms).
+ */
+import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import type { JsonCodec } from '../protos/json.js';
+import type { Route } from './routes.js';
+
+type Schema = Record<string, unknown>;
+
+const ERROR_SCHEMA: Schema = {
+  type: 'object',
+  description: 'AIP-193 error body',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'integer', description: 'HTTP status' },
+        message: { type: 'string' },
+        status: { type: 'string', description: 'google.rpc.Code name' },
+        details: { type: 'array', items: { type: 'object', properties: { '@type': { type: 'string' } } } },
+      },
+      required: ['code', 'message', 'status'],
+    },
+  },
+  required: ['error'],
+};
+
+const STATUS_MONITOR_SCHEMA: Schema = {
+  type: 'object',
+  description: "An operation's status monitor (longrun's extension, for generic HTTP pollers)",
+  properties: {
+    id: { type: 'string', description: 'the operation name' },
+    status: { type: 'string', enum: ['pending', 'running', 'succeeded', 'failed', 'cancelled'] },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    progress: { type: 'integer', minimum: 0, maximum: 100 },
+    estimated_completion: { type: 'string', format: 'date-time' },
+    result: { $ref: '#/components/schemas/google.protobuf.Any' },
+    error: {
+      type: 'object',
+      properties: { code: { type: 'integer' }, message: { type: 'string' }, status: { type: 'string' } },
+      required: ['code', 'message', 'status'],
+    },
+    metadata: { $ref: '#/components/schemas/google.protobuf.Any' },
+  },
+  required: ['id', 'status', 'created_at', 'updated_at', 'progress'],
+};
+
+export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Record<string, unknown> {
+  const schemas: Record<string, Schema> = { 'longrun.Error': ERROR_SCHEMA, 'longrun.StatusMonitor': STATUS_MONITOR_SCHEMA };
+  const ref = (typeName: string): Schema => {
+    addSchema(codec, typeName, schemas);
+    return { $ref: `#/components/schemas/${typeName}` };
+  };
+  ref('google.protobuf.Any');
+  const paths: Record<string, Record<string, unknown>> = {};
+  const operationIds = new Set<string>();
+  for (const route of routes) {
+    if (route.action === 'openapi') continue;
+    const { path, parameters } = openApiPath(route.template.source);
+    const item = (paths[path] ??= {});
+    const verb = route.method.toLowerCase();
+    if (item[verb] !== undefined) continue; // the first route for a path and method is the one served
+    const baseId = route.rpc === '' ? route.action : `${route.rpc.slice(1).replaceAll('/', '.')}`;
+    let operationId = route.action === 'status' || route.action === 'status-cancel' ? `longrun.StatusMonitor.${route.action}` : baseId;
+    for (let n = 2; operationIds.has(operationId); n++) operationId = `${baseId}.${n}`;
+    operationIds.add(operationId);
+    const operation: Record<string, unknown> = {
+      operationId,
+      summary: `${route.rpc === '' ? '' : route.rpc.slice(1)}${route.extension ? " (longrun's extension)" : ''}`,
+      parameters: parameters.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      responses: responsesOf(route, ref),
+    };
+    if (route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH') {
+      if (route.body !== '' && route.requestType !== '') {
+        const schema = route.body === '*' ? ref(route.requestType) : bodyFieldSchema(codec, route.requestType, route.body, ref);
+        operation['requestBody'] = { required: false, content: { 'application/json': { schema } } };
+      }
+      if (route.action === 'create') {
+        (operation['parameters'] as unknown[]).push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } });
+      }
+    }
+    if (route.action === 'list') {
+      (operation['parameters'] as unknown[]).push(
+        { name: 'filter', in: 'query', required: false, schema: { type: 'string' } },
+        { name: 'pageSize', in: 'query', required: false, schema: { type: 'integer' } },
+        { name: 'pageToken', in: 'query', required: false, schema: { type: 'string' } },
+      );
+    }
+    item[verb] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'longrun', version: '1', description: 'google.longrunning.Operations and long-running methods over HTTP/JSON (google.api.http)' },
+    paths,
+    components: {
+      schemas,
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    },
+  };
+}
+
+function responsesOf(route: Route, ref: (typeName: string) => Schema): Record<string, unknown> {
+  const json = (schema: Schema) => ({ 'application/json': { schema } });
+  const error = { description: 'AIP-193 error', content: json({ $ref: '#/components/schemas/longrun.Error' }) };
+  const retryAfter = { 'Retry-After': { description: 'seconds before polling again, while not done', schema: { type: 'integer' } } };
+  switch (route.action) {
+    case 'create':
+      return {
+        '202': {
+          description: 'the operation, started',
+          headers: {
+            Location: { description: "the operation's URL", schema: { type: 'string', format: 'uri' } },
+            'Operation-Location': { description: "the operation's status monitor", schema: { type: 'string', format: 'uri' } },
+            ...retryAfter,
+          },
+          content: json(ref('google.longrunning.Operation')),
+        },
+        default: error,
+      };
+    case 'get':
+    case 'wait':
+      return { '200': { description: 'the operation', headers: retryAfter, content: json(ref('google.longrunning.Operation')) }, default: error };
+    case 'list':
+      return { '200': { description: 'a page of operations', content: json(ref('google.longrunning.ListOperationsResponse')) }, default: error };
+    case 'status':
+    case 'status-cancel':
+      return {
+        '200': { description: 'the status monitor', headers: retryAfter, content: json({ $ref: '#/components/schemas/longrun.StatusMonitor' }) },
+        ...(route.action === 'status-cancel' && { '409': { description: 'the operation is already done', content: error.content } }),
+        default: error,
+      };
+    default:
+      return { '200': { description: 'done', content: json({ type: 'object' }) }, default: error };
+  }
+}
+
+/** `/v1/{name=projects/*}/x:verb` as `/v1/projects/{projectsId}/x:verb`; `**` as `{fieldPath}`. */
+export function openApiPath(template: string): { path: string; parameters: string[] } {
+  const parameters: string[] = [];
+  const path = template.replace(/\{([^}=]+)(?:=([^}]*))?\}/g, (_whole, field: string, pattern: string | undefined) => {
+    const parts = (pattern ?? '*').split('/');
+    return parts
+      .map((part, index) => {
+        if (part !== '*' && part !== '**') return part;
+        const previous = parts[index - 1];
+        const base = part === '*' && previous !== undefined && previous !== '*' && previous !== '**' ? `${previous}Id` : `${field.replaceAll('.', '_')}${part === '**' ? 'Path' : ''}`;
+        let name = base;
+        for (let n = 2; parameters.includes(name); n++) name = `${base}${n}`;
+        parameters.push(name);
+        return `{${name}}`;
+      })
+      .join('/');
+  });
+  return { path, parameters };
+}
+
+function bodyFieldSchema(codec: JsonCodec, requestType: string, field: string, ref: (typeName: string) => Schema): Schema {
+  const found = codec.message(requestType)?.fields.find((f) => f.name === field);
+  return found === undefined ? {} : fieldSchema(found, ref);
+}
+
+const WELL_KNOWN: Record<string, Schema> = {
+  'google.protobuf.Any': { type: 'object', properties: { '@type': { type: 'string' } }, required: ['@type'], additionalProperties: true },
+  'google.protobuf.Timestamp': { type: 'string', format: 'date-time' },
+  'google.protobuf.Duration': { type: 'string', pattern: '^-?[0-9]+(\\.[0-9]{1,9})?s$' },
+  'google.protobuf.FieldMask': { type: 'string' },
+  'google.protobuf.Empty': { type: 'object' },
+  'google.protobuf.Struct': { type: 'object', additionalProperties: true },
+  'google.protobuf.Value': {},
+  'google.protobuf.ListValue': { type: 'array' },
+  'google.protobuf.BoolValue': { type: 'boolean' },
+  'google.protobuf.StringValue': { type: 'string' },
+  'google.protobuf.BytesValue': { type: 'string', contentEncoding: 'base64' },
+  'google.protobuf.Int32Value': { type: 'integer' },
+  'google.protobuf.UInt32Value': { type: 'integer' },
+  'google.protobuf.Int64Value': { type: 'string' },
+  'google.protobuf.UInt64Value': { type: 'string' },
+  'google.protobuf.FloatValue': { type: 'number' },
+  'google.protobuf.DoubleValue': { type: 'number' },
+};
+
+function addSchema(codec: JsonCodec, typeName: string, schemas: Record<string, Schema>): void {
+  if (schemas[typeName] !== undefined) return;
+  const wellKnown = WELL_KNOWN[typeName];
+  if (wellKnown !== undefined) {
+    schemas[typeName] = wellKnown;
+    return;
+  }
+  const message: DescMessage | undefined = codec.message(typeName);
+  if (message === undefined) {
+    schemas[typeName] = { type: 'object' };
+    return;
+  }
+  const properties: Record<string, Schema> = {};
+  schemas[typeName] = { type: 'object', properties }; // placed first, so recursive types end
+  const ref = (name: string): Schema => {
+    addSchema(codec, name, schemas);
+    return { $ref: `#/components/schemas/${name}` };
+  };
+  for (const field of message.fields) properties[field.jsonName] = fieldSchema(field, ref);
+}
+
+function fieldSchema(field: DescField, ref: (typeName: string) => Schema): Schema {
+  switch (field.fieldKind) {
+    case 'scalar':
+      return scalarSchema(field.scalar);
+    case 'enum':
+      return enumSchema(field.enum.values.map((v) => v.name));
+    case 'message':
+      return ref(field.message.typeName);
+    case 'list':
+      return {
+        type: 'array',
+        items:
+          field.listKind === 'scalar' ? scalarSchema(field.scalar) : field.listKind === 'enum' ? enumSchema(field.enum.values.map((v) => v.name)) : ref(field.message.typeName),
+      };
+    case 'map':
+      return {
+        type: 'object',
+        additionalProperties:
+          field.mapKind === 'scalar' ? scalarSchema(field.scalar) : field.mapKind === 'enum' ? enumSchema(field.enum.values.map((v) => v.name)) : ref(field.message.typeName),
+      };
+  }
+}
+
+function enumSchema(names: string[]): Schema {
+  return { oneOf: [{ type: 'string', enum: names }, { type: 'integer' }] };
+}
+
+function scalarSchema(scalar: ScalarType): Schema {
+  switch (scalar) {
+    case ScalarType.BOOL:
+      return { type: 'boolean' };
+    case ScalarType.STRING:
+      return { type: 'string' };
+    case ScalarType.BYTES:
+      return { type: 'string', contentEncoding: 'base64' };
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return { oneOf: [{ type: 'number' }, { type: 'string', enum: ['NaN', 'Infinity', '-Infinity'] }] };
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.SINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return { type: 'string', pattern: '^-?[0-9]+$' };
+    default:
+      return { type: 'integer' };
+  }
+}

@@ -1,0 +1,54 @@
+/** The README's curl walk-through of the REST form, run as written against a real `longrun serve`. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { spawnServer } from '../helpers/process.js';
+import { tempDir } from '../helpers/temp.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+describe('README: the curl walk-through of the REST form', () => {
+  it('runs as written (with the port this test started the server on)', { timeout: 90_000 }, async () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const block = /<!-- http-walkthrough -->\s*```sh\n([\s\S]*?)```/.exec(readme);
+    assert.ok(block, 'the README has the http-walkthrough block');
+    const lines = block[1]!.split('\n');
+    assert.match(lines[0]!, /^npm start -- --enable-sleeper &/, 'the block starts the server first');
+    const dir = tempDir();
+    const server = await spawnServer(dir.file('db'), ['--enable-sleeper']);
+    try {
+      await new Promise<void>((resolve) => {
+        const check = () => /longrun http on http:\/\/127\.0\.0\.1:\d+/.test(server.stdout()) && resolve();
+        server.child.stdout!.on('data', check);
+        check();
+      });
+      const base = /longrun http on http:\/\/(127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      // This test starts the server itself (on free ports); the rest runs as written.
+      const script = lines.slice(1).join('\n').replaceAll('localhost:8080', base);
+      assert.ok(script.includes(base));
+      const output = await new Promise<string>((resolve, reject) =>
+        execFile('bash', ['-c', script], { cwd: dir.path, timeout: 60_000 }, (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}\n${stdout}`)) : resolve(stdout),
+        ),
+      );
+      const out = output.trim().split('\n');
+      assert.match(out[0]!, new RegExp(`^started http://${base.replaceAll('.', '\\.')}/v1/operations/[A-Za-z0-9_-]{27}$`));
+      const done = JSON.parse(out[1]!);
+      assert.equal(done.done, true);
+      assert.equal(done.response['@type'], 'type.googleapis.com/longrun.testing.v1.SleepResponse');
+      assert.equal(done.response.slept, '3s');
+      assert.deepEqual(JSON.parse(out[2]!), {}, 'cancel');
+      const stopped = JSON.parse(out[3]!);
+      assert.equal(stopped.done, true);
+      assert.equal(stopped.error.code, 1, 'CANCELLED');
+      assert.deepEqual(JSON.parse(out[4]!), {}, 'delete');
+      assert.equal(out.length, 5);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      dir.remove();
+    }
+  });
+});
