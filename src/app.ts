@@ -66,7 +66,8 @@ const DAY_MS = 86_400_000;
 export class Longrun {
   readonly registry: TypeRegistry;
   readonly methods: MethodTable;
-  readonly events = new OperationEvents();
+  /** WaitOperation's waiters, woken by the store's change feed. */
+  readonly events: OperationEvents;
   readonly runner: Runner;
   readonly logger: Logger;
   /** This instance's Prometheus metrics, in a registry of its own (`metrics.registry`). */
@@ -198,6 +199,7 @@ export class Longrun {
   /** Stops (if not yet stopped) and closes the store. */
   async close(graceMs = 10_000): Promise<void> {
     await this.stop(graceMs);
+    this.events.close();
     await this.store.close();
   }
 }
@@ -218,7 +220,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const includeDirs = options.includeDirs ?? [];
   const registry = new TypeRegistry(protoFiles, includeDirs);
   const methods = new MethodTable(registry);
-  const events = new OperationEvents();
+  const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
   let runner: Runner | undefined;
   const metrics = new Metrics({
@@ -247,7 +249,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     telemetry,
   });
   runner = new Runner(
-    { store, methods, registry, events, clock, logger, telemetry },
+    { store, methods, registry, clock, logger, telemetry },
     { leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1000 },
   );
   const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? 60_000);

@@ -153,6 +153,7 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
       return method.apply(store, args).finally(() => end());
     };
   return {
+    changes: store.changes,
     create: time('create', store.create),
     get: time('get', store.get),
     list: time('list', store.list),

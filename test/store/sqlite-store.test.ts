@@ -44,7 +44,7 @@ describe('SqliteOperationStore', () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
     for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
@@ -57,12 +57,12 @@ describe('SqliteOperationStore', () => {
     await store.close();
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
-    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; PRAGMA user_version = 1;');
+    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; DROP TABLE changes; PRAGMA user_version = 1;');
     old.close();
     store = open();
     assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
     db.close();
   });
@@ -104,9 +104,9 @@ describe('SqliteOperationStore', () => {
     // Claimed oldest first: r, p1, d. p1's lease then expires (claimable again: pending); r's is renewed.
     const order = ['operations/r', 'operations/p1', 'operations/d', 'operations/p2', 'operations/old'];
     for (const [i, name] of order.entries()) await store.create(newOp(name, { createTime: T0 - 10 + i }));
-    const claimed = await store.claim({ holder: 'h', method: newOp('x').method, limit: 3, leaseExpiresAt: T0 + 1000, now: T0 });
+    const claimed = await store.claim({ holder: 'h', method: newOp('x').method, limit: 3, leaseMs: 1000, now: T0 });
     assert.deepEqual(claimed.map((op) => op.name), order.slice(0, 3));
-    await store.heartbeat([{ name: 'operations/r', holder: 'h', attempt: 1 }], T0 + 10 * HOUR, T0);
+    await store.heartbeat([{ name: 'operations/r', holder: 'h', attempt: 1 }], 10 * HOUR, T0);
     await store.requestCancel('operations/d', T0 + 5000, { code: Code.CANCELLED, message: 'x', details: [] });
     await store.requestCancel('operations/old', T0 - HOUR, { code: Code.CANCELLED, message: 'x', details: [] });
     const counts = await store.countByState(T0 + 5000);
