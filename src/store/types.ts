@@ -153,7 +153,11 @@ export interface OperationStore {
    * IDEMPOTENCY_KEY_REUSED when the key comes with another fingerprint. Emits `available`.
    */
   create(op: NewOperation): Promise<CreateResult>;
-  /** undefined for unknown and expired operations. A read of committed state; may be cached until the feed says the row changed. */
+  /**
+   * undefined for unknown and expired operations. Reads committed state, including every other
+   * process's committed writes to unfinished operations; a done operation may be served from a
+   * cache until the feed tells of its deletion.
+   */
   get(name: string, now: number): Promise<OperationRecord | undefined>;
   /** Newest first (createTime desc, name desc); never returns expired operations. One consistent snapshot. */
   list(query: ListQuery): Promise<OperationRecord[]>;
@@ -183,7 +187,7 @@ export interface OperationStore {
   heartbeat(leases: readonly Lease[], leaseMs: number, now: number): Promise<HeartbeatResult>;
   /** Fenced. false when the lease is lost. Emits `updated`. */
   saveProgress(lease: Lease, update: ProgressUpdate, now: number): Promise<boolean>;
-  /** Batched, fenced completion in one transaction; one boolean per completion, false when its lease is lost. Emits `finished`. */
+  /** Batched, fenced completion, each atomic; one boolean per completion, false when its lease is lost. Emits `finished`. */
   complete(completions: readonly Completion[], now: number): Promise<boolean[]>;
   /** Gives leases back without counting the attempt (graceful shutdown); fenced. Emits `available`. */
   release(leases: readonly Lease[], now: number): Promise<void>;

@@ -12,7 +12,8 @@ export interface ListStatement {
   params: (string | number | boolean)[];
 }
 
-export function listStatement(query: ListQuery, dialect: SqlDialect): ListStatement {
+/** `table`: the operations table as the backend names it (PostgreSQL qualifies it with its schema). */
+export function listStatement(query: ListQuery, dialect: SqlDialect, table = 'operations'): ListStatement {
   const params: (string | number | boolean)[] = [];
   const param = (value: string | number | boolean): string => {
     params.push(value);
@@ -35,7 +36,7 @@ export function listStatement(query: ListQuery, dialect: SqlDialect): ListStatem
     where.push(filter.sql);
     params.push(...filter.params);
   }
-  const sql = `SELECT ${READ_COLUMNS} FROM operations WHERE ${where.join(' AND ')}
+  const sql = `SELECT ${READ_COLUMNS} FROM ${table} WHERE ${where.join(' AND ')}
     ORDER BY create_time DESC, name DESC LIMIT ${param(query.limit)}`;
   return { sql, params };
 }
