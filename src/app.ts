@@ -19,6 +19,7 @@ import { OperationsService, type Caller, type CreateOptions } from './operations
 import { TypeRegistry } from './protos/registry.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
+import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js';
 import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
 import type { OperationStore } from './store/types.js';
 
@@ -30,8 +31,17 @@ export const BUNDLED_PROTO_FILES = [
 ];
 
 export interface LongrunOptions {
-  /** SQLite database file (default: ./data/longrun.db). Ignored when `store` is given. */
+  /**
+   * The store: a SQLite database file, or a postgres:// / postgresql:// URL (default:
+   * ./data/longrun.db). Ignored when `store` is given.
+   */
   databasePath?: string;
+  /** PostgreSQL schema of longrun's tables (default: longrun). */
+  pgSchema?: string;
+  /** PostgreSQL pool size of this process (default: 10). */
+  pgPoolSize?: number;
+  /** PostgreSQL URL for the LISTEN connection when `databasePath` is a transaction-mode pooler (default: databasePath). */
+  pgListenUrl?: string;
   /** SQLite synchronous mode (default: NORMAL; see SqliteSynchronous). */
   synchronous?: SqliteSynchronous;
   /** A store of your own making (e.g. shared by several Longrun instances in tests). */
@@ -204,18 +214,37 @@ export class Longrun {
   }
 }
 
+/** SQLite for a path, PostgreSQL for a postgres:// or postgresql:// URL. */
+async function openStore(options: LongrunOptions, retentionMs: number, logger: Logger, metrics: () => Metrics | undefined): Promise<OperationStore> {
+  const database = options.databasePath ?? './data/longrun.db';
+  const retention = { retentionMs, keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS };
+  if (!isPostgresUrl(database)) {
+    return new SqliteOperationStore({ path: database, synchronous: options.synchronous ?? 'NORMAL', ...retention });
+  }
+  return PostgresOperationStore.open({
+    url: database,
+    ...retention,
+    ...(options.pgSchema !== undefined && { schema: options.pgSchema }),
+    ...(options.pgPoolSize !== undefined && { poolSize: options.pgPoolSize }),
+    ...(options.pgListenUrl !== undefined && { listenUrl: options.pgListenUrl }),
+    backstopMs: options.pollMs ?? 1000,
+    listenerEvents: {
+      listenerLost: (error) => logger.warn({ err: error }, 'the PostgreSQL LISTEN connection was lost; reconnecting (waits fall back to polling)'),
+      listenerReconnected: () => {
+        metrics()?.listenerReconnects.inc();
+        logger.info('the PostgreSQL LISTEN connection is back');
+      },
+    },
+  });
+}
+
 export async function createLongrun(options: LongrunOptions = {}): Promise<Longrun> {
   const logger = options.logger ?? createLogger();
   const clock = options.clock ?? systemClock;
   const retentionMs = options.retentionMs ?? 30 * DAY_MS;
-  const baseStore =
-    options.store ??
-    new SqliteOperationStore({
-      path: options.databasePath ?? './data/longrun.db',
-      synchronous: options.synchronous ?? 'NORMAL',
-      retentionMs,
-      keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS,
-    });
+  // Made below; the store's listener reports to them once they exist.
+  let metrics: Metrics | undefined;
+  const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
   const registry = new TypeRegistry(protoFiles, includeDirs);
@@ -223,7 +252,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
   let runner: Runner | undefined;
-  const metrics = new Metrics({
+  metrics = new Metrics({
     store: baseStore,
     clock,
     running: () => runner?.runningPerMethod() ?? new Map(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `longrun serve` runs the server; `longrun get|list|wait|cancel|delete` talk to one.
+ * `longrun serve` runs the server, `longrun runner` only handlers, `longrun copy-store` moves a
+ * store; `longrun get|list|wait|cancel|delete` talk to a server.
  * The only place (with serve.ts and client.ts) that reads argv and the environment.
  * Exit codes: see `Exit` in usage.ts.
  */
@@ -8,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
 import { runClientCommand, CLIENT_COMMANDS } from './client.js';
+import { copyStoreCommand } from './copy-store.js';
+import { runner } from './runner.js';
 import { serve, SERVE_FLAGS } from './serve.js';
 import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
 
@@ -23,11 +26,13 @@ async function main(argv: string[]): Promise<number> {
   // Before anything else, so that --help never starts a server or reads stdin.
   if (wantsHelp(rest)) return help(helpOf(command));
   try {
-    if (command === 'serve') {
+    if (command === 'serve' || command === 'runner') {
       const { values, positionals } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true, allowPositionals: true });
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      return await serve(values as Record<string, string | boolean | undefined>, process.env);
+      const run = command === 'serve' ? serve : runner;
+      return await run(values as Record<string, string | boolean | undefined>, process.env);
     }
+    if (command === 'copy-store') return await copyStoreCommand(rest);
     if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
       return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env, process);
