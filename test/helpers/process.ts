@@ -71,3 +71,24 @@ export function runCliInTerminal(
     );
   });
 }
+
+/** `longrun runner` as a separate process; resolves once it printed its ready line. */
+export async function spawnRunner(databaseUrl: string, args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'runner', '--db', databaseUrl, '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  let stdout = '';
+  child.stdout!.setEncoding('utf8');
+  const holder = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      stdout += chunk;
+      const match = /longrun runner ready \((\S+)\)/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then((code) => reject(new Error(`runner exited (${code}) before it was ready: ${stderr}`)));
+  });
+  return { child, address: holder, stderr: () => stderr, stdout: () => stdout, exited };
+}
