@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
+import { LongrunError } from '../domain/errors.js';
 import { runClientCommand, CLIENT_COMMANDS } from './client.js';
 import { copyStoreCommand } from './copy-store.js';
 import { runner } from './runner.js';
@@ -42,6 +43,11 @@ async function main(argv: string[]): Promise<number> {
     // A bad or dangerous option of serve: the reason is enough, the whole help would drown it.
     if (error instanceof ConfigError) return usageError(new UsageError(error.message, command), false);
     if (error instanceof UsageError) return usageError(new UsageError(error.message, command));
+    // The database cannot be reached or written (at start, say): the reason, not a stack trace.
+    if (error instanceof LongrunError && error.reason === 'STORE_UNAVAILABLE') {
+      process.stderr.write(`longrun ${command}: ${error.message}\n`);
+      return Exit.FAILED;
+    }
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return usageError(new UsageError((error as Error).message, command));
     throw error;
   }
