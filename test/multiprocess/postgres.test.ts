@@ -189,6 +189,24 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
     c = e; // the runner for the tests below
   });
 
+  it('stops a runner on SIGTERM with exit 0, giving back the lease of work that outlives the grace', async () => {
+    const f = await spawnRunner(database.url, ['--enable-sleeper', '--poll', POLL, '--lease', '30s', '--shutdown-grace', '300ms']);
+    extra.push(f);
+    c.child.kill('SIGSTOP'); // so that F, not C, takes the operation
+    try {
+      const { name } = await onA.call<Operation>(SLEEP, sleepFor(60_000));
+      const holder = await until('F to run it', async () => (await row(name))?.lease_holder ?? undefined);
+      assert.equal(holder, f.address);
+      f.child.kill('SIGTERM');
+      assert.equal(await f.exited, 0);
+      const released = await row(name);
+      assert.deepEqual([released?.lease_holder, released?.attempt, released?.done], [null, 0, false], 'given back, the attempt not counted');
+      await onB.call(CANCEL, { name });
+    } finally {
+      c.child.kill('SIGCONT');
+    }
+  });
+
   it('keeps waking waits when every LISTEN connection is terminated, and the listeners reconnect (logged and counted)', async () => {
     const metricsUrl = /longrun metrics on (\S+)/.exec(b.stdout())![1]!;
     const before = valueOf(await scrape(metricsUrl), 'longrun_store_listener_reconnects_total');
