@@ -15,6 +15,7 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { listBench } from './list.js';
+import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
 
@@ -114,7 +115,7 @@ async function startBaseline(reply: unknown): Promise<{ process: ServerProcess; 
   return { process: baseline, client: new OperationsClient(`127.0.0.1:${await baseline.port}`) };
 }
 
-async function getOperationCpu(longrunPort: number, longrunPid: number): Promise<Baseline> {
+async function getOperationCpu(longrunPort: number, longrunPid: number, target = 1.5, label = ''): Promise<Baseline> {
   // The no-op baseline returns exactly the message GetOperation returns for this operation.
   const client = new OperationsClient(`127.0.0.1:${longrunPort}`);
   const { name } = await startSleep(sleeper(longrunPort), 0, 0);
@@ -142,8 +143,8 @@ async function getOperationCpu(longrunPort: number, longrunPid: number): Promise
     const getCpu = median(get.map((m) => m.cpuPerCall));
     const ratios = get.map((m, i) => m.cpuPerCall / noop[i]!.cpuPerCall);
     report(
-      `GetOperation server CPU, ${inFlight} in flight: ${fmt(getCpu * 1e6, 1)} µs/call vs no-op handler ` +
-        `${fmt(noopCpu * 1e6, 1)} µs/call: ratio ${fmt(median(ratios))} (target <= 1.5; rounds ${ratios.map((r) => fmt(r)).join(', ')}); ` +
+      `${label}GetOperation server CPU, ${inFlight} in flight: ${fmt(getCpu * 1e6, 1)} µs/call vs no-op handler ` +
+        `${fmt(noopCpu * 1e6, 1)} µs/call: ratio ${fmt(median(ratios))} (target <= ${target}; rounds ${ratios.map((r) => fmt(r)).join(', ')}); ` +
         `calls/s ${fmt(median(get.map((m) => m.rate)), 0)} vs ${fmt(median(noop.map((m) => m.rate)), 0)}`,
     );
   }
@@ -382,6 +383,17 @@ const SECTIONS: Record<string, () => Promise<void>> = {
             await server.stop();
           },
         };
+      },
+    }),
+  postgres: () =>
+    postgresBench({
+      report,
+      async getOperationCpu(databaseUrl) {
+        const longrun = ServerProcess.start(['longrun', databaseUrl]);
+        const baseline = await getOperationCpu(await longrun.port, longrun.child.pid!, 2.0, 'PostgreSQL ');
+        baseline.client.close();
+        await baseline.process.stop();
+        await longrun.stop();
       },
     }),
   vision: () =>
