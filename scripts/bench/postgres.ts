@@ -49,7 +49,7 @@ async function createToDone({ report }: PostgresBenchDeps, url: string): Promise
   let allDone!: () => void;
   const finished = new Promise<void>((resolve) => (allDone = resolve));
   const t0 = performance.now();
-  await inWindow(total, 64, async () => {
+  await inWindow(total, 256, async () => {
     const operation = await longrun.create(SLEEP_METHOD, { duration: { seconds: 0, nanos: 0 }, steps: 0 });
     longrun.events.onceDone(operation.name, () => ++done === total && allDone());
   });
@@ -79,7 +79,7 @@ async function createToDone({ report }: PostgresBenchDeps, url: string): Promise
   const bossRate = total / ((performance.now() - b0) / 1000);
   await boss.stop({ graceful: false, wait: true });
   report(
-    `PostgreSQL create-to-done, ${total} no-op operations: longrun ${fmt(longrunRate, 0)}/s (embedding API, 64 in flight) vs ` +
+    `PostgreSQL create-to-done, ${total} no-op operations: longrun ${fmt(longrunRate, 0)}/s (embedding API, 256 in flight) vs ` +
       `pg-boss ${fmt(bossRate, 0)}/s (batched insert, batchSize 250, 4 workers): ratio ${fmt(longrunRate / bossRate)} (target >= 1.0)`,
   );
 }

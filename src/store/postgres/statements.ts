@@ -78,6 +78,36 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
       SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM n) AS notified`),
+    // Group commit: the creations of one event-loop turn in one statement (and one NOTIFY).
+    insertMany: compile(`WITH ins AS (
+        INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+        SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
+          idempotency_key, request_fingerprint, max_attempts, create_time, create_time
+        FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
+          @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
+          @maxAttempts::int[], @createTimes::bigint[])
+          AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
+            request_fingerprint, max_attempts, create_time)
+        ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING name, method),
+      ${notify('n', 'available', 'ins', 'method')}
+      SELECT name, (SELECT count(*) FROM n) AS notified FROM ins`),
+    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced.
+    completeMany: compile(`WITH l AS (
+        SELECT * FROM unnest(@names::text[], @holders::text[], @attempts::int[], @responseTypes::text[], @responseValues::bytea[],
+          @errorCodes::int[], @errorMessages::text[], @errorDetails::text[], @metadataTypes::text[], @metadataValues::bytea[])
+          AS l(name, holder, attempt, response_type, response_value, error_code, error_message, error_details, metadata_type, metadata_value)),
+      u AS (UPDATE ${T} o SET done = true, lease_holder = NULL, lease_expires_at = 0, update_time = @now::bigint, done_time = @now::bigint,
+          expire_time = @now::bigint + CASE WHEN o.idempotency_key IS NULL THEN @retention::bigint ELSE GREATEST(@retention::bigint, @keyedRetention::bigint) END,
+          response_type = l.response_type, response_value = l.response_value,
+          error_code = l.error_code, error_message = l.error_message, error_details = l.error_details,
+          progress_percent = CASE WHEN l.error_code IS NULL THEN 100 ELSE o.progress_percent END,
+          metadata_type = COALESCE(l.metadata_type, o.metadata_type), metadata_value = COALESCE(l.metadata_value, o.metadata_value)
+        FROM l WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+        RETURNING o.name),
+      ${notify('n', 'finished', 'u', 'name')}
+      SELECT name, (SELECT count(*) FROM n) AS notified FROM u`),
     deleteExpiredKeyHolder: compile(`DELETE FROM ${T}
       WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`),
     cancelPending: compile(
@@ -95,16 +125,16 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     ),
     deleteDone: compile(`WITH d AS (DELETE FROM ${T} WHERE name = @name AND done AND expire_time > @now RETURNING name),
       ${notify('n', 'deleted', 'd', 'name')} SELECT name, (SELECT count(*) FROM n) AS notified FROM d`),
-    // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting.
+    // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
+    // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
     claim: compile(`WITH picked AS (
         SELECT name FROM ${T}
         WHERE method = @method AND NOT done AND lease_expires_at <= ${NOW_MS} AND attempt < max_attempts
         ORDER BY create_time LIMIT @limit FOR UPDATE SKIP LOCKED),
       u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
           attempt = o.attempt + 1, update_time = @now
-        FROM picked WHERE o.name = picked.name RETURNING o.*),
-      ${notify('n', 'updated', 'u', 'name')}
-      SELECT u.*, (SELECT count(*) FROM n) AS notified FROM u ORDER BY create_time`),
+        FROM picked WHERE o.name = picked.name RETURNING o.*)
+      SELECT u.* FROM u ORDER BY create_time`),
     // Recovering leases that ran out with no attempts left: finding them is its own statement.
     exhausted: compile(`SELECT name, attempt FROM ${T}
       WHERE NOT done AND lease_expires_at > 0 AND lease_expires_at <= ${NOW_MS} AND attempt >= max_attempts`),
@@ -132,17 +162,6 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         'updated',
         'name',
       ),
-    ),
-    completeResponse: compile(
-      updateNotifying(
-        `UPDATE ${T} SET ${doneFields}, response_type = @responseType, response_value = @responseValue, progress_percent = 100, ${keepMetadata}
-          WHERE ${fenced} RETURNING name`,
-        'finished',
-        'name',
-      ),
-    ),
-    completeError: compile(
-      updateNotifying(`UPDATE ${T} SET ${doneFields}, ${errorFields}, ${keepMetadata} WHERE ${fenced} RETURNING name`, 'finished', 'name'),
     ),
     release: compile(`WITH u AS (
         UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, attempt = o.attempt - 1

@@ -57,6 +57,7 @@ export class PostgresOperationStore implements OperationStore {
   private readonly origin = randomBytes(8).toString('hex');
   private readonly recentReads: ReadCache;
   private readonly table: string;
+  private pendingCreates: { op: NewOperation; resolve(result: CreateResult): void; reject(error: unknown): void }[] = [];
 
   private constructor(options: PostgresStoreOptions, pool: pg.Pool, schema: string) {
     this.pool = pool;
@@ -88,7 +89,51 @@ export class PostgresOperationStore implements OperationStore {
     }
   }
 
-  async create(op: NewOperation): Promise<CreateResult> {
+  /**
+   * Creations that arrive in the same event-loop turn go in one statement (group commit); each
+   * promise settles after that commit. A creation whose idempotency key is taken goes the single
+   * way, which returns the key's holder.
+   */
+  create(op: NewOperation): Promise<CreateResult> {
+    return new Promise((resolve, reject) => {
+      this.pendingCreates.push({ op, resolve, reject });
+      if (this.pendingCreates.length === 1) setImmediate(() => void this.flushCreates());
+    });
+  }
+
+  private async flushCreates(): Promise<void> {
+    const batch = this.pendingCreates;
+    this.pendingCreates = [];
+    let inserted: Set<string>;
+    try {
+      const ops = batch.map((pending) => pending.op);
+      const rows = await this.rows<{ name: string }>(this.stmt.insertMany, {
+        names: ops.map((op) => op.name),
+        parents: ops.map((op) => op.parent),
+        methods: ops.map((op) => op.method),
+        owners: ops.map((op) => op.owner),
+        metadataTypes: ops.map((op) => op.metadata?.typeUrl ?? null),
+        metadataValues: ops.map((op) => (op.metadata ? Buffer.from(op.metadata.value) : null)),
+        requestTypes: ops.map((op) => op.request.typeUrl),
+        requestValues: ops.map((op) => Buffer.from(op.request.value)),
+        keys: ops.map((op) => op.idempotencyKey ?? null),
+        fingerprints: ops.map((op) => op.requestFingerprint ?? null),
+        maxAttempts: ops.map((op) => op.maxAttempts),
+        createTimes: ops.map((op) => op.createTime),
+      });
+      inserted = new Set(rows.map((row) => row.name));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    this.tell(...[...new Set(batch.filter(({ op }) => inserted.has(op.name)).map(({ op }) => op.method))].map((method): StoreChange => ({ kind: 'available', method })));
+    for (const { op, resolve, reject } of batch) {
+      if (inserted.has(op.name)) resolve({ created: true, operation: newRecord(op) });
+      else this.createOne(op).then(resolve, reject);
+    }
+  }
+
+  private async createOne(op: NewOperation): Promise<CreateResult> {
     const params = {
       name: op.name,
       parent: op.parent,
@@ -215,24 +260,24 @@ export class PostgresOperationStore implements OperationStore {
     return rows.length === 1;
   }
 
-  /** Each completion is its own fenced statement; a batch runs them side by side on the pool. */
+  /** The batch in one statement, each row fenced by its lease. */
   async complete(completions: readonly Completion[], now: number): Promise<boolean[]> {
-    return Promise.all(
-      completions.map(async ({ lease, outcome, metadata }) => {
-        const params = {
-          ...fence(lease),
-          now,
-          ...this.retentionParams(),
-          metadataType: metadata?.typeUrl ?? null,
-          metadataValue: metadata ? Buffer.from(metadata.value) : null,
-        };
-        const rows = outcome.error
-          ? await this.rows(this.stmt.completeError, { ...params, ...errorColumns(outcome.error) })
-          : await this.rows(this.stmt.completeResponse, { ...params, responseType: outcome.response.typeUrl, responseValue: Buffer.from(outcome.response.value) });
-        if (rows.length === 1) this.tell({ kind: 'finished', name: lease.name });
-        return rows.length === 1;
-      }),
-    );
+    if (completions.length === 0) return [];
+    const rows = await this.rows<{ name: string }>(this.stmt.completeMany, {
+      ...leaseArrays(completions.map((completion) => completion.lease)),
+      responseTypes: completions.map(({ outcome }) => outcome.response?.typeUrl ?? null),
+      responseValues: completions.map(({ outcome }) => (outcome.response ? Buffer.from(outcome.response.value) : null)),
+      errorCodes: completions.map(({ outcome }) => outcome.error?.code ?? null),
+      errorMessages: completions.map(({ outcome }) => (outcome.error ? errorColumns(outcome.error).errorMessage : null)),
+      errorDetails: completions.map(({ outcome }) => (outcome.error ? errorColumns(outcome.error).errorDetails : null)),
+      metadataTypes: completions.map(({ metadata }) => metadata?.typeUrl ?? null),
+      metadataValues: completions.map(({ metadata }) => (metadata ? Buffer.from(metadata.value) : null)),
+      now,
+      ...this.retentionParams(),
+    });
+    const written = new Set(rows.map((row) => row.name));
+    this.tell(...[...written].map((name): StoreChange => ({ kind: 'finished', name })));
+    return completions.map(({ lease }) => written.has(lease.name));
   }
 
   async release(leases: readonly Lease[], _now: number): Promise<void> {
