@@ -173,7 +173,8 @@ export interface OperationStore {
 
   /**
    * Leases up to `limit` pending or lease-expired operations of `method` that have attempts left,
-   * oldest first, bumping `attempt`; emits `updated` for each. Atomic per call; concurrent claimers never get the same
+   * oldest first, bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
+   * nothing in another process waits on a claim). Atomic per call; concurrent claimers never get the same
    * operation (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
    */
   claim(request: ClaimRequest): Promise<OperationRecord[]>;
