@@ -227,7 +227,7 @@ async function openStore(options: LongrunOptions, retentionMs: number, logger: L
     ...(options.pgSchema !== undefined && { schema: options.pgSchema }),
     ...(options.pgPoolSize !== undefined && { poolSize: options.pgPoolSize }),
     ...(options.pgListenUrl !== undefined && { listenUrl: options.pgListenUrl }),
-    backstopMs: options.pollMs ?? 1000,
+    pollMs: options.pollMs ?? 1000,
     listenerEvents: {
       listenerLost: (error) => logger.warn({ err: error }, 'the PostgreSQL LISTEN connection was lost; reconnecting (waits fall back to polling)'),
       listenerReconnected: () => {

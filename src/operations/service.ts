@@ -201,20 +201,19 @@ export class OperationsService {
     const limit = Math.min(timeoutMs ?? this.deps.options.waitCapMs, this.deps.options.waitCapMs);
     const release = this.holdWait(caller.principal);
     const deadline = Date.now() + limit;
-    // Where the store's feed can lose a notification, re-read at least this often.
-    const backstopMs = this.deps.store.changes.backstopMs;
     try {
       for (;;) {
         let wake!: () => void;
         const woken = new Promise<void>((resolve) => (wake = resolve));
         // Subscribe before reading, so a completion between the read and the wait is not missed.
+        // Woken by the feed's `finished`/`deleted` for this name, or its `resync`: then re-read.
         const unsubscribe = this.deps.events.onceDone(name, () => wake());
         let timer: NodeJS.Timeout | undefined;
         try {
           const current = await this.get(name, caller);
           const left = deadline - Date.now();
           if (current.done || left <= 0 || signal.aborted || this.deps.events.stopped) return current;
-          timer = setTimeout(wake, backstopMs === undefined ? left : Math.min(left, backstopMs));
+          timer = setTimeout(wake, left);
           signal.addEventListener('abort', wake, { once: true });
           await woken;
           signal.removeEventListener('abort', wake);

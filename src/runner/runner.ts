@@ -173,8 +173,6 @@ export class Runner {
     for (const method of this.deps.methods.all()) this.mayHaveWork.add(method.info.path);
     this.scheduleFill();
     void this.recoverExhausted();
-    // Where the store's feed may lose a cancel notice, the heartbeat's read of the flags is the backstop.
-    if (this.deps.store.changes.backstopMs !== undefined && this.active.size > 0) void this.heartbeat();
   }
 
   private scheduleFill(): void {

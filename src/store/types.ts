@@ -131,15 +131,11 @@ export type ChangeListener = (change: StoreChange) => void;
  * The change feed: every committed write of any process on the store reaches every subscribed
  * process, this one's at once (synchronously after the commit) and others' within about 100 ms
  * while the feed is live. A change is delivered after its commit, never before. When delivery
- * cannot be promised (a listener connection died) subscribers get `resync` once it is back.
+ * cannot be promised (PostgreSQL's LISTEN connection is down) subscribers get `resync` every poll
+ * interval until it is back, and once more then: re-read whatever you wait on.
  */
 export interface ChangeFeed {
   subscribe(listener: ChangeListener): () => void;
-  /**
-   * Where notifications can be lost (PostgreSQL: NOTIFY is a hint), waiters re-read at least this
-   * often (the polling backstop); undefined where the feed loses nothing (SQLite's change log).
-   */
-  readonly backstopMs?: number;
 }
 
 export interface OperationStore {

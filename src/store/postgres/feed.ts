@@ -3,8 +3,10 @@
  * commit; every process's writes arrive as NOTIFY on one dedicated session connection per process
  * (LISTEN cannot work through a transaction-mode pooler: `listenUrl` may point past it). When that
  * connection dies it is reopened with a backoff and re-LISTENed, and subscribers get `resync`,
- * since nothing is kept for a listener that was away. NOTIFY is a hint: `backstopMs` tells
- * waiters to re-read at least that often whatever happens to the listener.
+ * since nothing is kept for a listener that was away. While the connection is down, subscribers
+ * get `resync` every `pollMs` (the polling backstop: waiters and runners re-read), so a lost
+ * notification delays a wake-up by at most that. A live session delivers every NOTIFY; a query
+ * every few seconds on it finds a connection that died silently.
  */
 import pg from 'pg';
 import { ChangeFanout } from '../feed.js';
@@ -22,9 +24,13 @@ export interface ListenerEvents {
 const RECONNECT_FIRST_MS = 50;
 const RECONNECT_MAX_MS = 2000;
 
+/** How often the LISTEN connection is checked with a query, to find one that died silently. */
+const LISTENER_CHECK_MS = 5000;
+
 export class PostgresChangeFeed implements ChangeFeed {
-  readonly backstopMs: number;
   private readonly fanout = new ChangeFanout();
+  private backstopTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
   private client: pg.Client | undefined;
   private closed = false;
   private starting: Promise<void> | undefined;
@@ -32,10 +38,8 @@ export class PostgresChangeFeed implements ChangeFeed {
   private everConnected = false;
 
   constructor(
-    private readonly options: { listenUrl: string; schema: string; origin: string; backstopMs: number; events?: ListenerEvents },
-  ) {
-    this.backstopMs = options.backstopMs;
-  }
+    private readonly options: { listenUrl: string; schema: string; origin: string; pollMs: number; events?: ListenerEvents },
+  ) {}
 
   /** Opens the LISTEN connection; resolves once LISTEN is in place (or rejects with why not). */
   start(): Promise<void> {
@@ -60,6 +64,8 @@ export class PostgresChangeFeed implements ChangeFeed {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.backstopTimer);
+    clearInterval(this.checkTimer);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
@@ -70,6 +76,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       connectionString: this.options.listenUrl,
       application_name: LISTEN_APPLICATION_NAME,
       keepAlive: true,
+      keepAliveInitialDelayMillis: LISTENER_CHECK_MS,
       types: LONGRUN_TYPES,
     });
     let settled = false;
@@ -80,6 +87,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       client.end().catch(() => undefined);
       if (this.closed) return;
       this.options.events?.listenerLost?.(error);
+      this.startBackstop();
       this.scheduleReconnect(RECONNECT_FIRST_MS);
     };
     client.on('error', lost);
@@ -98,12 +106,26 @@ export class PostgresChangeFeed implements ChangeFeed {
       return;
     }
     this.client = client;
+    clearInterval(this.backstopTimer);
+    this.backstopTimer = undefined;
+    clearInterval(this.checkTimer);
+    this.checkTimer = setInterval(() => {
+      if (this.client === client) client.query('SELECT 1').catch(lost);
+    }, LISTENER_CHECK_MS);
+    this.checkTimer.unref();
     if (this.everConnected) {
       this.options.events?.listenerReconnected?.();
       // Whatever was notified while we were away is gone: everyone re-reads.
       this.fanout.emit({ kind: 'resync' });
     }
     this.everConnected = true;
+  }
+
+  /** While nothing is heard, everyone re-reads every pollMs. */
+  private startBackstop(): void {
+    if (this.backstopTimer !== undefined) return;
+    this.backstopTimer = setInterval(() => this.fanout.emit({ kind: 'resync' }), this.options.pollMs);
+    this.backstopTimer.unref();
   }
 
   private scheduleReconnect(delayMs: number): void {

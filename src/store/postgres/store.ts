@@ -37,8 +37,8 @@ export interface PostgresStoreOptions extends RetentionPolicy, PoolOptions {
   schema?: string;
   /** A session-mode URL for the LISTEN connection when `url` is a transaction-mode pooler (default: `url`). */
   listenUrl?: string;
-  /** Polling backstop: waiters re-read at least this often, in case a NOTIFY was lost (default: 1000 ms). */
-  backstopMs?: number;
+  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: 1000 ms). */
+  pollMs?: number;
   /** Told when the LISTEN connection is lost and when it is back. */
   listenerEvents?: ListenerEvents;
 }
@@ -68,7 +68,7 @@ export class PostgresOperationStore implements OperationStore {
       listenUrl: options.listenUrl ?? options.url,
       schema,
       origin: this.origin,
-      backstopMs: options.backstopMs ?? 1000,
+      pollMs: options.pollMs ?? 1000,
       ...(options.listenerEvents !== undefined && { events: options.listenerEvents }),
     });
     this.recentReads = new ReadCache(this.changes);
