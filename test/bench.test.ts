@@ -33,6 +33,7 @@ describe('npm run bench', () => {
       /^PostgreSQL cross-process wake .* p99 \d/m,
       /^PostgreSQL cross-process cancel .* p99 \d/m,
       /^PostgreSQL GetOperation server CPU, 16 in flight: .* ratio \d/m,
+      /^PostgreSQL create-to-done through gRPC, .* one server .* two servers .* ratio \d/m,
       /^Vision, 1-page document, request to done .* p99 \d/m,
       /^Vision, 2-page PDF: \d+ pages\/s/m,
     ]) {

@@ -16,7 +16,7 @@ import PgBoss from 'pg-boss';
 import { createLongrun } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { stopTestPostgres, testPostgres } from '../../test/helpers/postgres.js';
-import { fmt, inWindow, percentile, scaled } from './measure.js';
+import { cpuSecondsOf, fmt, inWindow, percentile, scaled } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
@@ -25,6 +25,8 @@ export interface PostgresBenchDeps {
   report(line: string): void;
   /** Runs the GetOperation CPU figure against a bench server on `databaseUrl`. */
   getOperationCpu(databaseUrl: string): Promise<void>;
+  /** A bench server process (`server.js longrun`: runner and no-op Sleep) on `databaseUrl`. */
+  startServer(databaseUrl: string): Promise<{ port: number; pid: number; stop(): Promise<void> }>;
 }
 
 export async function postgresBench(deps: PostgresBenchDeps): Promise<void> {
@@ -34,6 +36,7 @@ export async function postgresBench(deps: PostgresBenchDeps): Promise<void> {
     await createToDone(deps, (await server.freshDatabase()).url);
     await crossProcess(deps, (await server.freshDatabase()).url);
     await deps.getOperationCpu((await server.freshDatabase()).url);
+    await oneVersusTwoServers(deps, (await server.freshDatabase()).url);
   } finally {
     await stopTestPostgres();
   }
@@ -128,6 +131,35 @@ async function crossProcess({ report }: PostgresBenchDeps, url: string): Promise
     for (const child of [b.child, c.child]) child.kill('SIGTERM');
     await Promise.all([once(b.child, 'exit'), once(c.child, 'exit')]);
   }
+}
+
+/** Create-to-done through gRPC with one, then two server processes (each with its runner) on one database. */
+async function oneVersusTwoServers({ report, startServer }: PostgresBenchDeps, url: string): Promise<void> {
+  const total = scaled(4000, 40);
+  const { OperationsClient } = await import('../../src/index.js');
+  const { GenericCaller } = await import('../../test/helpers/server.js');
+  const run = async (count: number) => {
+    const servers = await Promise.all(Array.from({ length: count }, () => startServer(url)));
+    const callers = servers.map((server) => new GenericCaller(`127.0.0.1:${server.port}`));
+    const lister = new OperationsClient(`127.0.0.1:${servers[0]!.port}`);
+    const cpu0 = servers.map((server) => cpuSecondsOf(server.pid));
+    const t0 = performance.now();
+    await inWindow(total, 128, (i) => callers[i % callers.length]!.call(SLEEP_METHOD, { duration: { seconds: 0, nanos: 0 }, steps: 0 }));
+    while ((await lister.list({ filter: 'done = false', pageSize: 1 })).operations.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const seconds = (performance.now() - t0) / 1000;
+    const cores = servers.map((server, i) => (cpuSecondsOf(server.pid) - cpu0[i]!) / seconds);
+    for (const caller of callers) caller.close();
+    lister.close();
+    await Promise.all(servers.map((server) => server.stop()));
+    return { rate: total / seconds, cores };
+  };
+  const one = await run(1);
+  const two = await run(2);
+  report(
+    `PostgreSQL create-to-done through gRPC, ${total} operations, 128 in flight: one server ${fmt(one.rate, 0)}/s ` +
+      `(cores used ${one.cores.map((c) => fmt(c)).join(', ')}), two servers ${fmt(two.rate, 0)}/s (cores used ${two.cores.map((c) => fmt(c)).join(', ')}): ` +
+      `ratio ${fmt(two.rate / one.rate)} (no target: 2 cores, shared with PostgreSQL and this client)`,
+  );
 }
 
 async function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: string }> {

@@ -395,6 +395,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         await baseline.process.stop();
         await longrun.stop();
       },
+      async startServer(databaseUrl) {
+        const server = ServerProcess.start(['longrun', databaseUrl]);
+        return { port: await server.port, pid: server.child.pid!, stop: () => server.stop() };
+      },
     }),
   vision: () =>
     visionBench({
