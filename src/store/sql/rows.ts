@@ -5,6 +5,7 @@
  */
 import { Code, LongrunError } from '../../domain/errors.js';
 import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { NewOperation } from '../types.js';
 
 /** A row of `operations` (`request_*` only when selected). */
 export interface OperationRow {
@@ -84,7 +85,7 @@ export function toRecord(row: OperationRow): OperationRecord {
 }
 
 /** The record of an operation just inserted by `create`, without reading it back. */
-export function newRecord(op: import('../types.js').NewOperation): OperationRecord {
+export function newRecord(op: NewOperation): OperationRecord {
   return {
     name: op.name,
     parent: op.parent,
@@ -136,7 +137,7 @@ export function keyReused(): LongrunError {
 }
 
 /** What an existing row holding the key means for a new creation at `now`. */
-export function keyHolderVerdict(existing: OperationRow, op: import('../types.js').NewOperation): 'expired' | 'same' | 'reused' {
+export function keyHolderVerdict(existing: OperationRow, op: NewOperation): 'expired' | 'same' | 'reused' {
   if (existing.expire_time !== null && existing.expire_time <= op.createTime) return 'expired';
   return existing.request_fingerprint === (op.requestFingerprint ?? null) ? 'same' : 'reused';
 }
