@@ -24,6 +24,7 @@ import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
+import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js';
 import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
 import type { OperationStore } from './store/types.js';
 
@@ -35,8 +36,17 @@ export const BUNDLED_PROTO_FILES = [
 ];
 
 export interface LongrunOptions {
-  /** SQLite database file (default: ./data/longrun.db). Ignored when `store` is given. */
+  /**
+   * The store: a SQLite database file, or a postgres:// / postgresql:// URL (default:
+   * ./data/longrun.db). Ignored when `store` is given.
+   */
   databasePath?: string;
+  /** PostgreSQL schema of longrun's tables (default: longrun). */
+  pgSchema?: string;
+  /** PostgreSQL pool size of this process (default: 10). */
+  pgPoolSize?: number;
+  /** PostgreSQL URL for the LISTEN connection when `databasePath` is a transaction-mode pooler (default: databasePath). */
+  pgListenUrl?: string;
   /** SQLite synchronous mode (default: NORMAL; see SqliteSynchronous). */
   synchronous?: SqliteSynchronous;
   /** A store of your own making (e.g. shared by several Longrun instances in tests). */
@@ -71,7 +81,8 @@ const DAY_MS = 86_400_000;
 export class Longrun {
   readonly registry: TypeRegistry;
   readonly methods: MethodTable;
-  readonly events = new OperationEvents();
+  /** WaitOperation's waiters, woken by the store's change feed. */
+  readonly events: OperationEvents;
   readonly runner: Runner;
   readonly logger: Logger;
   /** This instance's Prometheus metrics, in a registry of its own (`metrics.registry`). */
@@ -225,30 +236,50 @@ export class Longrun {
   /** Stops (if not yet stopped) and closes the store. */
   async close(graceMs = 10_000): Promise<void> {
     await this.stop(graceMs);
+    this.events.close();
     await this.store.close();
   }
+}
+
+/** SQLite for a path, PostgreSQL for a postgres:// or postgresql:// URL. */
+async function openStore(options: LongrunOptions, retentionMs: number, logger: Logger, metrics: () => Metrics | undefined): Promise<OperationStore> {
+  const database = options.databasePath ?? './data/longrun.db';
+  const retention = { retentionMs, keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS };
+  if (!isPostgresUrl(database)) {
+    return new SqliteOperationStore({ path: database, synchronous: options.synchronous ?? 'NORMAL', ...retention });
+  }
+  return PostgresOperationStore.open({
+    url: database,
+    ...retention,
+    ...(options.pgSchema !== undefined && { schema: options.pgSchema }),
+    ...(options.pgPoolSize !== undefined && { poolSize: options.pgPoolSize }),
+    ...(options.pgListenUrl !== undefined && { listenUrl: options.pgListenUrl }),
+    pollMs: options.pollMs ?? 1000,
+    listenerEvents: {
+      listenerLost: (error) => logger.warn({ err: error }, 'the PostgreSQL LISTEN connection was lost; reconnecting (waits fall back to polling)'),
+      listenerReconnected: () => {
+        metrics()?.listenerReconnects.inc();
+        logger.info('the PostgreSQL LISTEN connection is back');
+      },
+    },
+  });
 }
 
 export async function createLongrun(options: LongrunOptions = {}): Promise<Longrun> {
   const logger = options.logger ?? createLogger();
   const clock = options.clock ?? systemClock;
   const retentionMs = options.retentionMs ?? 30 * DAY_MS;
-  const baseStore =
-    options.store ??
-    new SqliteOperationStore({
-      path: options.databasePath ?? './data/longrun.db',
-      synchronous: options.synchronous ?? 'NORMAL',
-      retentionMs,
-      keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS,
-    });
+  // Made below; the store's listener reports to them once they exist.
+  let metrics: Metrics | undefined;
+  const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
   const registry = new TypeRegistry(protoFiles, includeDirs);
   const methods = new MethodTable(registry);
-  const events = new OperationEvents();
+  const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
   let runner: Runner | undefined;
-  const metrics = new Metrics({
+  metrics = new Metrics({
     store: baseStore,
     clock,
     running: () => runner?.runningPerMethod() ?? new Map(),
@@ -274,7 +305,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     telemetry,
   });
   runner = new Runner(
-    { store, methods, registry, events, clock, logger, telemetry },
+    { store, methods, registry, clock, logger, telemetry },
     { leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1000 },
   );
   const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? 60_000);

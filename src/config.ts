@@ -8,7 +8,13 @@ import type { LogFormat, LogLevel } from './log.js';
 export interface ServerConfig {
   host: string;
   port: number;
+  /** A SQLite file path, or a postgres:// / postgresql:// URL. */
   databasePath: string;
+  pgSchema: string;
+  pgPool: number;
+  /** undefined: LISTEN on --db itself. */
+  pgListenUrl?: string;
+  noRunner: boolean;
   synchronous: 'NORMAL' | 'FULL';
   retentionMs: number;
   waitCapMs: number;
@@ -57,7 +63,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'LONGRUN_PORT', kind: 'port', default: '50051',
     description: 'TCP port; 0 picks a free one (the bound address is printed).' },
   { key: 'databasePath', flag: 'db', env: 'LONGRUN_DB', kind: 'string', default: './data/longrun.db',
-    description: 'SQLite database file; its folder is created if missing.' },
+    description: 'The store: a SQLite database file (its folder is created if missing), or a postgres:// or postgresql:// URL for PostgreSQL, where many servers and runners share one database.' },
+  { key: 'pgSchema', flag: 'pg-schema', env: 'LONGRUN_PG_SCHEMA', kind: 'string', default: 'longrun',
+    description: "PostgreSQL schema of longrun's tables; created and migrated by whichever process starts first." },
+  { key: 'pgPool', flag: 'pg-pool', env: 'LONGRUN_PG_POOL', kind: 'int', default: '10',
+    description: 'PostgreSQL connections in the pool of each process (each also holds one LISTEN connection): budget processes x (pool + 1) under max_connections.' },
+  { key: 'pgListenUrl', flag: 'pg-listen-url', env: 'LONGRUN_PG_LISTEN_URL', kind: 'file', default: '',
+    description: 'PostgreSQL URL for the LISTEN connection when --db is a transaction-mode pooler (LISTEN needs a session); empty: --db itself.' },
+  { key: 'noRunner', flag: 'no-runner', env: 'LONGRUN_NO_RUNNER', kind: 'boolean', default: 'false',
+    description: 'serve only: answer the RPCs and create operations but run no handlers; `longrun runner` processes run them.' },
   { key: 'synchronous', flag: 'sync', env: 'LONGRUN_SYNC', kind: 'enum', default: 'NORMAL', values: ['NORMAL', 'FULL'],
     description: 'SQLite synchronous mode. NORMAL survives a crash of the process (kill -9); FULL also survives power loss, at one fsync per write.' },
   { key: 'retentionMs', flag: 'retention', env: 'LONGRUN_RETENTION', kind: 'duration', default: '30d',
@@ -145,6 +159,9 @@ export function loadConfig(flags: Record<string, string | boolean | undefined>, 
 
 /** Options that are each valid but dangerous or meaningless together. */
 function checkCombination(config: ServerConfig): ServerConfig {
+  if (config.pgListenUrl !== undefined && !/^postgres(ql)?:\/\//i.test(config.pgListenUrl)) {
+    throw new ConfigError('--pg-listen-url must be a postgres:// or postgresql:// URL');
+  }
   const authenticated = config.tokenFile !== undefined || config.tlsClientCa !== undefined;
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   if (config.tlsClientCa !== undefined && config.tlsCert === undefined) {

@@ -32,5 +32,6 @@ export { Metrics } from './observe/metrics.js';
 export type { MetricsServer } from './observe/metrics-server.js';
 export { TYPE_URL_PREFIX, type GeneratedMessage, type GeneratedMessageClass, type MessageValue } from './protos/registry.js';
 export { SqliteOperationStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite/store.js';
-export type { OperationCounts, OperationStore } from './store/types.js';
+export { PostgresOperationStore, type PostgresStoreOptions } from './store/postgres/store.js';
+export type { ChangeFeed, ChangeListener, OperationCounts, OperationStore, StoreChange } from './store/types.js';
 export { createLogger, type Logger, type LogFormat, type LogLevel } from './log.js';

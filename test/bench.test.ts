@@ -29,6 +29,11 @@ describe('npm run bench', () => {
       ...['admin    ', 'one owner'].flatMap((who) =>
         ['done = false', 'name wildcard', 'time range'].map((filter) => new RegExp(`^list, ${who}, ${filter} .* page 100 / page 1 = \\d`, 'm')),
       ),
+      /^PostgreSQL create-to-done, .* ratio \d/m,
+      /^PostgreSQL cross-process wake .* p99 \d/m,
+      /^PostgreSQL cross-process cancel .* p99 \d/m,
+      /^PostgreSQL GetOperation server CPU, 16 in flight: .* ratio \d/m,
+      /^PostgreSQL create-to-done through gRPC, .* one server .* two servers .* ratio \d/m,
       /^Vision, 1-page document, request to done .* p99 \d/m,
       /^Vision, 2-page PDF: \d+ pages\/s/m,
     ]) {

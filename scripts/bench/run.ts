@@ -16,6 +16,7 @@ import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { listBench } from './list.js';
+import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
 
@@ -119,7 +120,7 @@ async function startBaseline(reply: unknown): Promise<{ process: ServerProcess; 
   return { process: baseline, client: new OperationsClient(`127.0.0.1:${await baseline.port}`) };
 }
 
-async function getOperationCpu(longrunPort: number, longrunPid: number): Promise<Baseline> {
+async function getOperationCpu(longrunPort: number, longrunPid: number, target = 1.5, label = ''): Promise<Baseline> {
   // The no-op baseline returns exactly the message GetOperation returns for this operation.
   const client = new OperationsClient(`127.0.0.1:${longrunPort}`);
   const { name } = await startSleep(sleeper(longrunPort), 0, 0);
@@ -147,8 +148,8 @@ async function getOperationCpu(longrunPort: number, longrunPid: number): Promise
     const getCpu = median(get.map((m) => m.cpuPerCall));
     const ratios = get.map((m, i) => m.cpuPerCall / noop[i]!.cpuPerCall);
     report(
-      `GetOperation server CPU, ${inFlight} in flight: ${fmt(getCpu * 1e6, 1)} µs/call vs no-op handler ` +
-        `${fmt(noopCpu * 1e6, 1)} µs/call: ratio ${fmt(median(ratios))} (target <= 1.5; rounds ${ratios.map((r) => fmt(r)).join(', ')}); ` +
+      `${label}GetOperation server CPU, ${inFlight} in flight: ${fmt(getCpu * 1e6, 1)} µs/call vs no-op handler ` +
+        `${fmt(noopCpu * 1e6, 1)} µs/call: ratio ${fmt(median(ratios))} (target <= ${target}; rounds ${ratios.map((r) => fmt(r)).join(', ')}); ` +
         `calls/s ${fmt(median(get.map((m) => m.rate)), 0)} vs ${fmt(median(noop.map((m) => m.rate)), 0)}`,
     );
   }
@@ -403,6 +404,21 @@ const SECTIONS: Record<string, () => Promise<void>> = {
             await server.stop();
           },
         };
+      },
+    }),
+  postgres: () =>
+    postgresBench({
+      report,
+      async getOperationCpu(databaseUrl) {
+        const longrun = ServerProcess.start(['longrun', databaseUrl]);
+        const baseline = await getOperationCpu(await longrun.port, longrun.child.pid!, 2.0, 'PostgreSQL ');
+        baseline.client.close();
+        await baseline.process.stop();
+        await longrun.stop();
+      },
+      async startServer(databaseUrl) {
+        const server = ServerProcess.start(['longrun', databaseUrl]);
+        return { port: await server.port, pid: server.child.pid!, stop: () => server.stop() };
       },
     }),
   vision: () =>

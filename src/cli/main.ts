@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 /**
- * `longrun serve` runs the server; `longrun get|list|wait|cancel|delete` talk to one.
+ * `longrun serve` runs the server, `longrun runner` only handlers, `longrun copy-store` moves a
+ * store; `longrun get|list|wait|cancel|delete` talk to a server.
  * The only place (with serve.ts and client.ts) that reads argv and the environment.
  * Exit codes: see `Exit` in usage.ts.
  */
 import { parseArgs } from 'node:util';
 import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
+import { LongrunError } from '../domain/errors.js';
 import { runClientCommand, CLIENT_COMMANDS } from './client.js';
+import { copyStoreCommand } from './copy-store.js';
+import { runner } from './runner.js';
 import { serve, SERVE_FLAGS } from './serve.js';
 import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
 
@@ -23,11 +27,13 @@ async function main(argv: string[]): Promise<number> {
   // Before anything else, so that --help never starts a server or reads stdin.
   if (wantsHelp(rest)) return help(helpOf(command));
   try {
-    if (command === 'serve') {
+    if (command === 'serve' || command === 'runner') {
       const { values, positionals } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true, allowPositionals: true });
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      return await serve(values as Record<string, string | boolean | undefined>, process.env);
+      const run = command === 'serve' ? serve : runner;
+      return await run(values as Record<string, string | boolean | undefined>, process.env);
     }
+    if (command === 'copy-store') return await copyStoreCommand(rest);
     if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
       return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env, process);
@@ -37,6 +43,11 @@ async function main(argv: string[]): Promise<number> {
     // A bad or dangerous option of serve: the reason is enough, the whole help would drown it.
     if (error instanceof ConfigError) return usageError(new UsageError(error.message, command), false);
     if (error instanceof UsageError) return usageError(new UsageError(error.message, command));
+    // The database cannot be reached or written (at start, say): the reason, not a stack trace.
+    if (error instanceof LongrunError && error.reason === 'STORE_UNAVAILABLE') {
+      process.stderr.write(`longrun ${command}: ${error.message}\n`);
+      return Exit.FAILED;
+    }
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return usageError(new UsageError((error as Error).message, command));
     throw error;
   }

@@ -1,12 +1,12 @@
-/** `longrun serve`: the standalone server on SQLite, with graceful shutdown on SIGTERM/SIGINT. */
+/** `longrun serve`: the standalone server on SQLite or PostgreSQL, with graceful shutdown on SIGTERM/SIGINT. */
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import { createLongrun } from '../app.js';
+import { createLongrun, type Longrun } from '../app.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
 import { ConfigError, loadConfig, OPTIONS, type ServerConfig } from '../config.js';
 import { createServer, listen, shutdown, type ListenOptions } from '../grpc/server.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
@@ -23,21 +23,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const auth = authOf(config);
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
-  const longrun = await createLongrun({
-    databasePath: config.databasePath,
-    synchronous: config.synchronous,
-    retentionMs: config.retentionMs,
-    waitCapMs: config.waitCapMs,
-    maxWaitsPerPrincipal: config.maxWaitsPerPrincipal,
-    leaseMs: config.leaseMs,
-    pollMs: config.pollMs,
-    sweepIntervalMs: config.sweepIntervalMs,
-    maxAttempts: config.maxAttempts,
-    ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
-    logger,
-  });
-  if (config.enableSleeper) addSleeper(longrun);
-  if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
+  const longrun = await createConfiguredLongrun(config, logger, { runner: !config.noRunner });
   // Bound before the gRPC port, so a taken metrics port fails the start before anything is served.
   let metrics: MetricsServer | undefined;
   if (config.metricsPort !== undefined) {
@@ -66,7 +52,8 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     {
       address,
       http: http?.url ?? 'off',
-      database: config.databasePath,
+      database: redactUrl(config.databasePath),
+      runner: !config.noRunner,
       tls: listenOptions.tls === undefined ? 'off' : listenOptions.tls.clientCa === undefined ? 'on' : 'mutual',
       tokens: auth?.tokens?.size ?? 0,
     },
@@ -86,6 +73,30 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   await longrun.close();
   logger.info('stopped');
   return 0;
+}
+
+/** The Longrun of `serve` and `runner`: one configuration table for both. */
+export async function createConfiguredLongrun(config: ServerConfig, logger: Logger, options: { runner: boolean }): Promise<Longrun> {
+  const longrun = await createLongrun({
+    databasePath: config.databasePath,
+    pgSchema: config.pgSchema,
+    pgPoolSize: config.pgPool,
+    ...(config.pgListenUrl !== undefined && { pgListenUrl: config.pgListenUrl }),
+    synchronous: config.synchronous,
+    retentionMs: config.retentionMs,
+    waitCapMs: config.waitCapMs,
+    maxWaitsPerPrincipal: config.maxWaitsPerPrincipal,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
+    sweepIntervalMs: config.sweepIntervalMs,
+    maxAttempts: config.maxAttempts,
+    runner: options.runner,
+    ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
+    logger,
+  });
+  if (config.enableSleeper) addSleeper(longrun);
+  if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
+  return longrun;
 }
 
 function authOf(config: ServerConfig): AuthOptions | undefined {
@@ -113,5 +124,17 @@ function readPem(path: string, option: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     throw new ConfigError(`${option} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** A database URL without its password, for logs. */
+export function redactUrl(database: string): string {
+  if (!/^postgres(ql)?:\/\//i.test(database)) return database;
+  try {
+    const url = new URL(database);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
   }
 }

@@ -100,6 +100,15 @@ ${CLIENT_OPTIONS}
 
 ${EXIT_CODES}
 `,
+  'copy-store': `usage: longrun copy-store --from FILE --to URL [--pg-schema longrun]
+
+Copies a SQLite store (FILE, e.g. ./data/longrun.db) into PostgreSQL (URL, postgres://...):
+every operation with its request, result and idempotency key, and the key that signs operation
+names and page tokens, so names, page tokens and retries made before the move keep working.
+Run it with the servers stopped; running it again copies only what is missing.
+
+exit codes: 0 copied, 1 failed (nothing is written then), 2 usage
+`,
   'hash-token': `usage: longrun hash-token PRINCIPAL < token
 
 Reads one token on stdin and prints its line for a --token-file: "<sha256 hex> PRINCIPAL".
@@ -129,18 +138,27 @@ function wrap(text: string, indent: number, width: number): string {
   return lines.map((each) => `${' '.repeat(indent)}${each}`).join('\n');
 }
 
-function serveHelp(): string {
+function serveHelp(command: 'serve' | 'runner'): string {
   const lines = OPTIONS.map((option) => {
     const value = option.kind === 'boolean' ? '' : ` ${option.values?.join('|') ?? PLACEHOLDERS[option.kind]}`;
     const fallback = option.default === '' ? '' : ` Default: ${option.default}.`;
     const negation = option.negation === undefined ? '' : `, --${option.negation}`;
     return `  --${option.flag}${value}${negation}  [${option.env}]\n${wrap(`${option.description}${fallback}`, 6, 78)}`;
   });
-  return `usage: longrun serve [options]
+  const intro =
+    command === 'serve'
+      ? `usage: longrun serve [options]
 
-Serves google.longrunning.Operations over gRPC on a SQLite database, and runs the work of the
-methods it serves. Prints "longrun listening on HOST:PORT" once it listens; stops gracefully on
-SIGTERM or SIGINT. Every option is also an environment variable (in brackets); flags win.
+Serves google.longrunning.Operations over gRPC on a SQLite database or PostgreSQL, and runs the
+work of the methods it serves (unless --no-runner). Prints "longrun listening on HOST:PORT" once
+it listens; stops gracefully on SIGTERM or SIGINT.`
+      : `usage: longrun runner --db URL [--enable-sleeper] [--enable-vision] [options]
+
+Runs the handlers of operations that servers (serve --no-runner) create on the same database, and
+serves no RPCs. Prints "longrun runner ready (HOLDER)" once it runs; on SIGTERM or SIGINT it lets
+handlers finish for --shutdown-grace, gives the leases of the rest back and exits 0.`;
+  return `${intro}
+Every option is also an environment variable (in brackets); flags win.
 Durations take ms, s, m, h or d (e.g. 30s, 5m).
 
 ${lines.join('\n')}
@@ -151,16 +169,18 @@ exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or d
 `;
 }
 
-export const COMMANDS = ['serve', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'] as const;
+export const COMMANDS = ['serve', 'runner', 'copy-store', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export function helpOf(command: Command): string {
-  return command === 'serve' ? serveHelp() : HELP[command]!;
+  return command === 'serve' || command === 'runner' ? serveHelp(command) : HELP[command]!;
 }
 
 export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --help for each)
 
-  longrun serve [--port 50051] [--db FILE] [--no-vision] ...        run the server
+  longrun serve [--port 50051] [--db FILE|URL] [--no-vision] ...    run the server
+  longrun runner --db URL [--enable-sleeper] ...                     run handlers only
+  longrun copy-store --from FILE --to URL                            move SQLite into PostgreSQL
   longrun list [COLLECTION] [--filter EXPR] [--json]                 list operations as a table
   longrun get NAME                                                   print an operation as JSON
   longrun wait NAME [--timeout 5m]                                   show progress until it is done

@@ -32,6 +32,7 @@ export class Metrics {
   readonly leaseExpirations: Counter<'outcome'>;
   readonly leasesLost: Counter<'method'>;
   readonly storeDuration: Histogram<'call'>;
+  readonly listenerReconnects: Counter;
   private counting: Promise<OperationCounts> | undefined;
 
   constructor(sources: MetricsSources) {
@@ -77,6 +78,11 @@ export class Metrics {
       name: 'longrun_leases_lost_total',
       help: "Leases this process's runner lost while its handler ran (expired or taken over); the outcome is discarded.",
       labelNames: ['method'],
+      registers,
+    });
+    this.listenerReconnects = new Counter({
+      name: 'longrun_store_listener_reconnects_total',
+      help: "Times the store's change listener (PostgreSQL LISTEN connection) was lost and opened again.",
       registers,
     });
     this.storeDuration = new Histogram({
@@ -153,6 +159,7 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
       return method.apply(store, args).finally(() => end());
     };
   return {
+    changes: store.changes,
     create: time('create', store.create),
     get: time('get', store.get),
     list: time('list', store.list),

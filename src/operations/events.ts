@@ -1,17 +1,25 @@
 /**
- * In-process signals between the operations service and runners: an operation was created (wake
- * the runner now instead of at its next poll), its cancellation was requested (abort the handler
- * now), it finished (wake WaitOperation callers). Listeners are kept per operation name, so 10,000
- * waiters cost a map entry each and a completion touches only its own.
+ * WaitOperation's waiters, woken by the store's change feed: an operation finished or was deleted
+ * (in this process or any other on the store), or the feed may have missed changes (`resync`).
+ * Listeners are kept per operation name, so 10,000 waiters cost a map entry each and a completion
+ * touches only its own. Nothing here is told by the code that writes: only the store's feed.
  */
+import type { ChangeFeed } from '../store/types.js';
+
 export type Listener = () => void;
 
 export class OperationEvents {
   private readonly doneListeners = new Map<string, Set<Listener>>();
-  private readonly cancelListeners = new Set<(name: string) => void>();
-  private readonly createdListeners = new Set<(method: string) => void>();
+  private readonly unsubscribe: () => void;
 
-  /** Calls `listener` once when `name` finishes; returns the unsubscribe function. */
+  constructor(feed: ChangeFeed) {
+    this.unsubscribe = feed.subscribe((change) => {
+      if (change.kind === 'finished' || change.kind === 'deleted') this.wake(change.name);
+      else if (change.kind === 'resync') this.wakeAll();
+    });
+  }
+
+  /** Calls `listener` once when `name` may have finished; returns the unsubscribe function. */
   onceDone(name: string, listener: Listener): () => void {
     let listeners = this.doneListeners.get(name);
     if (listeners === undefined) {
@@ -27,16 +35,18 @@ export class OperationEvents {
     };
   }
 
-  emitDone(name: string): void {
-    const listeners = this.doneListeners.get(name);
-    if (listeners === undefined) return;
-    this.doneListeners.delete(name);
-    for (const listener of listeners) listener();
+  /** Set by releaseWaiters: waiters return what they find instead of waiting again. */
+  stopped = false;
+
+  /** Wakes every waiter for good (shutdown): each returns the state it finds. */
+  releaseWaiters(): void {
+    this.stopped = true;
+    this.wakeAll();
   }
 
-  /** Wakes every waiter (shutdown): each returns the state it finds. */
-  releaseWaiters(): void {
-    for (const name of [...this.doneListeners.keys()]) this.emitDone(name);
+  /** Changes may have been missed: every waiter re-reads its operation. */
+  private wakeAll(): void {
+    for (const name of [...this.doneListeners.keys()]) this.wake(name);
   }
 
   waitingCount(): number {
@@ -45,21 +55,15 @@ export class OperationEvents {
     return count;
   }
 
-  onCancelRequested(listener: (name: string) => void): () => void {
-    this.cancelListeners.add(listener);
-    return () => this.cancelListeners.delete(listener);
+  close(): void {
+    this.unsubscribe();
+    this.releaseWaiters();
   }
 
-  emitCancelRequested(name: string): void {
-    for (const listener of this.cancelListeners) listener(name);
-  }
-
-  onCreated(listener: (method: string) => void): () => void {
-    this.createdListeners.add(listener);
-    return () => this.createdListeners.delete(listener);
-  }
-
-  emitCreated(method: string): void {
-    for (const listener of this.createdListeners) listener(method);
+  private wake(name: string): void {
+    const listeners = this.doneListeners.get(name);
+    if (listeners === undefined) return;
+    this.doneListeners.delete(name);
+    for (const listener of listeners) listener();
   }
 }

@@ -77,7 +77,7 @@ export class OperationsService {
 
   /** Starts an operation of a declared method; the reply of the method's RPC. */
   async create(path: string, request: Record<string, unknown>, caller: Caller, options: CreateOptions = {}): Promise<OperationRecord> {
-    const { registry, methods, store, clock, events } = this.deps;
+    const { registry, methods, store, clock } = this.deps;
     const method = methods.get(path);
     if (method === undefined) {
       throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
@@ -107,7 +107,6 @@ export class OperationsService {
     });
     if (result.created) {
       this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);
-      events.emitCreated(method.info.path);
     }
     return result.operation;
   }
@@ -172,11 +171,9 @@ export class OperationsService {
         );
       case 'cancelled':
         this.deps.telemetry.done(name, outcome.operation.method, Code.CANCELLED, outcome.operation.attempt);
-        this.deps.events.emitDone(name);
         return;
       case 'requested':
         this.deps.telemetry.cancelRequested(name);
-        this.deps.events.emitCancelRequested(name);
         return;
     }
   }
@@ -203,22 +200,29 @@ export class OperationsService {
     if (timeoutMs !== undefined && timeoutMs < 0) throw invalidArgument('timeout', 'must not be negative');
     const limit = Math.min(timeoutMs ?? this.deps.options.waitCapMs, this.deps.options.waitCapMs);
     const release = this.holdWait(caller.principal);
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
-    // Subscribe before reading, so a completion between the read and the wait is not missed.
-    const unsubscribe = this.deps.events.onceDone(name, () => wake());
-    let timer: NodeJS.Timeout | undefined;
+    const deadline = Date.now() + limit;
     try {
-      const current = await this.get(name, caller);
-      if (current.done || limit <= 0 || signal.aborted) return current;
-      timer = setTimeout(wake, limit);
-      signal.addEventListener('abort', wake, { once: true });
-      await woken;
-      signal.removeEventListener('abort', wake);
-      return await this.get(name, caller);
+      for (;;) {
+        let wake!: () => void;
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        // Subscribe before reading, so a completion between the read and the wait is not missed.
+        // Woken by the feed's `finished`/`deleted` for this name, or its `resync`: then re-read.
+        const unsubscribe = this.deps.events.onceDone(name, () => wake());
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const current = await this.get(name, caller);
+          const left = deadline - Date.now();
+          if (current.done || left <= 0 || signal.aborted || this.deps.events.stopped) return current;
+          timer = setTimeout(wake, left);
+          signal.addEventListener('abort', wake, { once: true });
+          await woken;
+          signal.removeEventListener('abort', wake);
+        } finally {
+          clearTimeout(timer);
+          unsubscribe();
+        }
+      }
     } finally {
-      clearTimeout(timer);
-      unsubscribe();
       release();
     }
   }

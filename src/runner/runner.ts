@@ -22,7 +22,6 @@ import type { Logger } from '../log.js';
 import type { LongRunningMethod, OperationContext } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
-import type { OperationEvents } from '../operations/events.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
 import type { Completion, OperationStore, ProgressUpdate } from '../store/types.js';
 
@@ -41,7 +40,6 @@ export interface RunnerDeps {
   store: OperationStore;
   methods: MethodTable;
   registry: TypeRegistry;
-  events: OperationEvents;
   clock: Clock;
   logger: Logger;
   telemetry: Telemetry;
@@ -98,13 +96,24 @@ export class Runner {
   start(): void {
     if (this.started) return;
     this.started = true;
-    const { events } = this.deps;
+    // The store tells us of work and cancellations from every process on it.
     this.unsubscribe.push(
-      events.onCreated((method) => {
-        this.mayHaveWork.add(method);
-        this.scheduleFill();
+      this.deps.store.changes.subscribe((change) => {
+        switch (change.kind) {
+          case 'available':
+            this.mayHaveWork.add(change.method);
+            this.scheduleFill();
+            return;
+          case 'cancel_requested':
+            this.abortRun(change.name, 'cancel');
+            return;
+          case 'resync':
+            // Changes may have been missed: look for work, and for cancellations (the heartbeat reads the flags).
+            this.poll();
+            void this.heartbeat();
+            return;
+        }
       }),
-      events.onCancelRequested((name) => this.abortRun(name, 'cancel')),
     );
     this.timers.push(
       setInterval(() => this.poll(), this.options.pollMs),
@@ -191,7 +200,7 @@ export class Runner {
             holder: this.holder,
             method: path,
             limit: free,
-            leaseExpiresAt: now + this.options.leaseMs,
+            leaseMs: this.options.leaseMs,
             now,
           });
           if (claimed.length < free) this.mayHaveWork.delete(path);
@@ -249,7 +258,6 @@ export class Runner {
     const written = await this.record(run, outcome);
     if (written) {
       telemetry.done(record.name, record.method, outcome.error?.code ?? Code.OK, record.attempt);
-      this.deps.events.emitDone(record.name);
     } else if (!run.released) {
       telemetry.leaseLost(record.name, record.method, record.attempt);
     }
@@ -345,7 +353,7 @@ export class Runner {
     try {
       const result = await this.deps.store.heartbeat(
         runs.map((run) => run.lease),
-        now + this.options.leaseMs,
+        this.options.leaseMs,
         now,
       );
       for (const name of result.lost) {
@@ -380,7 +388,6 @@ export class Runner {
       }));
       for (const record of aborted) {
         this.deps.telemetry.abandoned(record.name, record.method, record.attempt);
-        this.deps.events.emitDone(record.name);
       }
     } catch (error) {
       this.deps.logger.error({ err: error }, 'recovering abandoned operations failed');

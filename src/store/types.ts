@@ -1,13 +1,28 @@
 /**
  * The store seam: everything longrun keeps durably goes through this interface, so SQLite (embedded
- * default) and PostgreSQL (many servers, one database) are interchangeable. All methods are async
- * and every write resolves only after it is committed.
+ * default) and PostgreSQL (many servers, one database) are interchangeable. One contract suite
+ * (test/store/contract.ts) holds every backend to what is written here.
  *
- * Records a store returns may be shared with other callers (a store may cache reads): never
- * mutate them.
+ * Glossary:
+ * - process: anything holding a store open; several may share one database (N servers, M runners).
+ * - atomic: a method's effects commit together or not at all; nobody sees half of them.
+ * - guard: the condition that decides whether a write happens. Guards live in the write itself
+ *   (`UPDATE ... WHERE`, unique constraints, `INSERT ... ON CONFLICT`), never in a read before it,
+ *   so two processes calling at once cannot both pass one.
+ * - store clock: what "now" means for leases. On PostgreSQL it is the database's clock: a caller
+ *   passes lease *durations*, and a process whose clock is off cannot take or keep a live lease.
+ *   SQLite has no clock of its own; there the caller's `now` is the store clock.
+ * - `now` parameters: the caller's time, for the timestamps users see (update, done and expire
+ *   times) and for reading expiry. Lease decisions never trust them where the store has a clock.
+ *
+ * All methods are async and every write resolves only after it is committed. Records a store
+ * returns may be shared with other callers (a store may cache reads): never mutate them.
  *
  * Fencing: methods that take a `Lease` write only while the row is still leased to that holder and
- * attempt; a runner whose lease was taken over writes nothing and is told so.
+ * attempt and not done; a runner whose lease was taken over writes nothing and is told so.
+ *
+ * Errors: a database that cannot be reached or written (down, restarting, disk full, pool
+ * exhausted) rejects with LongrunError UNAVAILABLE reason STORE_UNAVAILABLE, never a raw driver error.
  */
 import type { FilterExpr } from '../domain/filter.js';
 import type { PageCursor } from '../domain/page-token.js';
@@ -58,7 +73,8 @@ export interface ClaimRequest {
   holder: string;
   method: string;
   limit: number;
-  leaseExpiresAt: number;
+  /** Length of the lease; it runs out this long after the claim by the store clock. */
+  leaseMs: number;
   now: number;
 }
 
@@ -96,36 +112,88 @@ export interface OperationCounts {
   done: number;
 }
 
+/**
+ * What changed in the store, as told to subscribers. A change is a hint: the row is the truth, and
+ * a subscriber re-reads what it cares about. `resync` means changes may have been missed (a
+ * listener reconnected): re-read everything you wait on.
+ */
+export type StoreChange =
+  | { kind: 'available'; method: string } // created, released, or claimable again
+  | { kind: 'updated'; name: string } // progress saved, claimed or released
+  | { kind: 'cancel_requested'; name: string }
+  | { kind: 'finished'; name: string }
+  | { kind: 'deleted'; name: string }
+  | { kind: 'resync' };
+
+export type ChangeListener = (change: StoreChange) => void;
+
+/**
+ * The change feed: every committed write of any process on the store reaches every subscribed
+ * process, this one's at once (synchronously after the commit) and others' within about 100 ms
+ * while the feed is live. A change is delivered after its commit, never before. When delivery
+ * cannot be promised (PostgreSQL's LISTEN connection is down) subscribers get `resync` every poll
+ * interval until it is back, and once more then: re-read whatever you wait on.
+ */
+export interface ChangeFeed {
+  subscribe(listener: ChangeListener): () => void;
+}
+
 export interface OperationStore {
+  /** Tells subscribers about every committed change, from this process and others. */
+  readonly changes: ChangeFeed;
   /**
-   * Inserts the operation, or, when (owner, idempotencyKey) exists, returns that one unchanged.
-   * Throws LongrunError IDEMPOTENCY_KEY_REUSED when the key comes with another fingerprint.
+   * Inserts the operation, or, when (owner, idempotencyKey) exists unexpired, returns that one
+   * unchanged. Atomic. Two processes creating with the same owner and key at once get one
+   * operation: the unique (owner, idempotency_key) constraint decides, and the loser reads the
+   * winner's row. An expired holder of the key is replaced. Throws LongrunError
+   * IDEMPOTENCY_KEY_REUSED when the key comes with another fingerprint. Emits `available`.
    */
   create(op: NewOperation): Promise<CreateResult>;
-  /** undefined for unknown and expired operations. */
+  /**
+   * undefined for unknown and expired operations. Reads committed state, including every other
+   * process's committed writes to unfinished operations; a done operation may be served from a
+   * cache until the feed tells of its deletion.
+   */
   get(name: string, now: number): Promise<OperationRecord | undefined>;
-  /** Newest first (createTime desc, name desc); never returns expired operations. */
+  /** Newest first (createTime desc, name desc); never returns expired operations. One consistent snapshot. */
   list(query: ListQuery): Promise<OperationRecord[]>;
+  /**
+   * Ends a pending (unleased or lease-expired) operation CANCELLED with `error`, or sets the cancel
+   * flag of a running one; each is one guarded UPDATE, so a cancel racing a completion ends with
+   * exactly one of them: `cancelled` and the completion's lease lost, or `already_done`, or
+   * `requested` (the runner then finishes, CANCELLED or not). Emits `finished` or `cancel_requested`.
+   */
   requestCancel(name: string, now: number, error: OperationError): Promise<CancelOutcome>;
+  /** Deletes a done, unexpired operation (one guarded DELETE). Emits `deleted`. */
   delete(name: string, now: number): Promise<DeleteOutcome>;
 
-  /** Leases up to `limit` pending or lease-expired operations of `method` that have attempts left, oldest first. */
+  /**
+   * Leases up to `limit` pending or lease-expired operations of `method` that have attempts left,
+   * oldest first, bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
+   * nothing in another process waits on a claim). Atomic per call; concurrent claimers never get the same
+   * operation (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
+   */
   claim(request: ClaimRequest): Promise<OperationRecord[]>;
-  /** Ends lease-expired operations that have used all their attempts; returns them (now done). */
+  /**
+   * Ends lease-expired operations that have used all their attempts ABORTED; returns them (now
+   * done). Each end is guarded in its UPDATE (still unfinished, lease still expired, same attempt),
+   * so a runner that renews or completes meanwhile wins. Emits `finished`.
+   */
   abortExhausted(now: number, error: (attempts: number) => OperationError): Promise<OperationRecord[]>;
-  heartbeat(leases: readonly Lease[], leaseExpiresAt: number, now: number): Promise<HeartbeatResult>;
-  /** false when the lease is lost. */
+  /** Extends each lease still ours by `leaseMs` from the store clock; fenced per lease. */
+  heartbeat(leases: readonly Lease[], leaseMs: number, now: number): Promise<HeartbeatResult>;
+  /** Fenced. false when the lease is lost. Emits `updated`. */
   saveProgress(lease: Lease, update: ProgressUpdate, now: number): Promise<boolean>;
-  /** Batched, fenced completion; one boolean per completion, false when its lease is lost. */
+  /** Batched, fenced completion, each atomic; one boolean per completion, false when its lease is lost. Emits `finished`. */
   complete(completions: readonly Completion[], now: number): Promise<boolean[]>;
-  /** Gives leases back without counting the attempt (graceful shutdown). */
+  /** Gives leases back without counting the attempt (graceful shutdown); fenced. Emits `available`. */
   release(leases: readonly Lease[], now: number): Promise<void>;
-  /** Deletes up to `batchSize` expired operations; returns how many. */
+  /** Deletes up to `batchSize` expired operations; returns how many. Safe to run in every process at once. */
   sweepExpired(now: number, batchSize: number): Promise<number>;
   /** For metrics: reads only unfinished rows and an index of done ones, never the whole table. */
   countByState(now: number): Promise<OperationCounts>;
 
-  /** A secret shared by every server on this store, for signing page tokens. */
+  /** A secret shared by every server on this store, for signing page tokens. The first process to ask creates it (INSERT ... ON CONFLICT DO NOTHING); all get the same. */
   signingKey(): Promise<Uint8Array>;
   close(): Promise<void>;
 }

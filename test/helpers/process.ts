@@ -1,7 +1,8 @@
 /** `longrun serve` as a separate process, as a person or a supervisor would run it. */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { within } from './wait.js';
@@ -23,28 +24,38 @@ export interface ServerProcess {
  * `longrun serve` on port 0. The Vision sample is on, as by default, with its storage root beside
  * the database (not ./data/storage of the checkout); `args` come last and win.
  */
-export async function spawnServer(databasePath: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const storageRoot = join(dirname(databasePath), 'storage');
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--db', databasePath, '--storage-root', storageRoot, '--log-level', 'warn', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+export function spawnServer(databasePath: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const serveArgs = ['serve', '--port', '0', '--http-port', '0', '--db', databasePath, '--storage-root', storageRootFor(databasePath), '--log-level', 'warn', ...args];
+  return spawnLongrun(serveArgs, /longrun listening on (\S+)/, 'longrun serve', env);
+}
+
+/** Beside a SQLite file; for a database URL, a fresh temp folder (never ./data/storage of the checkout). */
+function storageRootFor(database: string): string {
+  return /^postgres(ql)?:\/\//.test(database) ? mkdtempSync(join(tmpdir(), 'longrun-storage-')) : join(dirname(database), 'storage');
+}
+
+/**
+ * `longrun ARGS` as a child process, resolved once stdout matches `ready`; `address` is the match's
+ * first group (the bound address, or a runner's holder id).
+ */
+async function spawnLongrun(args: string[], ready: RegExp, what: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   let stdout = '';
   child.stdout!.setEncoding('utf8');
-  const listening = new Promise<string>((resolve, reject) => {
+  const readyLine = new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: string) => {
       stdout += chunk;
-      const match = /longrun listening on (\S+)/.exec(stdout);
+      const match = ready.exec(stdout);
       if (match) resolve(match[1]!);
     });
-    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`${what} exited (${code}) before it was ready: ${stderr}`)));
   });
   let address: string;
   try {
-    address = await within(listening, 'longrun serve to print its address', 30_000);
+    address = await within(readyLine, `${what} to print its ready line`, 30_000);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -52,7 +63,7 @@ export async function spawnServer(databasePath: string, args: string[] = [], env
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', ms = 30_000) => {
     child.kill(signal);
     try {
-      return await within(exited, `longrun serve to exit after ${signal}`, ms);
+      return await within(exited, `${what} to exit after ${signal}`, ms);
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -96,4 +107,9 @@ export function runCliInTerminal(
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: stdout }),
     );
   });
+}
+
+/** `longrun runner` as a separate process; resolves once it printed its ready line (`address` is its holder id). */
+export function spawnRunner(databaseUrl: string, args: string[] = []): Promise<ServerProcess> {
+  return spawnLongrun(['runner', '--db', databaseUrl, '--storage-root', storageRootFor(databaseUrl), '--log-level', 'warn', ...args], /longrun runner ready \((\S+)\)/, 'longrun runner');
 }

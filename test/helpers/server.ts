@@ -1,4 +1,4 @@
-/** A real longrun on a real SQLite file, served by a real grpc-js server on a loopback port 0. */
+/** A real longrun on a real SQLite file (or PostgreSQL database), served by a real grpc-js server on a loopback port 0. */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import {
@@ -17,6 +17,7 @@ import type { OperationsClientOptions } from '../../src/grpc/client.js';
 import type { HttpServeOptions } from '../../src/http/front.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { addSleeper } from '../../src/sleeper/sleeper.js';
+import { testPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
 
 export interface TestServer {
@@ -47,9 +48,18 @@ export interface TestServerOptions extends LongrunOptions {
   http?: HttpServeOptions;
 }
 
+/**
+ * Which store test servers use when a test names none: SQLite, or PostgreSQL when
+ * LONGRUN_TEST_STORE=postgres (test/postgres/*.test.ts set it to rerun the RPC suites there).
+ */
+function wantsPostgres(): boolean {
+  return process.env.LONGRUN_TEST_STORE === 'postgres';
+}
+
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dir = options.databasePath === undefined ? tempDir() : undefined;
-  const databasePath = options.databasePath ?? dir!.file('longrun.db');
+  const postgres = options.databasePath === undefined && options.store === undefined && wantsPostgres() ? await (await testPostgres()).freshDatabase() : undefined;
+  const dir = options.databasePath === undefined && postgres === undefined ? tempDir() : undefined;
+  const databasePath = options.databasePath ?? postgres?.url ?? dir!.file('longrun.db');
   const longrun = await createLongrun({ logger: silentLogger, pollMs: 50, ...options, databasePath });
   if (options.sleeper ?? true) addSleeper(longrun);
   options.setup?.(longrun);
@@ -79,6 +89,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await Promise.all([shutdown(server, 1000), longrun.stop(1000)]);
       await longrun.close();
       dir?.remove();
+      await postgres?.drop();
     },
   };
 }

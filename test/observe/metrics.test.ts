@@ -110,7 +110,7 @@ describe('metrics of one Longrun instance', () => {
       holder: 'crashed-runner',
       method: SLEEP_METHOD,
       limit: 1,
-      leaseExpiresAt: clock.now() + LEASE_MS,
+      leaseMs: LEASE_MS,
       now: clock.now(),
     });
     assert.equal(claimed.length, 1);
@@ -145,7 +145,7 @@ describe('metrics of one Longrun instance', () => {
     const stolen = await longrun.create(SLEEP_METHOD, sleepRequest);
     const victim = await controlled.next();
     clock.time += LEASE_MS + 1;
-    const [taken] = await longrun.store.claim({ holder: 'thief', method: SLEEP_METHOD, limit: 1, leaseExpiresAt: clock.now() + LEASE_MS, now: clock.now() });
+    const [taken] = await longrun.store.claim({ holder: 'thief', method: SLEEP_METHOD, limit: 1, leaseMs: LEASE_MS, now: clock.now() });
     assert.equal(taken?.name, stolen.name);
     victim.finish({ steps: 1 });
     await eventually(

@@ -47,7 +47,7 @@ describe('runner leases', () => {
       holder,
       method: SLEEP_METHOD,
       limit: 1,
-      leaseExpiresAt: clock.now() + LEASE_MS,
+      leaseMs: LEASE_MS,
       now: clock.now(),
     });
     assert.ok(claimed, `${holder} claimed an operation`);
@@ -101,7 +101,7 @@ describe('runner leases', () => {
       holder: 'other-runner',
       method: SLEEP_METHOD,
       limit: 1,
-      leaseExpiresAt: clock.now() + LEASE_MS,
+      leaseMs: LEASE_MS,
       now: clock.now(),
     });
     assert.equal(takeover?.attempt, 2);

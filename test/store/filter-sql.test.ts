@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseFilter } from '../../src/domain/filter.js';
-import { SQLITE_DIALECT, filterToSql, type SqlDialect } from '../../src/store/sqlite/filter-sql.js';
+import { SQLITE_DIALECT, filterToSql, type SqlDialect } from '../../src/store/sql/filter.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -175,6 +175,8 @@ describe('filterToSql over SQLite', () => {
   it('leaves placeholders and wildcard matching to the dialect', () => {
     const numbered: SqlDialect = {
       placeholder: (index) => `$${index + 2}`,
+      boolean: (value) => (value ? 1 : 0),
+      indexHint: () => '',
       wildcardMatch: (column, placeholder) => `${column} LIKE ${placeholder} ESCAPE '\\'`,
       wildcardPattern: (value) => value.replace(/[\\%_]/g, '\\$&').replaceAll('*', '%'),
     };

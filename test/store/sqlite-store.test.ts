@@ -3,7 +3,10 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Code, LongrunError } from '../../src/domain/errors.js';
 import { parseFilter } from '../../src/domain/filter.js';
-import { listSql, SqliteOperationStore, statementSql } from '../../src/store/sqlite/store.js';
+import { listStatement } from '../../src/store/sql/list.js';
+import { SQLITE_DIALECT } from '../../src/store/sql/dialect.js';
+import { prepareStatements } from '../../src/store/sqlite/statements.js';
+import { SqliteOperationStore } from '../../src/store/sqlite/store.js';
 import type { ListQuery, NewOperation } from '../../src/store/types.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -45,7 +48,7 @@ describe('SqliteOperationStore', () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
     for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
@@ -58,12 +61,12 @@ describe('SqliteOperationStore', () => {
     await store.close();
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
-    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; PRAGMA user_version = 1;');
+    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; DROP TABLE changes; PRAGMA user_version = 1;');
     old.close();
     store = open();
     assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
     db.close();
   });
@@ -105,20 +108,20 @@ describe('SqliteOperationStore', () => {
     // Claimed oldest first: r, p1, d. p1's lease then expires (claimable again: pending); r's is renewed.
     const order = ['operations/r', 'operations/p1', 'operations/d', 'operations/p2', 'operations/old'];
     for (const [i, name] of order.entries()) await store.create(newOp(name, { createTime: T0 - 10 + i }));
-    const claimed = await store.claim({ holder: 'h', method: newOp('x').method, limit: 3, leaseExpiresAt: T0 + 1000, now: T0 });
+    const claimed = await store.claim({ holder: 'h', method: newOp('x').method, limit: 3, leaseMs: 1000, now: T0 });
     assert.deepEqual(claimed.map((op) => op.name), order.slice(0, 3));
-    await store.heartbeat([{ name: 'operations/r', holder: 'h', attempt: 1 }], T0 + 10 * HOUR, T0);
+    await store.heartbeat([{ name: 'operations/r', holder: 'h', attempt: 1 }], 10 * HOUR, T0);
     await store.requestCancel('operations/d', T0 + 5000, { code: Code.CANCELLED, message: 'x', details: [] });
     await store.requestCancel('operations/old', T0 - HOUR, { code: Code.CANCELLED, message: 'x', details: [] });
     const counts = await store.countByState(T0 + 5000);
     assert.deepEqual(counts, { pending: 2, running: 1, done: 1 }, 'the operation done an hour ago has expired');
   });
 
-  // The plans of the SQL the store itself prepares and runs (statementSql, listSql), not of copies.
+  // The plans of the SQL the store itself prepares and runs (prepareStatements, listStatement), not of copies.
   it('runs each of its statements through an index, never scanning the table or sorting', () => {
     const db = new Database(path);
     try {
-      const statements = statementSql(db);
+      const statements: Record<string, string> = Object.fromEntries(Object.entries(prepareStatements(db)).map(([name, statement]) => [name, statement.source]));
       for (const [name, sql] of Object.entries(statements)) {
         const plan = planOf(db, sql);
         assert.doesNotMatch(plan, /TEMP B-TREE/, `${name}: ${plan}`);
@@ -150,7 +153,7 @@ describe('SqliteOperationStore', () => {
     const db = new Database(path);
     try {
       for (const [title, query, index] of cases) {
-        const { sql, params } = listSql(query);
+        const { sql, params } = listStatement(query, SQLITE_DIALECT);
         const plan = planOf(db, sql, params);
         assert.match(plan, index, `${title}: ${plan}`);
         assert.doesNotMatch(plan, /TEMP B-TREE/, `${title}: ${plan}`);

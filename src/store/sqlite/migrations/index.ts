@@ -4,10 +4,24 @@
  */
 import { init } from './0001-init.js';
 import { listAll } from './0002-list-all.js';
+import { changes } from './0003-changes.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll];
+export const migrations: readonly Migration[] = [init, listAll, changes];
+
+/** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
+export function migrate(db: import('better-sqlite3').Database): void {
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  const pending = migrations.filter((migration) => migration.version > version());
+  for (const migration of pending) {
+    db.transaction(() => {
+      if (version() >= migration.version) return; // another process got there first
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+}

@@ -10,40 +10,26 @@
  * What differs between databases is kept in `SqlDialect`; the translation itself is shared.
  */
 import type { FilterExpr } from '../../domain/filter.js';
+import { SQLITE_DIALECT, type SqlDialect } from './dialect.js';
+
+export { SQLITE_DIALECT, type SqlDialect } from './dialect.js';
 
 export interface SqlFragment {
   /** Parenthesized boolean expression. */
   sql: string;
   /** One value per placeholder, in order. */
-  params: (string | number)[];
+  params: (string | number | boolean)[];
 }
-
-/** The few spots where SQL dialects differ. */
-export interface SqlDialect {
-  /** Placeholder for the `index`-th parameter of the fragment (1-based). */
-  placeholder(index: number): string;
-  /** `column` matches `placeholder`, whose value is `wildcardPattern(...)`; case-sensitive. */
-  wildcardMatch(column: string, placeholder: string): string;
-  /** A pattern in which `*` matches any run of characters and every other character only itself. */
-  wildcardPattern(value: string): string;
-}
-
-/** SQLite: `?` placeholders; GLOB (case-sensitive, `*` is already its wildcard) with `?` and `[` bracketed. */
-export const SQLITE_DIALECT: SqlDialect = {
-  placeholder: () => '?',
-  wildcardMatch: (column, placeholder) => `${column} GLOB ${placeholder}`,
-  // `]` outside brackets is literal in GLOB; `[?]` and `[[]` match a literal `?` and `[`.
-  wildcardPattern: (value) => value.replace(/[?[]/g, (char) => `[${char}]`),
-};
 
 const TIME_COLUMNS = { create_time: 'create_time', update_time: 'update_time' } as const;
 const SQL_OPERATOR = { '=': '=', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' } as const;
 
-export function filterToSql(expr: FilterExpr, dialect: SqlDialect = SQLITE_DIALECT): SqlFragment {
-  const params: (string | number)[] = [];
-  const param = (value: string | number): string => {
+/** `firstIndex`: the 1-based number of the fragment's first placeholder within its statement. */
+export function filterToSql(expr: FilterExpr, dialect: SqlDialect = SQLITE_DIALECT, firstIndex = 1): SqlFragment {
+  const params: (string | number | boolean)[] = [];
+  const param = (value: string | number | boolean): string => {
     params.push(value);
-    return dialect.placeholder(params.length);
+    return dialect.placeholder(firstIndex + params.length - 1);
   };
 
   const translate = (node: FilterExpr): string => {
@@ -59,7 +45,7 @@ export function filterToSql(expr: FilterExpr, dialect: SqlDialect = SQLITE_DIALE
       case 'compare':
         switch (node.field) {
           case 'done':
-            return `(done ${SQL_OPERATOR[node.op]} ${param(node.value ? 1 : 0)})`;
+            return `(done ${SQL_OPERATOR[node.op]} ${param(dialect.boolean(node.value))})`;
           case 'name': {
             const match = node.wildcard
               ? dialect.wildcardMatch('name', param(dialect.wildcardPattern(node.value)))

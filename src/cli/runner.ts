@@ -1,0 +1,32 @@
+/**
+ * `longrun runner`: runs handlers of operations other processes create, and serves no RPCs. One
+ * line on stdout when it is ready; on SIGTERM/SIGINT it lets running handlers finish for
+ * --shutdown-grace, gives the leases of the rest back, and exits 0.
+ */
+import { loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { createConfiguredLongrun, redactUrl } from './serve.js';
+
+export async function runner(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadConfig(flags, env);
+  const logger = createLogger(config.logLevel, config.logFormat);
+  const longrun = await createConfiguredLongrun(config, logger, { runner: true });
+  if (config.metricsPort !== undefined) {
+    longrun.metrics.collectProcessMetrics();
+    const metrics = await longrun.serveMetrics({ host: config.host, port: config.metricsPort });
+    process.stdout.write(`longrun metrics on ${metrics.url}\n`);
+  }
+  longrun.start();
+  const methods = longrun.methods.all().map((method) => method.info.path);
+  process.stdout.write(`longrun runner ready (${longrun.runner.holder})\n`);
+  logger.info({ database: redactUrl(config.databasePath), holder: longrun.runner.holder, methods }, 'running');
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info({ signal }, 'shutting down');
+  await longrun.close(config.shutdownGraceMs);
+  logger.info('stopped');
+  return 0;
+}

@@ -1,0 +1,185 @@
+/**
+ * Every SQL statement of the PostgreSQL store. Each is one round trip and its own transaction:
+ * the guard is in the write (see ../types.ts), and the NOTIFY that tells other processes rides in
+ * the same statement (a data-modifying CTE), so it is sent exactly when the write commits, at most
+ * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
+ */
+import { READ_COLUMNS } from '../sql/rows.js';
+import type { StoreChange } from '../types.js';
+
+/** The database clock in epoch milliseconds: every lease decision uses it. */
+export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/** A payload above this many bytes says `*` (names unknown) instead; NOTIFY refuses 8000. */
+const MAX_PAYLOAD_NAMES_BYTES = 7000;
+
+export type ChangeKind = Exclude<StoreChange['kind'], 'resync'>;
+export const CHANGE_KINDS: readonly ChangeKind[] = ['available', 'updated', 'cancel_requested', 'finished', 'deleted'];
+
+/** The NOTIFY channel of one kind of change in one schema. */
+export function channelOf(schema: string, kind: ChangeKind): string {
+  return `${schema}.${kind}`;
+}
+
+/** A statement written with @named parameters, compiled to $n once. */
+export interface Statement {
+  text: string;
+  names: string[];
+}
+
+export function compile(sql: string): Statement {
+  const names: string[] = [];
+  const text = sql.replace(/@(\w+)/g, (_, name: string) => {
+    let index = names.indexOf(name);
+    if (index === -1) index = names.push(name) - 1;
+    return `$${index + 1}`;
+  });
+  return { text, names };
+}
+
+export function valuesOf(statement: Statement, params: Record<string, unknown>): unknown[] {
+  return statement.names.map((name) => {
+    if (!(name in params)) throw new Error(`statement parameter @${name} is missing`);
+    return params[name];
+  });
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export function prepareStatements(schema: string, quotedSchema: string) {
+  const T = `${quotedSchema}.operations`;
+  const META = `${quotedSchema}.meta`;
+  /** A CTE named `alias` that notifies `kind` with the `column` values of `source`'s rows (distinct). */
+  const notify = (alias: string, kind: ChangeKind, source: string, column: string) => `${alias} AS (
+      SELECT pg_notify(${literal(channelOf(schema, kind))}, @origin::text || E'\\n' ||
+        CASE WHEN sum(octet_length(${column}) + 1) < ${MAX_PAYLOAD_NAMES_BYTES} THEN string_agg(DISTINCT ${column}, E'\\n') ELSE '*' END)
+      FROM ${source} HAVING count(*) > 0)`;
+  const doneFields = `done = true, lease_holder = NULL, lease_expires_at = 0, update_time = @now::bigint, done_time = @now::bigint,
+    expire_time = @now::bigint + CASE WHEN idempotency_key IS NULL THEN @retention::bigint ELSE GREATEST(@retention::bigint, @keyedRetention::bigint) END`;
+  const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND NOT done';
+  const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
+  const keepMetadata = 'metadata_type = COALESCE(@metadataType, metadata_type), metadata_value = COALESCE(@metadataValue::bytea, metadata_value)';
+  /** `UPDATE ... RETURNING` as CTE `u`, notifying `kind` for its rows; returns `columns` of u. */
+  const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
+    `WITH u AS (${update}), ${notify('n', kind, 'u', 'name')} SELECT ${columns}, (SELECT count(*) FROM n) AS notified FROM u`;
+
+  return {
+    get: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE name = @name`),
+    byKey: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE owner = @owner AND idempotency_key = @key`),
+    // The unique (owner, idempotency_key) index decides between two creators with one key.
+    insert: compile(`WITH ins AS (
+        INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+        VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
+          @fingerprint, @maxAttempts, @now, @now)
+        ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING method),
+      ${notify('n', 'available', 'ins', 'method')}
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM n) AS notified`),
+    // Group commit: the creations of one event-loop turn in one statement (and one NOTIFY).
+    insertMany: compile(`WITH ins AS (
+        INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+        SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
+          idempotency_key, request_fingerprint, max_attempts, create_time, create_time
+        FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
+          @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
+          @maxAttempts::int[], @createTimes::bigint[])
+          AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
+            request_fingerprint, max_attempts, create_time)
+        ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING name, method),
+      ${notify('n', 'available', 'ins', 'method')}
+      SELECT name, (SELECT count(*) FROM n) AS notified FROM ins`),
+    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced.
+    completeMany: compile(`WITH l AS (
+        SELECT * FROM unnest(@names::text[], @holders::text[], @attempts::int[], @responseTypes::text[], @responseValues::bytea[],
+          @errorCodes::int[], @errorMessages::text[], @errorDetails::text[], @metadataTypes::text[], @metadataValues::bytea[])
+          AS l(name, holder, attempt, response_type, response_value, error_code, error_message, error_details, metadata_type, metadata_value)),
+      u AS (UPDATE ${T} o SET done = true, lease_holder = NULL, lease_expires_at = 0, update_time = @now::bigint, done_time = @now::bigint,
+          expire_time = @now::bigint + CASE WHEN o.idempotency_key IS NULL THEN @retention::bigint ELSE GREATEST(@retention::bigint, @keyedRetention::bigint) END,
+          response_type = l.response_type, response_value = l.response_value,
+          error_code = l.error_code, error_message = l.error_message, error_details = l.error_details,
+          progress_percent = CASE WHEN l.error_code IS NULL THEN 100 ELSE o.progress_percent END,
+          metadata_type = COALESCE(l.metadata_type, o.metadata_type), metadata_value = COALESCE(l.metadata_value, o.metadata_value)
+        FROM l WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+        RETURNING o.name),
+      ${notify('n', 'finished', 'u', 'name')}
+      SELECT name, (SELECT count(*) FROM n) AS notified FROM u`),
+    deleteExpiredKeyHolder: compile(`DELETE FROM ${T}
+      WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`),
+    cancelPending: compile(
+      updateNotifying(
+        `UPDATE ${T} SET ${doneFields}, ${errorFields}
+          WHERE name = @name AND NOT done AND (lease_holder IS NULL OR lease_expires_at <= ${NOW_MS}) RETURNING ${READ_COLUMNS}`,
+        'finished',
+      ),
+    ),
+    flagCancel: compile(
+      updateNotifying(
+        `UPDATE ${T} SET cancel_requested = true, update_time = @now WHERE name = @name AND NOT done RETURNING ${READ_COLUMNS}`,
+        'cancel_requested',
+      ),
+    ),
+    deleteDone: compile(`WITH d AS (DELETE FROM ${T} WHERE name = @name AND done AND expire_time > @now RETURNING name),
+      ${notify('n', 'deleted', 'd', 'name')} SELECT name, (SELECT count(*) FROM n) AS notified FROM d`),
+    // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
+    // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
+    claim: compile(`WITH picked AS (
+        SELECT name FROM ${T}
+        WHERE method = @method AND NOT done AND lease_expires_at <= ${NOW_MS} AND attempt < max_attempts
+        ORDER BY create_time LIMIT @limit FOR UPDATE SKIP LOCKED),
+      u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
+          attempt = o.attempt + 1, update_time = @now
+        FROM picked WHERE o.name = picked.name RETURNING o.*)
+      SELECT u.* FROM u ORDER BY create_time`),
+    // Recovering leases that ran out with no attempts left: finding them is its own statement.
+    exhausted: compile(`SELECT name, attempt FROM ${T}
+      WHERE NOT done AND lease_expires_at > 0 AND lease_expires_at <= ${NOW_MS} AND attempt >= max_attempts`),
+    abortExhausted: compile(
+      updateNotifying(
+        `UPDATE ${T} SET ${doneFields}, ${errorFields}
+          WHERE name = @name AND attempt = @attempt AND NOT done AND lease_expires_at > 0
+            AND lease_expires_at <= ${NOW_MS} AND attempt >= max_attempts
+          RETURNING ${READ_COLUMNS}`,
+        'finished',
+      ),
+    ),
+    heartbeat: compile(`UPDATE ${T} o SET lease_expires_at = ${NOW_MS} + @leaseMs::bigint
+      FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
+      WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+      RETURNING o.name, o.cancel_requested`),
+    progress: compile(
+      updateNotifying(
+        `UPDATE ${T} SET
+            progress_percent = COALESCE(@percent::double precision, progress_percent),
+            estimated_completion = COALESCE(@eta::bigint, estimated_completion),
+            ${keepMetadata},
+            update_time = @now
+          WHERE ${fenced} RETURNING name`,
+        'updated',
+        'name',
+      ),
+    ),
+    release: compile(`WITH u AS (
+        UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, attempt = o.attempt - 1
+        FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
+        WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+        RETURNING o.name, o.method),
+      ${notify('n1', 'updated', 'u', 'name')},
+      ${notify('n2', 'available', 'u', 'method')}
+      SELECT name, method, (SELECT count(*) FROM n1) + (SELECT count(*) FROM n2) AS notified FROM u`),
+    sweep: compile(`DELETE FROM ${T} WHERE name IN (
+        SELECT name FROM ${T} WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit FOR UPDATE SKIP LOCKED)`),
+    countUnfinished: compile(`SELECT count(*) FILTER (WHERE lease_expires_at <= ${NOW_MS})::int AS pending,
+        count(*) FILTER (WHERE lease_expires_at > ${NOW_MS})::int AS running
+      FROM ${T} WHERE NOT done`),
+    countDone: compile(`SELECT count(*)::int AS done FROM ${T} WHERE expire_time IS NOT NULL AND expire_time > @now`),
+    insertMeta: compile(`INSERT INTO ${META} (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING`),
+    getMeta: compile(`SELECT value FROM ${META} WHERE key = @key`),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

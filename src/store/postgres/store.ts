@@ -1,0 +1,343 @@
+/**
+ * The store for many processes: one PostgreSQL database through a `pg` pool. Every method is one
+ * statement (one round trip, its own transaction) except where noted; guards are in the writes
+ * (statements.ts), lease times come from the database clock, and the NOTIFY telling other
+ * processes commits with the write.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import { ReadCache } from '../read-cache.js';
+import { POSTGRES_DIALECT } from '../sql/dialect.js';
+import { listStatement } from '../sql/list.js';
+import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, toRecord, type OperationRow } from '../sql/rows.js';
+import type {
+  CancelOutcome,
+  ClaimRequest,
+  Completion,
+  CreateResult,
+  DeleteOutcome,
+  HeartbeatResult,
+  ListQuery,
+  NewOperation,
+  OperationCounts,
+  OperationStore,
+  ProgressUpdate,
+  RetentionPolicy,
+  StoreChange,
+} from '../types.js';
+import { createPool, quoteIdentifier, type PoolOptions } from './connection.js';
+import { storeError } from './errors.js';
+import { PostgresChangeFeed, type ListenerEvents } from './feed.js';
+import { migrate } from './migrations/index.js';
+import { prepareStatements, valuesOf, type Statement, type Statements } from './statements.js';
+
+export interface PostgresStoreOptions extends RetentionPolicy, PoolOptions {
+  /** Schema holding longrun's tables (default: longrun); created if missing. */
+  schema?: string;
+  /** A session-mode URL for the LISTEN connection when `url` is a transaction-mode pooler (default: `url`). */
+  listenUrl?: string;
+  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: 1000 ms). */
+  pollMs?: number;
+  /** Told when the LISTEN connection is lost and when it is back. */
+  listenerEvents?: ListenerEvents;
+}
+
+export const DEFAULT_PG_SCHEMA = 'longrun';
+
+export function isPostgresUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value);
+}
+
+export class PostgresOperationStore implements OperationStore {
+  readonly changes: PostgresChangeFeed;
+  private readonly pool: pg.Pool;
+  private readonly stmt: Statements;
+  private readonly retention: RetentionPolicy;
+  private readonly origin = randomBytes(8).toString('hex');
+  private readonly recentReads: ReadCache;
+  private readonly table: string;
+  private pendingCreates: { op: NewOperation; resolve(result: CreateResult): void; reject(error: unknown): void }[] = [];
+
+  private constructor(options: PostgresStoreOptions, pool: pg.Pool, schema: string) {
+    this.pool = pool;
+    this.retention = { retentionMs: options.retentionMs, keyedRetentionMs: options.keyedRetentionMs };
+    this.stmt = prepareStatements(schema, quoteIdentifier(schema));
+    this.table = `${quoteIdentifier(schema)}.operations`;
+    this.changes = new PostgresChangeFeed({
+      listenUrl: options.listenUrl ?? options.url,
+      schema,
+      origin: this.origin,
+      pollMs: options.pollMs ?? 1000,
+      ...(options.listenerEvents !== undefined && { events: options.listenerEvents }),
+    });
+    this.recentReads = new ReadCache(this.changes);
+  }
+
+  /** Connects, migrates (any process may be first) and starts listening. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresOperationStore> {
+    const schema = options.schema ?? DEFAULT_PG_SCHEMA;
+    const pool = createPool(options);
+    try {
+      await migrate(pool, schema, quoteIdentifier(schema));
+      const store = new PostgresOperationStore(options, pool, schema);
+      await store.changes.start();
+      return store;
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw storeError(error);
+    }
+  }
+
+  /**
+   * Creations that arrive in the same event-loop turn go in one statement (group commit); each
+   * promise settles after that commit. A creation whose idempotency key is taken goes the single
+   * way, which returns the key's holder.
+   */
+  create(op: NewOperation): Promise<CreateResult> {
+    return new Promise((resolve, reject) => {
+      this.pendingCreates.push({ op, resolve, reject });
+      if (this.pendingCreates.length === 1) setImmediate(() => void this.flushCreates());
+    });
+  }
+
+  private async flushCreates(): Promise<void> {
+    const batch = this.pendingCreates;
+    this.pendingCreates = [];
+    let inserted: Set<string>;
+    try {
+      const ops = batch.map((pending) => pending.op);
+      const rows = await this.rows<{ name: string }>(this.stmt.insertMany, {
+        names: ops.map((op) => op.name),
+        parents: ops.map((op) => op.parent),
+        methods: ops.map((op) => op.method),
+        owners: ops.map((op) => op.owner),
+        metadataTypes: ops.map((op) => op.metadata?.typeUrl ?? null),
+        metadataValues: ops.map((op) => (op.metadata ? Buffer.from(op.metadata.value) : null)),
+        requestTypes: ops.map((op) => op.request.typeUrl),
+        requestValues: ops.map((op) => Buffer.from(op.request.value)),
+        keys: ops.map((op) => op.idempotencyKey ?? null),
+        fingerprints: ops.map((op) => op.requestFingerprint ?? null),
+        maxAttempts: ops.map((op) => op.maxAttempts),
+        createTimes: ops.map((op) => op.createTime),
+      });
+      inserted = new Set(rows.map((row) => row.name));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    this.tell(...[...new Set(batch.filter(({ op }) => inserted.has(op.name)).map(({ op }) => op.method))].map((method): StoreChange => ({ kind: 'available', method })));
+    for (const { op, resolve, reject } of batch) {
+      if (inserted.has(op.name)) resolve({ created: true, operation: newRecord(op) });
+      else this.createOne(op).then(resolve, reject);
+    }
+  }
+
+  private async createOne(op: NewOperation): Promise<CreateResult> {
+    const params = {
+      name: op.name,
+      parent: op.parent,
+      method: op.method,
+      owner: op.owner,
+      metadataType: op.metadata?.typeUrl ?? null,
+      metadataValue: op.metadata ? Buffer.from(op.metadata.value) : null,
+      requestType: op.request.typeUrl,
+      requestValue: Buffer.from(op.request.value),
+      key: op.idempotencyKey ?? null,
+      fingerprint: op.requestFingerprint ?? null,
+      maxAttempts: op.maxAttempts,
+      now: op.createTime,
+    };
+    for (;;) {
+      const [inserted] = await this.rows<{ inserted: number }>(this.stmt.insert, params);
+      if (inserted?.inserted === 1) {
+        this.changes.publish([{ kind: 'available', method: op.method }]);
+        return { created: true, operation: newRecord(op) };
+      }
+      const [existing] = await this.rows<OperationRow>(this.stmt.byKey, { owner: op.owner, key: op.idempotencyKey });
+      if (existing === undefined) continue; // its holder was deleted in between: insert again
+      const verdict = keyHolderVerdict(existing, op);
+      if (verdict === 'reused') throw keyReused();
+      if (verdict === 'same') return { operation: toRecord(existing), created: false };
+      await this.rows(this.stmt.deleteExpiredKeyHolder, { owner: op.owner, key: op.idempotencyKey, now: op.createTime });
+    }
+  }
+
+  async get(name: string, now: number): Promise<OperationRecord | undefined> {
+    // Only done operations are cached: they change no more, and only a delete (told by the feed,
+    // trusted while the listener is connected) ends them. Unfinished ones are read fresh, so a read
+    // after another process's write always sees it.
+    let record = this.changes.live ? this.recentReads.get(name) : undefined;
+    if (record === undefined) {
+      const [row] = await this.rows<OperationRow>(this.stmt.get, { name });
+      if (row === undefined) return undefined;
+      record = toRecord(row);
+      if (record.done && this.changes.live) this.recentReads.set(record);
+    }
+    return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
+  }
+
+  async list(query: ListQuery): Promise<OperationRecord[]> {
+    const { sql, params } = listStatement(query, POSTGRES_DIALECT, this.table);
+    try {
+      return (await this.pool.query<OperationRow>(sql, params)).rows.map(toRecord);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  /** Two guarded statements: end it if nobody runs it, else flag it. */
+  async requestCancel(name: string, now: number, error: OperationError): Promise<CancelOutcome> {
+    const [finished] = await this.rows<OperationRow>(this.stmt.cancelPending, { name, now, ...errorColumns(error), ...this.retentionParams() });
+    if (finished !== undefined) {
+      this.tell({ kind: 'finished', name });
+      return { kind: 'cancelled', operation: toRecord(finished) };
+    }
+    const [flagged] = await this.rows<OperationRow>(this.stmt.flagCancel, { name, now });
+    if (flagged !== undefined) {
+      this.tell({ kind: 'cancel_requested', name });
+      return { kind: 'requested', operation: toRecord(flagged) };
+    }
+    const [row] = await this.rows<OperationRow>(this.stmt.get, { name });
+    return row === undefined || (row.expire_time !== null && row.expire_time <= now) ? { kind: 'not_found' } : { kind: 'already_done' };
+  }
+
+  async delete(name: string, now: number): Promise<DeleteOutcome> {
+    const deleted = await this.rows(this.stmt.deleteDone, { name, now });
+    if (deleted.length === 1) {
+      this.tell({ kind: 'deleted', name });
+      return 'deleted';
+    }
+    const [row] = await this.rows<OperationRow>(this.stmt.get, { name });
+    return row === undefined || (row.expire_time !== null && row.expire_time <= now) ? 'not_found' : 'not_done';
+  }
+
+  async claim(request: ClaimRequest): Promise<OperationRecord[]> {
+    if (request.limit <= 0) return [];
+    const rows = await this.rows<OperationRow>(this.stmt.claim, {
+      holder: request.holder,
+      method: request.method,
+      limit: request.limit,
+      leaseMs: request.leaseMs,
+      now: request.now,
+    });
+    this.tell(...rows.map((row): StoreChange => ({ kind: 'updated', name: row.name })));
+    return rows.map(toRecord);
+  }
+
+  async abortExhausted(now: number, error: (attempts: number) => OperationError): Promise<OperationRecord[]> {
+    const stale = await this.rows<{ name: string; attempt: number }>(this.stmt.exhausted, {});
+    const aborted: OperationRecord[] = [];
+    for (const { name, attempt } of stale) {
+      const [row] = await this.rows<OperationRow>(this.stmt.abortExhausted, { name, attempt, now, ...errorColumns(error(attempt)), ...this.retentionParams() });
+      if (row === undefined) continue; // renewed or finished since it was found
+      this.tell({ kind: 'finished', name });
+      aborted.push(toRecord(row));
+    }
+    return aborted;
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number, _now: number): Promise<HeartbeatResult> {
+    if (leases.length === 0) return { lost: [], cancelRequested: [] };
+    const rows = await this.rows<{ name: string; cancel_requested: boolean }>(this.stmt.heartbeat, { ...leaseArrays(leases), leaseMs });
+    const renewed = new Map(rows.map((row) => [row.name, row.cancel_requested]));
+    return {
+      lost: leases.filter((lease) => !renewed.has(lease.name)).map((lease) => lease.name),
+      cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.name),
+    };
+  }
+
+  async saveProgress(lease: Lease, update: ProgressUpdate, now: number): Promise<boolean> {
+    const rows = await this.rows(this.stmt.progress, {
+      ...fence(lease),
+      now,
+      percent: update.progressPercent ?? null,
+      eta: update.estimatedCompletion ?? null,
+      metadataType: update.metadata?.typeUrl ?? null,
+      metadataValue: update.metadata ? Buffer.from(update.metadata.value) : null,
+    });
+    if (rows.length === 1) this.tell({ kind: 'updated', name: lease.name });
+    return rows.length === 1;
+  }
+
+  /** The batch in one statement, each row fenced by its lease. */
+  async complete(completions: readonly Completion[], now: number): Promise<boolean[]> {
+    if (completions.length === 0) return [];
+    const rows = await this.rows<{ name: string }>(this.stmt.completeMany, {
+      ...leaseArrays(completions.map((completion) => completion.lease)),
+      responseTypes: completions.map(({ outcome }) => outcome.response?.typeUrl ?? null),
+      responseValues: completions.map(({ outcome }) => (outcome.response ? Buffer.from(outcome.response.value) : null)),
+      errorCodes: completions.map(({ outcome }) => outcome.error?.code ?? null),
+      errorMessages: completions.map(({ outcome }) => (outcome.error ? errorColumns(outcome.error).errorMessage : null)),
+      errorDetails: completions.map(({ outcome }) => (outcome.error ? errorColumns(outcome.error).errorDetails : null)),
+      metadataTypes: completions.map(({ metadata }) => metadata?.typeUrl ?? null),
+      metadataValues: completions.map(({ metadata }) => (metadata ? Buffer.from(metadata.value) : null)),
+      now,
+      ...this.retentionParams(),
+    });
+    const written = new Set(rows.map((row) => row.name));
+    this.tell(...[...written].map((name): StoreChange => ({ kind: 'finished', name })));
+    return completions.map(({ lease }) => written.has(lease.name));
+  }
+
+  async release(leases: readonly Lease[], _now: number): Promise<void> {
+    if (leases.length === 0) return;
+    const rows = await this.rows<{ name: string; method: string }>(this.stmt.release, leaseArrays(leases));
+    // Released rows are claimable again, by any runner including another of this process's.
+    this.tell(...rows.map((row): StoreChange => ({ kind: 'updated', name: row.name })), ...rows.map((row): StoreChange => ({ kind: 'available', method: row.method })));
+  }
+
+  async sweepExpired(now: number, batchSize: number): Promise<number> {
+    try {
+      return (await this.pool.query(this.stmt.sweep.text, valuesOf(this.stmt.sweep, { now, limit: batchSize }))).rowCount ?? 0;
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  async countByState(now: number): Promise<OperationCounts> {
+    const [[unfinished], [done]] = await Promise.all([
+      this.rows<{ pending: number; running: number }>(this.stmt.countUnfinished, {}),
+      this.rows<{ done: number }>(this.stmt.countDone, { now }),
+    ]);
+    return { pending: unfinished?.pending ?? 0, running: unfinished?.running ?? 0, done: done?.done ?? 0 };
+  }
+
+  async signingKey(): Promise<Uint8Array> {
+    await this.rows(this.stmt.insertMeta, { key: 'page_token_key', value: randomBytes(32) });
+    const [row] = await this.rows<{ value: Buffer }>(this.stmt.getMeta, { key: 'page_token_key' });
+    return row!.value;
+  }
+
+  async close(): Promise<void> {
+    this.recentReads.close();
+    await this.changes.close();
+    await this.pool.end();
+  }
+
+  private retentionParams() {
+    return { retention: this.retention.retentionMs, keyedRetention: this.retention.keyedRetentionMs };
+  }
+
+  /** This process's own changes, after their commit: its subscribers hear at once (its NOTIFYs are skipped). */
+  private tell(...changes: StoreChange[]): void {
+    if (changes.length > 0) this.changes.publish(changes);
+  }
+
+  private async rows<Row = Record<string, unknown>>(statement: Statement, params: Record<string, unknown>): Promise<Row[]> {
+    try {
+      const result = await this.pool.query(statement.text, valuesOf(statement, { origin: this.origin, ...params }));
+      return result.rows as Row[];
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+}
+
+function leaseArrays(leases: readonly Lease[]) {
+  return {
+    names: leases.map((lease) => lease.name),
+    holders: leases.map((lease) => lease.holder),
+    attempts: leases.map((lease) => lease.attempt),
+  };
+}

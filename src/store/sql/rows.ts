@@ -1,0 +1,143 @@
+/**
+ * The `operations` row as both SQL backends return it, and its conversion to an OperationRecord.
+ * SQLite hands back 0/1 for booleans and Buffers for blobs; PostgreSQL booleans and Buffers for
+ * bytea (its BIGINTs are parsed to numbers when the pool is made).
+ */
+import { Code, LongrunError } from '../../domain/errors.js';
+import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { NewOperation } from '../types.js';
+
+/** A row of `operations` (`request_*` only when selected). */
+export interface OperationRow {
+  name: string;
+  parent: string;
+  method: string;
+  owner: string;
+  done: number | boolean;
+  metadata_type: string | null;
+  metadata_value: Buffer | null;
+  response_type: string | null;
+  response_value: Buffer | null;
+  error_code: number | null;
+  error_message: string | null;
+  error_details: string | null;
+  progress_percent: number;
+  estimated_completion: number | null;
+  request_type?: string;
+  request_value?: Buffer;
+  idempotency_key: string | null;
+  request_fingerprint: string | null;
+  lease_holder: string | null;
+  lease_expires_at: number;
+  attempt: number;
+  max_attempts: number;
+  cancel_requested: number | boolean;
+  create_time: number;
+  update_time: number;
+  done_time: number | null;
+  expire_time: number | null;
+}
+
+/** Everything but the request, which only a runner needs. */
+export const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, metadata_value, response_type,
+  response_value, error_code, error_message, error_details, progress_percent, estimated_completion,
+  idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
+  cancel_requested, create_time, update_time, done_time, expire_time`;
+
+export function toRecord(row: OperationRow): OperationRecord {
+  const record: OperationRecord = {
+    name: row.name,
+    parent: row.parent,
+    method: row.method,
+    owner: row.owner,
+    done: row.done === 1 || row.done === true,
+    progressPercent: row.progress_percent,
+    leaseExpiresAt: row.lease_expires_at,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    cancelRequested: row.cancel_requested === 1 || row.cancel_requested === true,
+    createTime: row.create_time,
+    updateTime: row.update_time,
+  };
+  if (row.metadata_type !== null && row.metadata_value !== null) {
+    record.metadata = { typeUrl: row.metadata_type, value: row.metadata_value };
+  }
+  if (row.response_type !== null && row.response_value !== null) {
+    record.response = { typeUrl: row.response_type, value: row.response_value };
+  }
+  if (row.error_code !== null) {
+    record.error = {
+      code: row.error_code as Code,
+      message: row.error_message ?? '',
+      details: row.error_details === null ? [] : (JSON.parse(row.error_details) as { typeUrl: string; value: string }[]).map(decodeAny),
+    };
+  }
+  if (row.request_type !== undefined && row.request_value !== undefined) {
+    record.request = { typeUrl: row.request_type, value: row.request_value };
+  }
+  if (row.estimated_completion !== null) record.estimatedCompletion = row.estimated_completion;
+  if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
+  if (row.request_fingerprint !== null) record.requestFingerprint = row.request_fingerprint;
+  if (row.lease_holder !== null) record.leaseHolder = row.lease_holder;
+  if (row.done_time !== null) record.doneTime = row.done_time;
+  if (row.expire_time !== null) record.expireTime = row.expire_time;
+  return record;
+}
+
+/** The record of an operation just inserted by `create`, without reading it back. */
+export function newRecord(op: NewOperation): OperationRecord {
+  return {
+    name: op.name,
+    parent: op.parent,
+    method: op.method,
+    owner: op.owner,
+    done: false,
+    ...(op.metadata && { metadata: op.metadata }),
+    progressPercent: 0,
+    request: op.request,
+    ...(op.idempotencyKey !== undefined && { idempotencyKey: op.idempotencyKey }),
+    ...(op.requestFingerprint !== undefined && { requestFingerprint: op.requestFingerprint }),
+    leaseExpiresAt: 0,
+    attempt: 0,
+    maxAttempts: op.maxAttempts,
+    cancelRequested: false,
+    createTime: op.createTime,
+    updateTime: op.createTime,
+  };
+}
+
+export function fence(lease: Lease) {
+  return { name: lease.name, holder: lease.holder, attempt: lease.attempt };
+}
+
+export function errorColumns(error: OperationError) {
+  return {
+    errorCode: error.code,
+    errorMessage: error.message,
+    errorDetails: error.details.length === 0 ? null : JSON.stringify(error.details.map(encodeAny)),
+  };
+}
+
+function encodeAny(any: AnyMessage) {
+  return { typeUrl: any.typeUrl, value: Buffer.from(any.value).toString('base64') };
+}
+
+function decodeAny(any: { typeUrl: string; value: string }): AnyMessage {
+  return { typeUrl: any.typeUrl, value: Buffer.from(any.value, 'base64') };
+}
+
+/** The idempotency key exists with another request: the caller's mistake, whatever the backend. */
+export function keyReused(): LongrunError {
+  return new LongrunError(
+    Code.INVALID_ARGUMENT,
+    'idempotency-key: this key was already used with a different request',
+    'IDEMPOTENCY_KEY_REUSED',
+    { metadata: { field: 'idempotency-key' } },
+  );
+}
+
+/** What an existing row holding the key means for a new creation at `now`. */
+export function keyHolderVerdict(existing: OperationRow, op: NewOperation): 'expired' | 'same' | 'reused' {
+  if (existing.expire_time !== null && existing.expire_time <= op.createTime) return 'expired';
+  return existing.request_fingerprint === (op.requestFingerprint ?? null) ? 'same' : 'reused';
+}

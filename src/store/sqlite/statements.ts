@@ -1,0 +1,91 @@
+/**
+ * Every SQL statement of the SQLite store, prepared once. Each write carries its own guard in its
+ * WHERE clause or conflict target (see the contract in ../types.ts), so it is correct however many
+ * processes share the file, not only because SQLite admits one writer at a time.
+ */
+import type Database from 'better-sqlite3';
+import { SQLITE_DIALECT } from '../sql/dialect.js';
+import { READ_COLUMNS } from '../sql/rows.js';
+
+const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, update_time = @now, done_time = @now,
+  expire_time = @now + CASE WHEN idempotency_key IS NULL THEN @retention ELSE MAX(@retention, @keyedRetention) END`;
+const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND done = 0';
+const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
+const keepMetadata = 'metadata_type = COALESCE(@metadataType, metadata_type), metadata_value = COALESCE(@metadataValue, metadata_value)';
+
+const hint = SQLITE_DIALECT.indexHint;
+
+const SQL = {
+  get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
+  dataVersion: 'PRAGMA data_version',
+  byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
+  // The unique (owner, idempotency_key) index decides between two creators with one key.
+  insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
+      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+    VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
+      @fingerprint, @maxAttempts, @now, @now)
+    ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+  deleteExpiredKeyHolder: `DELETE FROM operations
+    WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,
+  cancelPending: `UPDATE operations SET ${doneFields}, ${errorFields}
+    WHERE name = @name AND done = 0 AND (lease_holder IS NULL OR lease_expires_at <= @now) RETURNING ${READ_COLUMNS}`,
+  flagCancel: `UPDATE operations SET cancel_requested = 1, update_time = @now
+    WHERE name = @name AND done = 0 RETURNING ${READ_COLUMNS}`,
+  deleteDone: 'DELETE FROM operations WHERE name = @name AND done = 1 AND expire_time > @now',
+  claim: `UPDATE operations
+    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now
+    WHERE name IN (
+      SELECT name FROM operations ${hint('operations_claim')}
+      WHERE method = @method AND done = 0 AND lease_expires_at <= @now AND attempt < max_attempts
+      ORDER BY create_time LIMIT @limit)
+    RETURNING *`,
+  exhausted: `SELECT name, attempt FROM operations ${hint('operations_lease')}
+    WHERE done = 0 AND lease_expires_at > 0 AND lease_expires_at <= @now AND attempt >= max_attempts`,
+  abortExhausted: `UPDATE operations SET ${doneFields}, ${errorFields}
+    WHERE name = @name AND attempt = @attempt AND done = 0 AND lease_expires_at > 0 AND lease_expires_at <= @now
+      AND attempt >= max_attempts
+    RETURNING ${READ_COLUMNS}`,
+  heartbeat: `UPDATE operations SET lease_expires_at = @now + @leaseMs WHERE ${fenced}
+    RETURNING cancel_requested`,
+  progress: `UPDATE operations SET
+      progress_percent = COALESCE(@percent, progress_percent),
+      estimated_completion = COALESCE(@eta, estimated_completion),
+      ${keepMetadata},
+      update_time = @now
+    WHERE ${fenced}`,
+  completeResponse: `UPDATE operations SET ${doneFields},
+      response_type = @responseType, response_value = @responseValue, progress_percent = 100, ${keepMetadata}
+    WHERE ${fenced}`,
+  completeError: `UPDATE operations SET ${doneFields}, ${errorFields}, ${keepMetadata} WHERE ${fenced}`,
+  release: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, attempt = attempt - 1
+    WHERE ${fenced} RETURNING method`,
+  sweep: `DELETE FROM operations WHERE name IN (
+      SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit)`,
+  // Unfinished rows through the claim index (done = 0); done ones counted in the expiry index
+  // (every done row has an expire_time), so neither walks the table.
+  countUnfinished: `SELECT SUM(lease_expires_at <= @now) AS pending, SUM(lease_expires_at > @now) AS running
+    FROM operations ${hint('operations_claim')} WHERE done = 0`,
+  countDone: `SELECT COUNT(*) FROM operations ${hint('operations_expiry')}
+    WHERE expire_time IS NOT NULL AND expire_time > @now`,
+  insertMeta: 'INSERT INTO meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING',
+  getMeta: 'SELECT value FROM meta WHERE key = @key',
+  // The change log (migration 0003).
+  appendChange: 'INSERT INTO changes (origin, kind, subject, at) VALUES (@origin, @kind, @subject, @at)',
+  trimChanges: 'DELETE FROM changes WHERE at < @before',
+  changesSince: 'SELECT seq, origin, kind, subject FROM changes WHERE seq > @seq ORDER BY seq',
+  lastChange: 'SELECT COALESCE(MAX(seq), 0) AS last, COALESCE(MIN(seq), 0) AS first FROM changes',
+};
+
+/** Statements that return a single value rather than a row. */
+const PLUCKED = new Set<keyof typeof SQL>(['dataVersion', 'countDone']);
+
+export type Statements = { [Name in keyof typeof SQL]: Database.Statement };
+
+export function prepareStatements(db: Database.Database): Statements {
+  return Object.fromEntries(
+  Object.entries(SQL).map(([name, sql]) => {
+    const statement = db.prepare(sql);
+    return [name, PLUCKED.has(name as keyof typeof SQL) ? statement.pluck() : statement];
+  }),
+  ) as Statements;
+}

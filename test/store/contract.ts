@@ -1,0 +1,303 @@
+/**
+ * The store contract (src/store/types.ts), one suite for every backend: each backend's test file
+ * calls `storeContract` with a way to open two connections (two store instances, as two processes
+ * would have) to one fresh database per test.
+ *
+ * Times are real (`Date.now()`), so backends that decide leases by the database's clock agree with
+ * the test; lease expiry is waited out in real time with short leases.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Code, LongrunError } from '../../src/domain/errors.js';
+import type { Lease, OperationError } from '../../src/domain/operation.js';
+import type { NewOperation, OperationStore, StoreChange } from '../../src/store/types.js';
+
+export interface ContractDatabase {
+  /** A new store instance on this database (its own connection). */
+  open(): Promise<OperationStore>;
+  /** Drops the database (stores are closed by the suite first). */
+  drop(): Promise<void>;
+}
+
+export interface ContractBackend {
+  name: string;
+  /** A fresh, migrated database for one test. */
+  fresh(): Promise<ContractDatabase>;
+  /** Leases are decided by the database's clock, not the caller's `now`. */
+  databaseClock: boolean;
+}
+
+const METHOD = '/longrun.testing.v1.Sleeper/Sleep';
+const HOUR = 3_600_000;
+const CANCELLED: OperationError = { code: Code.CANCELLED, message: 'cancelled', details: [] };
+const RESPONSE = { response: { typeUrl: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array() } };
+/** Short enough to wait out, long enough that a live lease stays live through a few statements. */
+const SHORT_LEASE_MS = 150;
+
+function newOp(extra: Partial<NewOperation> = {}): NewOperation {
+  return {
+    name: `operations/${randomBytes(6).toString('hex')}`,
+    parent: '',
+    method: METHOD,
+    owner: 'default',
+    request: { typeUrl: 'type.googleapis.com/longrun.testing.v1.SleepRequest', value: new Uint8Array([8, 1]) },
+    maxAttempts: 3,
+    createTime: Date.now(),
+    ...extra,
+  };
+}
+
+/** Resolves with the first change matching `match`, or rejects after `ms`. */
+function nextChange(store: OperationStore, match: (change: StoreChange) => boolean, ms = 2000): Promise<StoreChange> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching change within ${ms} ms`));
+    }, ms);
+    const off = store.changes.subscribe((change) => {
+      if (!match(change)) return;
+      clearTimeout(timer);
+      off();
+      resolve(change);
+    });
+  });
+}
+
+export function storeContract(backend: ContractBackend): void {
+  describe(`store contract: ${backend.name}`, () => {
+    let database: ContractDatabase;
+    let a: OperationStore;
+    let b: OperationStore;
+    const claimOne = (store: OperationStore, holder: string, leaseMs = 30_000) =>
+      store.claim({ holder, method: METHOD, limit: 1, leaseMs, now: Date.now() });
+
+    beforeEach(async () => {
+      database = await backend.fresh();
+      a = await database.open();
+      b = await database.open();
+    });
+    afterEach(async () => {
+      await a.close();
+      await b.close();
+      await database.drop();
+    });
+
+    it('creates, reads and lists newest first, never returning expired operations', async () => {
+      const first = await a.create(newOp({ createTime: Date.now() - 2 }));
+      const second = await a.create(newOp({ createTime: Date.now() - 1 }));
+      assert.equal(first.created, true);
+      const read = await b.get(first.operation.name, Date.now());
+      assert.deepEqual([read?.name, read?.done, read?.attempt, read?.progressPercent], [first.operation.name, false, 0, 0]);
+      assert.equal(await b.get('operations/missing', Date.now()), undefined);
+      const listed = await b.list({ parent: '', limit: 10, now: Date.now() });
+      assert.deepEqual(listed.map((op) => op.name), [second.operation.name, first.operation.name]);
+      const page = await b.list({ parent: '', limit: 10, now: Date.now(), after: { createTime: second.operation.createTime, name: second.operation.name } });
+      assert.deepEqual(page.map((op) => op.name), [first.operation.name]);
+      assert.deepEqual(await b.list({ parent: '', owner: 'someone-else', limit: 10, now: Date.now() }), []);
+    });
+
+    it('gives one operation for one idempotency key, from either connection; another fingerprint is refused', async () => {
+      const key = { idempotencyKey: 'k1', requestFingerprint: 'f' };
+      const results = await Promise.all([a.create(newOp(key)), b.create(newOp(key)), a.create(newOp(key)), b.create(newOp(key))]);
+      assert.equal(results.filter((r) => r.created).length, 1, 'exactly one creation');
+      assert.equal(new Set(results.map((r) => r.operation.name)).size, 1, 'everyone gets the same operation');
+      await assert.rejects(b.create(newOp({ idempotencyKey: 'k1', requestFingerprint: 'other' })), (error: unknown) => {
+        assert.ok(error instanceof LongrunError);
+        assert.deepEqual([error.code, error.reason], [Code.INVALID_ARGUMENT, 'IDEMPOTENCY_KEY_REUSED']);
+        return true;
+      });
+      assert.equal((await a.create(newOp({ owner: 'other', ...key }))).created, true, 'keys are scoped per owner');
+    });
+
+    it('replaces an expired holder of an idempotency key', async () => {
+      const old = await a.create(newOp({ idempotencyKey: 'k', requestFingerprint: 'f', createTime: Date.now() - 10 * 24 * HOUR }));
+      assert.equal((await a.requestCancel(old.operation.name, Date.now() - 9 * 24 * HOUR, CANCELLED)).kind, 'cancelled');
+      const fresh = await b.create(newOp({ idempotencyKey: 'k', requestFingerprint: 'other' }));
+      assert.equal(fresh.created, true);
+      assert.equal(await a.get(old.operation.name, Date.now()), undefined);
+    });
+
+    it('cancels: a pending operation ends, a running one is flagged, done and unknown ones say so', async () => {
+      const pending = await a.create(newOp());
+      const cancelled = await b.requestCancel(pending.operation.name, Date.now(), CANCELLED);
+      assert.equal(cancelled.kind, 'cancelled');
+      assert.equal((await a.get(pending.operation.name, Date.now()))?.error?.code, Code.CANCELLED);
+      assert.equal((await a.requestCancel(pending.operation.name, Date.now(), CANCELLED)).kind, 'already_done');
+      assert.equal((await a.requestCancel('operations/missing', Date.now(), CANCELLED)).kind, 'not_found');
+
+      const running = await a.create(newOp());
+      const [claimed] = await claimOne(a, 'runner-a');
+      assert.equal(claimed?.name, running.operation.name);
+      const requested = await b.requestCancel(running.operation.name, Date.now(), CANCELLED);
+      assert.equal(requested.kind, 'requested');
+      const beat = await a.heartbeat([{ name: claimed.name, holder: 'runner-a', attempt: 1 }], 30_000, Date.now());
+      assert.deepEqual(beat, { lost: [], cancelRequested: [claimed.name] });
+    });
+
+    it('settles a cancel racing a completion one way only', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { operation } = await a.create(newOp());
+        const [claimed] = await claimOne(a, 'runner-a');
+        assert.ok(claimed);
+        const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: claimed.attempt };
+        const [cancel, [completed]] = await Promise.all([b.requestCancel(operation.name, Date.now(), CANCELLED), a.complete([{ lease, outcome: RESPONSE }], Date.now())]);
+        assert.equal(completed, true, 'a live lease completes');
+        assert.ok(cancel.kind === 'requested' || cancel.kind === 'already_done', cancel.kind);
+        const final = await b.get(operation.name, Date.now());
+        assert.deepEqual([final?.done, final?.error], [true, undefined]);
+      }
+      // With the lease run out, the cancel can end the operation: then the late completion is fenced off.
+      for (let round = 0; round < 3; round++) {
+        const { operation } = await a.create(newOp());
+        const [claimed] = await claimOne(a, 'runner-a', SHORT_LEASE_MS);
+        assert.ok(claimed);
+        await sleep(SHORT_LEASE_MS + 50);
+        const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: claimed.attempt };
+        const [cancel, [completed]] = await Promise.all([b.requestCancel(operation.name, Date.now(), CANCELLED), a.complete([{ lease, outcome: RESPONSE }], Date.now())]);
+        const final = await b.get(operation.name, Date.now());
+        if (cancel.kind === 'cancelled') assert.deepEqual([completed, final?.error?.code], [false, Code.CANCELLED]);
+        else assert.deepEqual([cancel.kind, completed, final?.error], ['already_done', true, undefined]);
+      }
+    });
+
+    it('deletes only done operations', async () => {
+      const { operation } = await a.create(newOp());
+      assert.equal(await b.delete(operation.name, Date.now()), 'not_done');
+      await a.requestCancel(operation.name, Date.now(), CANCELLED);
+      const [first, second] = await Promise.all([a.delete(operation.name, Date.now()), b.delete(operation.name, Date.now())]);
+      assert.deepEqual([first, second].sort(), ['deleted', 'not_found']);
+      assert.equal(await a.get(operation.name, Date.now()), undefined);
+    });
+
+    it('never gives one operation to two claimers, and claims oldest first', async () => {
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) names.push((await a.create(newOp({ createTime: Date.now() - 100 + i }))).operation.name);
+      const [fromA, fromB] = await Promise.all([
+        a.claim({ holder: 'runner-a', method: METHOD, limit: 4, leaseMs: 30_000, now: Date.now() }),
+        b.claim({ holder: 'runner-b', method: METHOD, limit: 4, leaseMs: 30_000, now: Date.now() }),
+      ]);
+      const all = [...fromA, ...fromB].map((op) => op.name);
+      assert.equal(all.length, 6);
+      assert.equal(new Set(all).size, 6, 'no operation claimed twice');
+      assert.ok(fromA.every((op) => op.request !== undefined && op.attempt === 1 && op.leaseHolder === 'runner-a'));
+      const single = await a.create(newOp());
+      const racing = await Promise.all([claimOne(a, 'runner-a'), claimOne(b, 'runner-b'), claimOne(a, 'runner-c'), claimOne(b, 'runner-d')]);
+      assert.deepEqual(racing.flat().map((op) => op.name), [single.operation.name]);
+      assert.deepEqual(await claimOne(b, 'runner-b'), [], 'nothing left');
+      assert.deepEqual(await a.claim({ holder: 'x', method: METHOD, limit: 0, leaseMs: 1000, now: Date.now() }), []);
+    });
+
+    it('fences every write of a runner whose lease was taken over', async () => {
+      const { operation } = await a.create(newOp());
+      const [first] = await claimOne(a, 'runner-a', SHORT_LEASE_MS);
+      assert.equal(first?.attempt, 1);
+      await sleep(SHORT_LEASE_MS + 50);
+      const [takeover] = await claimOne(b, 'runner-b');
+      assert.equal(takeover?.attempt, 2);
+      const old: Lease = { name: operation.name, holder: 'runner-a', attempt: 1 };
+      const current: Lease = { name: operation.name, holder: 'runner-b', attempt: 2 };
+      assert.equal(await a.saveProgress(old, { progressPercent: 50 }, Date.now()), false);
+      assert.deepEqual(await a.heartbeat([old], 30_000, Date.now()), { lost: [operation.name], cancelRequested: [] });
+      assert.deepEqual(await a.complete([{ lease: old, outcome: RESPONSE }], Date.now()), [false]);
+      await a.release([old], Date.now());
+      assert.equal(await b.saveProgress(current, { progressPercent: 40 }, Date.now()), true);
+      assert.equal((await a.get(operation.name, Date.now()))?.progressPercent, 40);
+      assert.deepEqual(await b.complete([{ lease: current, outcome: RESPONSE }], Date.now()), [true]);
+      const done = await a.get(operation.name, Date.now());
+      assert.deepEqual([done?.done, done?.attempt, done?.progressPercent], [true, 2, 100]);
+    });
+
+    it('gives a released lease back without counting the attempt', async () => {
+      const { operation } = await a.create(newOp());
+      const [claimed] = await claimOne(a, 'runner-a');
+      await a.release([{ name: operation.name, holder: 'runner-a', attempt: claimed!.attempt }], Date.now());
+      const [again] = await claimOne(b, 'runner-b');
+      assert.deepEqual([again?.name, again?.attempt], [operation.name, 1]);
+    });
+
+    it('aborts lease-expired operations with no attempts left, once, and leaves live ones alone', async () => {
+      const { operation } = await a.create(newOp({ maxAttempts: 1 }));
+      const live = await a.create(newOp({ maxAttempts: 1 }));
+      await a.claim({ holder: 'runner-a', method: METHOD, limit: 1, leaseMs: SHORT_LEASE_MS, now: Date.now() });
+      await b.claim({ holder: 'runner-b', method: METHOD, limit: 1, leaseMs: 60_000, now: Date.now() });
+      await sleep(SHORT_LEASE_MS + 50);
+      const abort = (store: OperationStore) => store.abortExhausted(Date.now(), (attempts) => ({ code: Code.ABORTED, message: `after ${attempts}`, details: [] }));
+      const [fromA, fromB] = await Promise.all([abort(a), abort(b)]);
+      const aborted = [...fromA, ...fromB];
+      assert.deepEqual(aborted.map((op) => [op.name, op.done, op.error?.code, op.error?.message]), [[operation.name, true, Code.ABORTED, 'after 1']]);
+      assert.equal((await a.get(live.operation.name, Date.now()))?.done, false);
+      assert.deepEqual(await claimOne(a, 'runner-c'), [], 'no attempts left to claim');
+    });
+
+    it('expires done operations after the retention and sweeps them', async () => {
+      const { operation } = await a.create(newOp());
+      await a.requestCancel(operation.name, Date.now() - 2 * HOUR - 10 * 24 * HOUR, CANCELLED);
+      const keyed = await a.create(newOp({ idempotencyKey: 'k', requestFingerprint: 'f' }));
+      await a.requestCancel(keyed.operation.name, Date.now(), CANCELLED);
+      assert.equal(await b.get(operation.name, Date.now()), undefined, 'expired reads as missing');
+      assert.equal(await b.delete(operation.name, Date.now()), 'not_found');
+      assert.equal((await b.requestCancel(operation.name, Date.now(), CANCELLED)).kind, 'not_found');
+      assert.equal(await b.sweepExpired(Date.now(), 10), 1);
+      assert.equal(await a.sweepExpired(Date.now(), 10), 0);
+      assert.ok(await b.get(keyed.operation.name, Date.now() + 2 * HOUR), 'keyed operations live at least a day');
+    });
+
+    it('counts operations by state', async () => {
+      await a.create(newOp({ createTime: Date.now() - 3 }));
+      await a.create(newOp({ createTime: Date.now() - 2 }));
+      const done = await a.create(newOp({ createTime: Date.now() - 1 }));
+      await a.requestCancel(done.operation.name, Date.now(), CANCELLED);
+      await claimOne(b, 'runner-b');
+      assert.deepEqual(await b.countByState(Date.now()), { pending: 1, running: 1, done: 1 });
+    });
+
+    it('shares one page-token signing key between connections', async () => {
+      const [keyA, keyB] = await Promise.all([a.signingKey(), b.signingKey()]);
+      assert.equal(keyA.length, 32);
+      assert.deepEqual(Buffer.from(keyA), Buffer.from(keyB));
+    });
+
+    it("tells every connection's subscribers what another committed", async () => {
+      const available = nextChange(b, (change) => change.kind === 'available' && change.method === METHOD);
+      const { operation } = await a.create(newOp());
+      await available;
+      const [claimed] = await claimOne(a, 'runner-a');
+      const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: claimed!.attempt };
+      const progressed = nextChange(b, (change) => change.kind === 'updated' && change.name === operation.name);
+      await a.saveProgress(lease, { progressPercent: 10 }, Date.now());
+      await progressed;
+      assert.equal((await b.get(operation.name, Date.now()))?.progressPercent, 10, 'no stale cached read');
+      const cancelRequested = nextChange(a, (change) => change.kind === 'cancel_requested' && change.name === operation.name);
+      await b.requestCancel(operation.name, Date.now(), CANCELLED);
+      await cancelRequested;
+      const ownFinished = nextChange(a, (change) => change.kind === 'finished' && change.name === operation.name);
+      const finished = nextChange(b, (change) => change.kind === 'finished' && change.name === operation.name);
+      const started = performance.now();
+      await a.complete([{ lease, outcome: RESPONSE }], Date.now());
+      await Promise.all([ownFinished, finished]);
+      assert.ok(performance.now() - started < 500, 'another connection hears of a completion quickly');
+      const deleted = nextChange(a, (change) => change.kind === 'deleted' && change.name === operation.name);
+      await b.delete(operation.name, Date.now());
+      await deleted;
+    });
+
+    if (backend.databaseClock) {
+      it('lets no runner whose clock is an hour ahead take a live lease', async () => {
+        const { operation } = await a.create(newOp());
+        const [claimed] = await claimOne(a, 'runner-a', 60_000);
+        assert.equal(claimed?.name, operation.name);
+        const ahead = Date.now() + HOUR;
+        assert.deepEqual(await b.claim({ holder: 'runner-fast', method: METHOD, limit: 1, leaseMs: 60_000, now: ahead }), []);
+        assert.deepEqual(await b.abortExhausted(ahead, () => CANCELLED), []);
+        assert.equal((await b.requestCancel(operation.name, ahead, CANCELLED)).kind, 'requested', 'the lease is live, so cancel only flags it');
+        // A runner whose clock is behind cannot keep a lease alive past its length either.
+        const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: 1 };
+        assert.deepEqual((await a.heartbeat([lease], 60_000, Date.now() - HOUR)).lost, []);
+        const row = await b.get(operation.name, Date.now());
+        assert.ok(row!.leaseExpiresAt > Date.now() + 50_000 && row!.leaseExpiresAt < Date.now() + 70_000, 'expiry from the database clock');
+      });
+    }
+  });
+}
