@@ -194,13 +194,15 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
   });
 
   it('stops a runner on SIGTERM with exit 0, giving back the lease of work that outlives the grace', async () => {
-    const f = await spawnRunner(database.url, ['--enable-sleeper', '--poll', POLL, '--lease', '30s', '--shutdown-grace', '300ms']);
+    const f = await spawnRunner(database.url, ['--enable-sleeper', '--poll', POLL, '--lease', '30s', '--shutdown-grace', '300ms', '--metrics-port', '0']);
     extra.push(f);
     c.child.kill('SIGSTOP'); // so that F, not C, takes the operation
     try {
       const { name } = await onA.call<Operation>(SLEEP, sleepFor(60_000));
       const holder = await until('F to run it', async () => (await row(name))?.lease_holder ?? undefined);
       assert.equal(holder, f.address);
+      const metricsUrl = /longrun metrics on (\S+)/.exec(f.stdout())![1]!;
+      assert.equal(valueOf(await scrape(metricsUrl), 'longrun_runner_running', { method: '/longrun.testing.v1.Sleeper/Sleep' }), 1, 'the runner serves its metrics');
       f.child.kill('SIGTERM');
       assert.equal(await f.exited, 0);
       const released = await row(name);

@@ -40,6 +40,28 @@ describe('PostgresOperationStore', () => {
     }
   });
 
+  it('opens its LISTEN connection on --pg-listen-url when one is given (a session past a transaction pooler)', async () => {
+    const server = await testPostgres();
+    const database = await server.freshDatabase();
+    const role = `listener_${Date.now()}`;
+    await server.admin(`CREATE ROLE ${role} LOGIN PASSWORD 'listen'`);
+    const listenUrl = new URL(database.url);
+    listenUrl.username = role;
+    listenUrl.password = 'listen';
+    const store = await PostgresOperationStore.open({ url: database.url, listenUrl: listenUrl.toString(), ...retention, poolSize: 1 });
+    try {
+      const rows = await server.admin<{ usename: string; application_name: string }>(
+        "SELECT usename, application_name FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'longrun%' ORDER BY application_name",
+        [database.name],
+      );
+      assert.deepEqual(rows.find((row) => row.application_name === 'longrun-listen')?.usename, role);
+    } finally {
+      await store.close();
+      await database.drop();
+      await server.admin(`DROP ROLE ${role}`);
+    }
+  });
+
   it('answers UNAVAILABLE, saying so, when the pool is exhausted or the server refuses connections', async () => {
     const database = await (await testPostgres()).freshDatabase();
     const store = await PostgresOperationStore.open({ url: database.url, ...retention, poolSize: 1, connectTimeoutMs: 300 });

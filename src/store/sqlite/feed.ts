@@ -10,8 +10,8 @@ import type { ChangeFeed, ChangeListener, StoreChange } from '../types.js';
 import type { Statements } from './statements.js';
 
 export const WATCH_INTERVAL_MS = 25;
-/** Log rows older than this are trimmed; a process that falls further behind gets `resync`. */
-const KEEP_CHANGES_MS = 60_000;
+/** Log rows kept; a process that falls further behind (seconds of writes at full speed) gets `resync`. */
+const KEEP_CHANGES = 10_000;
 /** Trim once per this many logged writes, so the log stays small at no steady cost. */
 const TRIM_EVERY_WRITES = 1000;
 
@@ -44,12 +44,18 @@ export class SqliteChangeFeed implements ChangeFeed {
     return this.fanout.subscribe(listener);
   }
 
-  /** Appends `changes` to the log; call inside the write's transaction. */
+  /** Appends `changes` to the log, one row per kind with the names joined; call inside the write's transaction. */
   log(changes: readonly StoreChange[], now: number): void {
+    const byKind = new Map<string, string[]>();
     for (const change of changes) {
-      this.stmt.appendChange.run({ origin: this.origin, kind: change.kind, subject: subjectOf(change), at: now });
+      const subjects = byKind.get(change.kind) ?? [];
+      subjects.push(subjectOf(change));
+      byKind.set(change.kind, subjects);
     }
-    if (changes.length > 0 && ++this.writes % TRIM_EVERY_WRITES === 0) this.stmt.trimChanges.run({ before: now - KEEP_CHANGES_MS });
+    for (const [kind, subjects] of byKind) {
+      this.stmt.appendChange.run({ origin: this.origin, kind, subject: subjects.join('\n'), at: now });
+    }
+    if (byKind.size > 0 && ++this.writes % TRIM_EVERY_WRITES === 0) this.stmt.trimChanges.run({ keep: KEEP_CHANGES });
   }
 
   /** Tells this process's subscribers; call after the commit. */
@@ -70,8 +76,7 @@ export class SqliteChangeFeed implements ChangeFeed {
     if (missed) this.fanout.emit({ kind: 'resync' });
     for (const row of rows) {
       if (row.origin === this.origin) continue;
-      const change = changeOf(row);
-      if (change !== undefined) this.fanout.emit(change);
+      for (const change of changesOf(row)) this.fanout.emit(change);
     }
   }
 
@@ -99,18 +104,21 @@ function subjectOf(change: StoreChange): string {
   return change.name;
 }
 
-function changeOf(row: ChangeRow): StoreChange | undefined {
+function changesOf(row: ChangeRow): StoreChange[] {
+  const subjects = row.subject.split('\n');
   switch (row.kind) {
     case 'available':
-      return { kind: 'available', method: row.subject };
+      return subjects.map((method) => ({ kind: 'available', method }));
     case 'updated':
     case 'cancel_requested':
     case 'finished':
-    case 'deleted':
-      return { kind: row.kind, name: row.subject };
+    case 'deleted': {
+      const kind = row.kind;
+      return subjects.map((name) => ({ kind, name }));
+    }
     case 'resync':
-      return { kind: 'resync' };
+      return [{ kind: 'resync' }];
     default:
-      return undefined; // written by a newer version: ignore what we do not know
+      return []; // written by a newer version: ignore what we do not know
   }
 }

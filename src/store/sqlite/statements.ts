@@ -71,7 +71,7 @@ const SQL = {
   getMeta: 'SELECT value FROM meta WHERE key = @key',
   // The change log (migration 0003).
   appendChange: 'INSERT INTO changes (origin, kind, subject, at) VALUES (@origin, @kind, @subject, @at)',
-  trimChanges: 'DELETE FROM changes WHERE at < @before',
+  trimChanges: 'DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - @keep',
   changesSince: 'SELECT seq, origin, kind, subject FROM changes WHERE seq > @seq ORDER BY seq',
   lastChange: 'SELECT COALESCE(MAX(seq), 0) AS last, COALESCE(MIN(seq), 0) AS first FROM changes',
 };

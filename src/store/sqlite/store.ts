@@ -184,7 +184,9 @@ export class SqliteOperationStore implements OperationStore {
 
   async claim(request: ClaimRequest): Promise<OperationRecord[]> {
     if (request.limit <= 0) return [];
-    return this.write(request.now, (changes) => {
+    // Claims are told to this process only: other processes' reads are fresh after any commit of
+    // ours (PRAGMA data_version clears their caches), and nothing else waits on a claim.
+    return this.write(request.now, (_changes, localChanges) => {
       const rows = this.stmt.claim.all({
         holder: request.holder,
         method: request.method,
@@ -192,7 +194,7 @@ export class SqliteOperationStore implements OperationStore {
         leaseMs: request.leaseMs,
         now: request.now,
       }) as OperationRow[];
-      for (const row of rows) changes.push({ kind: 'updated', name: row.name });
+      for (const row of rows) localChanges.push({ kind: 'updated', name: row.name });
       return rows.map(toRecord);
     });
   }
@@ -318,18 +320,23 @@ export class SqliteOperationStore implements OperationStore {
     }
   }
 
-  /** Runs `body` in an IMMEDIATE transaction that also logs what it changed; subscribers hear after the commit. */
-  private write<T>(now: number, body: (changes: StoreChange[]) => T): T {
+  /**
+   * Runs `body` in an IMMEDIATE transaction that also logs what it changed (`changes`: every
+   * process hears; `localChanges`: only this one); subscribers hear after the commit.
+   */
+  private write<T>(now: number, body: (changes: StoreChange[], localChanges: StoreChange[]) => T): T {
     let changes: StoreChange[] = [];
+    let localChanges: StoreChange[] = [];
     try {
       const result = this.inTransaction.immediate(() => {
         changes = [];
-        const value = body(changes);
+        localChanges = [];
+        const value = body(changes, localChanges);
         changes = distinctChanges(changes);
         this.changes.log(changes, now || Date.now());
         return value;
       }) as T;
-      this.changes.publish(changes);
+      this.changes.publish([...changes, ...localChanges]);
       return result;
     } catch (error) {
       throw storeError(error);
