@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 
 const BENCH = new URL('../scripts/bench/run.js', import.meta.url).pathname;
 
-describe('npm run bench', () => {
+describe('npm run bench', { timeout: 180_000 }, () => {
   it('runs every section end to end', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [BENCH], {
       env: { ...process.env, BENCH_SCALE: '0.01' },

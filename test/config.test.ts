@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 
-describe('logging and metrics options', () => {
+describe('logging and metrics options', { timeout: 180_000 }, () => {
   it('default to auto-formatted logs and no metrics endpoint', () => {
     const config = loadConfig({}, {});
     assert.equal(config.logFormat, 'auto');
@@ -25,7 +25,7 @@ describe('logging and metrics options', () => {
   });
 });
 
-describe('limit options', () => {
+describe('limit options', { timeout: 180_000 }, () => {
   it('take --max-waits-per-principal from the flag or the environment (default 1000), refusing 0', () => {
     assert.equal(loadConfig({}, {}).maxWaitsPerPrincipal, 1000);
     assert.equal(loadConfig({}, { LONGRUN_MAX_WAITS_PER_PRINCIPAL: '20' }).maxWaitsPerPrincipal, 20);
@@ -39,7 +39,7 @@ describe('limit options', () => {
   });
 });
 
-describe('the Vision sample option', () => {
+describe('the Vision sample option', { timeout: 180_000 }, () => {
   it('is on by default; --no-vision or LONGRUN_ENABLE_VISION=false turn it off; --enable-vision wins over the environment', () => {
     assert.equal(loadConfig({}, {}).enableVision, true);
     assert.equal(loadConfig({ 'no-vision': true }, {}).enableVision, false);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { configurationTable, OPTIONS } from '../src/config.js';
 
-describe('README configuration table', () => {
+describe('README configuration table', { timeout: 180_000 }, () => {
   it('matches the options the server reads, row for row', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const table = /<!-- configuration-table:[^>]*-->\n([\s\S]*?)\n<!-- \/configuration-table -->/.exec(readme);

@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // npm passes its own settings to scripts as npm_* variables; a nested npm must not inherit them.
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
 
-describe('the npm package', () => {
+describe('the npm package', { timeout: 280_000 }, () => {
   it('installs into an empty project, serves, and answers longrun list', async () => {
     const dir = tempDir('longrun-pack-');
     try {

@@ -23,7 +23,7 @@ function assertVerbatim(marker: string, path: string): void {
   assert.equal(block[1], readFileSync(path, 'utf8').split('\n').slice(1).join('\n'));
 }
 
-describe('README embedding example', () => {
+describe('README embedding example', { timeout: 180_000 }, () => {
   it('is the code of examples/embed.mjs, verbatim', () => {
     const readme = readFileSync(`${root}README.md`, 'utf8');
     const block = /<!-- embedding-example -->\s*```js\n([\s\S]*?)```/.exec(readme);
@@ -48,7 +48,7 @@ describe('README embedding example', () => {
   });
 });
 
-describe('README client example', () => {
+describe('README client example', { timeout: 180_000 }, () => {
   it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('client-example', clientExamplePath));
 
   it('runs against a real server: lists, follows progress, and prints the outcome', async () => {
@@ -93,7 +93,7 @@ function checkout(): { path: string; remove(): void } {
   return dir;
 }
 
-describe('README first minutes', () => {
+describe('README first minutes', { timeout: 180_000 }, () => {
   it('run as written, top to bottom, against a real longrun serve started as npm start does', async () => {
     const readme = readFileSync(`${root}README.md`, 'utf8');
     const block = /<!-- first-minutes -->\s*```sh\n([\s\S]*?)```/.exec(readme);

@@ -13,7 +13,7 @@ function refused(run: () => unknown, reason: string): void {
   });
 }
 
-describe('TokenTable', () => {
+describe('TokenTable', { timeout: 180_000 }, () => {
   it('maps tokens to principals (hex in any case, CRLF, tabs) and knows no other token', () => {
     assert.equal(tokens.size, 2);
     assert.equal(tokens.principalOf('t-alice'), 'alice');
@@ -41,7 +41,7 @@ describe('TokenTable', () => {
   });
 });
 
-describe('Authenticator', () => {
+describe('Authenticator', { timeout: 180_000 }, () => {
   it('takes a bearer token first, then the client certificate; admins are marked', () => {
     const auth = new Authenticator({ tokens, clientCertificates: true, admins: ['ops'] });
     assert.deepEqual(auth.authenticate({ authorization: 'Bearer t-alice', certificateSubject: () => 'bob' }), { principal: 'alice' });

@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/temp.js';
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const sleepRequest = { duration: { seconds: 0, nanos: 0 }, steps: 1 };
 
-describe('longrun hash-token', () => {
+describe('longrun hash-token', { timeout: 180_000 }, () => {
   it('prints the token-file line for the token on stdin, and nothing of the token', async () => {
     const token = 'Zm9vYmFyLXRva2VuLTEyMw';
     const result = await runCli(['hash-token', 'dave'], { input: `${token}\n` });
@@ -28,7 +28,7 @@ describe('longrun hash-token', () => {
   });
 });
 
-describe('longrun serve with a token file and TLS (a real process)', () => {
+describe('longrun serve with a token file and TLS (a real process)', { timeout: 180_000 }, () => {
   const dir = tempDir();
   const token = 'dave-secret-token-0042';
   let server: ServerProcess;
@@ -87,7 +87,7 @@ describe('longrun serve with a token file and TLS (a real process)', () => {
   });
 });
 
-describe('longrun serve refuses dangerous or meaningless combinations (exit 2, saying why)', () => {
+describe('longrun serve refuses dangerous or meaningless combinations (exit 2, saying why)', { timeout: 180_000 }, () => {
   const dir = tempDir();
   before(() => writeFileSync(dir.file('tokens'), `${'a'.repeat(64)} someone\n`));
   after(() => dir.remove());

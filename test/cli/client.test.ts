@@ -28,7 +28,7 @@ const sleepRequest = (ms: number, steps: number, extra: Record<string, unknown> 
 /** The percents of a progress output, in order. */
 const percents = (text: string) => [...text.matchAll(/(\d+)%/g)].map((match) => Number(match[1]));
 
-describe('longrun --help and usage errors', () => {
+describe('longrun --help and usage errors', { timeout: 180_000 }, () => {
   for (const command of COMMANDS) {
     it(`${command} --help and -h print its usage on stdout and exit 0`, async () => {
       for (const flag of ['--help', '-h']) {
@@ -72,7 +72,7 @@ describe('longrun --help and usage errors', () => {
   });
 });
 
-describe('longrun client commands, at a terminal and through a pipe', () => {
+describe('longrun client commands, at a terminal and through a pipe', { timeout: 180_000 }, () => {
   const dir = tempDir();
   let server: ServerProcess;
   let caller: GenericCaller;
@@ -213,7 +213,7 @@ describe('longrun client commands, at a terminal and through a pipe', () => {
   });
 });
 
-describe('longrun get of an embedding app operation', () => {
+describe('longrun get of an embedding app operation', { timeout: 180_000 }, () => {
   it('decodes types it does not know through server reflection, else prints them as {"@type", "value": base64}', async () => {
     const appProtos = fileURLToPath(new URL('../../../examples/proto', import.meta.url));
     const dir = tempDir();
@@ -269,7 +269,7 @@ describe('longrun get of an embedding app operation', () => {
   });
 });
 
-describe('longrun delete', () => {
+describe('longrun delete', { timeout: 180_000 }, () => {
   it('says in its help, and does, that a running operation is refused (exit 1), not deleted', async () => {
     const help = await runCli(['delete', '--help']);
     assert.match(help.stdout, /refuses a running operation/);

@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/temp.js';
 
 after(() => stopTestPostgres());
 
-describe('--db with a PostgreSQL URL', () => {
+describe('--db with a PostgreSQL URL', { timeout: 180_000 }, () => {
   it('is taken for PostgreSQL, not a file name: an unreachable one fails UNAVAILABLE-style and leaves no file behind', async () => {
     const dir = tempDir();
     try {
@@ -30,7 +30,7 @@ describe('--db with a PostgreSQL URL', () => {
   });
 });
 
-describe('longrun copy-store', () => {
+describe('longrun copy-store', { timeout: 180_000 }, () => {
   it('copies operations and idempotency keys, so names, keys and history work on PostgreSQL', async () => {
     const dir = tempDir();
     const database = await (await testPostgres()).freshDatabase();

@@ -12,7 +12,7 @@ async function stop(server: ServerProcess): Promise<void> {
   assert.equal(await server.stop(), 0);
 }
 
-describe('longrun serve: logs and metrics (a real process)', () => {
+describe('longrun serve: logs and metrics (a real process)', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 

@@ -44,7 +44,7 @@ function attemptOf(operation: { response?: { type_url: string; value: Buffer } |
   return registry.unpack<{ attempt: number }>({ typeUrl: operation.response.type_url, value: operation.response.value }).attempt;
 }
 
-describe('longrun serve (a real process)', () => {
+describe('longrun serve (a real process)', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 
@@ -112,7 +112,7 @@ describe('longrun serve (a real process)', () => {
   });
 });
 
-describe('longrun client commands', () => {
+describe('longrun client commands', { timeout: 180_000 }, () => {
   const dir = tempDir();
   let connected: Connected;
   before(async () => {
@@ -157,7 +157,7 @@ describe('longrun client commands', () => {
   });
 });
 
-describe('what longrun serve serves', () => {
+describe('what longrun serve serves', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 

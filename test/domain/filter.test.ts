@@ -35,7 +35,7 @@ function rejects(text: string, message: RegExp | string): LongrunError {
   return caught;
 }
 
-describe('parseFilter', () => {
+describe('parseFilter', { timeout: 180_000 }, () => {
   it('returns undefined for empty and blank filters', () => {
     assert.equal(parseFilter(''), undefined);
     assert.equal(parseFilter('  \t\n '), undefined);

@@ -26,7 +26,7 @@ function rejects(decode: () => unknown, message: string | RegExp): void {
   });
 }
 
-describe('PageTokenCodec', () => {
+describe('PageTokenCodec', { timeout: 180_000 }, () => {
   const codec = new PageTokenCodec(KEY);
   const token = codec.encode(BINDING, CURSOR);
 

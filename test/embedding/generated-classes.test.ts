@@ -17,7 +17,7 @@ const { Duration } = require('google-protobuf/google/protobuf/duration_pb.js') a
 const { Timestamp } = require('google-protobuf/google/protobuf/timestamp_pb.js') as typeof TimestampModule;
 const { Struct } = require('google-protobuf/google/protobuf/struct_pb.js') as typeof StructModule;
 
-describe('google-protobuf generated classes', () => {
+describe('google-protobuf generated classes', { timeout: 180_000 }, () => {
   let server: TestServer;
   let seenRequest: unknown;
 

@@ -80,7 +80,7 @@ class Witness {
   }
 }
 
-describe('crashes (SIGKILL at random moments)', () => {
+describe('crashes (SIGKILL at random moments)', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 

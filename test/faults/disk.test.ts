@@ -64,7 +64,7 @@ function fillUp(path: string): void {
   }
 }
 
-describe('disk full', () => {
+describe('disk full', { timeout: 180_000 }, () => {
   const dir = tempDir();
   const mount = dir.file('fs');
   let mounted = false;

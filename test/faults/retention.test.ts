@@ -25,7 +25,7 @@ const EXPIRED = 100_000;
 const WORST_GET_MS = 300;
 
 
-describe('retention sweep', () => {
+describe('retention sweep', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 

@@ -27,7 +27,7 @@ interface CallRecord {
   error?: { code: number; message: string };
 }
 
-describe('graceful shutdown under load', () => {
+describe('graceful shutdown under load', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 

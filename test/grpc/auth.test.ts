@@ -25,7 +25,7 @@ const sleep = (ms: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('authentication and ownership over gRPC (bearer tokens)', () => {
+describe('authentication and ownership over gRPC (bearer tokens)', { timeout: 180_000 }, () => {
   let server: TestServer;
   const clients = new Map<Who, OperationsClient>();
   const as = (who: Who) => clients.get(who)!;

@@ -5,7 +5,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { errorInfoOf, rejectsWith } from '../helpers/status.js';
 
-describe('ListOperations', () => {
+describe('ListOperations', { timeout: 180_000 }, () => {
   let server: TestServer;
   const top: string[] = []; // newest last
   const underParent: string[] = [];

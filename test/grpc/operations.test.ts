@@ -22,7 +22,7 @@ const sleep = (ms: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('google.longrunning.Operations over gRPC', () => {
+describe('google.longrunning.Operations over gRPC', { timeout: 180_000 }, () => {
   let server: TestServer;
   const controlled = new Controlled();
 

@@ -8,7 +8,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { bufCurl } from '../helpers/buf-curl.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-describe('server reflection with buf curl', () => {
+describe('server reflection with buf curl', { timeout: 180_000 }, () => {
   let server: TestServer;
   before(async () => {
     server = await startTestServer();

@@ -20,7 +20,7 @@ async function refusedAtHandshake(promise: Promise<unknown>): Promise<void> {
   });
 }
 
-describe('TLS and mutual TLS', () => {
+describe('TLS and mutual TLS', { timeout: 180_000 }, () => {
   let ca: Pem;
   let otherCa: Pem;
   let serverPem: Pem;

@@ -22,7 +22,7 @@ interface SleepResponse {
 
 const SLEEPER_PROTO = 'longrun/testing/v1/sleeper.proto';
 
-describe('createClient against longrun', () => {
+describe('createClient against longrun', { timeout: 180_000 }, () => {
   let server: TestServer;
   let client: LongrunClient;
   const controlled = new Controlled();
@@ -119,7 +119,7 @@ describe('createClient against longrun', () => {
   });
 });
 
-describe('createClient against a server without WaitOperation', () => {
+describe('createClient against a server without WaitOperation', { timeout: 180_000 }, () => {
   const NAME = 'operations/fallback';
   const registry = new TypeRegistry(BUNDLED_PROTO_FILES);
   const POLLS_BEFORE_DONE = 12;

@@ -22,7 +22,7 @@ interface OperationReply {
 const STATUS_OVERHEAD = 4;
 const statusOfSize = (bytes: number) => ({ message: 'x'.repeat(bytes - STATUS_OVERHEAD) });
 
-describe('metadata and response size per operation (MAX_OPERATION_PAYLOAD_BYTES)', () => {
+describe('metadata and response size per operation (MAX_OPERATION_PAYLOAD_BYTES)', { timeout: 180_000 }, () => {
   let server: TestServer;
   const keptMetadata: string[] = [];
 
@@ -100,7 +100,7 @@ describe('metadata and response size per operation (MAX_OPERATION_PAYLOAD_BYTES)
   });
 });
 
-describe('concurrent WaitOperation calls per principal (--max-waits-per-principal)', () => {
+describe('concurrent WaitOperation calls per principal (--max-waits-per-principal)', { timeout: 180_000 }, () => {
   const TOKENS = { alice: 'limits-alice', bob: 'limits-bob' } as const;
   let server: TestServer;
   let alice: OperationsClient;
@@ -137,7 +137,7 @@ describe('concurrent WaitOperation calls per principal (--max-waits-per-principa
   });
 });
 
-describe('malformed requests over the wire', () => {
+describe('malformed requests over the wire', { timeout: 180_000 }, () => {
   let server: TestServer;
   let raw: grpc.Client;
   before(async () => {

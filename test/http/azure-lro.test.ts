@@ -9,7 +9,7 @@ import { createHttpPoller, type OperationResponse, type RunningOperation } from 
 import { http } from '../helpers/http.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-describe('@azure/core-lro HTTP poller against the status monitor', () => {
+describe('@azure/core-lro HTTP poller against the status monitor', { timeout: 180_000 }, () => {
   let server: TestServer;
   before(async () => {
     server = await startTestServer({ http: {} });

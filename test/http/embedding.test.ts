@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/temp.js';
 
 const EXAMPLE_PROTOS = fileURLToPath(new URL('../../../examples/proto', import.meta.url));
 
-describe("an embedding app's own annotated methods, on a handler mounted in its own server", () => {
+describe("an embedding app's own annotated methods, on a handler mounted in its own server", { timeout: 180_000 }, () => {
   const dir = tempDir();
   let longrun: Longrun;
   let base: string;
@@ -71,7 +71,7 @@ describe("an embedding app's own annotated methods, on a handler mounted in its 
   });
 });
 
-describe('HTTPS with client certificates (mTLS): the certificate names the principal', () => {
+describe('HTTPS with client certificates (mTLS): the certificate names the principal', { timeout: 180_000 }, () => {
   const dir = tempDir();
   let longrun: Longrun;
   let url: string;

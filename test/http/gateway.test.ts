@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/temp.js';
 
 const errorInfo = (json: any) => json.error.details.find((d: any) => d['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo');
 
-describe('HTTP gateway (no authentication)', () => {
+describe('HTTP gateway (no authentication)', { timeout: 180_000 }, () => {
   let server: TestServer;
   const url = (path: string) => `${server.httpUrl}${path}`;
   const start = (body: Record<string, unknown>, headers: Record<string, string> = {}) => http('POST', url('/v1/sleep'), { body, headers });
@@ -195,7 +195,7 @@ describe('HTTP gateway (no authentication)', () => {
   });
 });
 
-describe('HTTP gateway with bearer tokens: the same credentials and ownership as gRPC', () => {
+describe('HTTP gateway with bearer tokens: the same credentials and ownership as gRPC', { timeout: 180_000 }, () => {
   const TOKENS = { alice: 'alice-token-http', bob: 'bob-token-http' };
   let server: TestServer;
   const as = (who: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[who]}` });
@@ -231,7 +231,7 @@ describe('HTTP gateway with bearer tokens: the same credentials and ownership as
   });
 });
 
-describe('longrun serve --http-port', () => {
+describe('longrun serve --http-port', { timeout: 180_000 }, () => {
   it('prints the HTTP address and serves the routes there', async () => {
     const dir = tempDir();
     const server = await spawnServer(dir.file('db'), ['--enable-sleeper']);

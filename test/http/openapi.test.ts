@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { addVision, VISION_PROTO_FILES } from '../../src/vision/index.js';
 import { tempDir } from '../helpers/temp.js';
 
-describe('OpenAPI description', () => {
+describe('OpenAPI description', { timeout: 180_000 }, () => {
   let server: TestServer;
   const storage = tempDir('longrun-storage-');
   before(async () => {

@@ -9,7 +9,7 @@ import { tempDir } from '../helpers/temp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-describe('README: the curl walk-through of the REST form', () => {
+describe('README: the curl walk-through of the REST form', { timeout: 180_000 }, () => {
   it('runs as written (with the port this test started the server on)', { timeout: 90_000 }, async () => {
     const readme = readFileSync(`${root}README.md`, 'utf8');
     const block = /<!-- http-walkthrough -->\s*```sh\n([\s\S]*?)```/.exec(readme);

@@ -25,7 +25,7 @@ function found(method: string, path: string) {
   return { rpc: lookup.route.rpc, action: lookup.route.action, bindings: Object.fromEntries(lookup.match.bindings) };
 }
 
-describe('path templates', () => {
+describe('path templates', { timeout: 180_000 }, () => {
   it('match *, ** and {field=...} with literals and bind the variables', () => {
     const template = parseTemplate('/v1/{parent=projects/*/locations/*}/files:asyncBatchAnnotate');
     assert.deepEqual(Object.fromEntries(matchTemplate(template, '/v1/projects/p/locations/l/files:asyncBatchAnnotate')!.bindings), {
@@ -43,7 +43,7 @@ describe('path templates', () => {
   });
 });
 
-describe('the route table from google.api.http', () => {
+describe('the route table from google.api.http', { timeout: 180_000 }, () => {
   it('routes every Operations binding, plus WaitOperation and operations under a parent', () => {
     assert.deepEqual(found('GET', '/v1/operations'), { rpc: '/google.longrunning.Operations/ListOperations', action: 'list', bindings: { name: 'operations' } });
     assert.equal(found('GET', '/v1/operations/abc').action, 'get');
@@ -92,7 +92,7 @@ describe('the route table from google.api.http', () => {
   });
 });
 
-describe('request binding', () => {
+describe('request binding', { timeout: 180_000 }, () => {
   const list = codec.message('google.longrunning.ListOperationsRequest')!;
   it('takes query parameters by JSON name and proto name, converting booleans, and skips system parameters', () => {
     const json = requestJson(list, {
@@ -128,7 +128,7 @@ describe('request binding', () => {
   });
 });
 
-describe('errors and hints', () => {
+describe('errors and hints', { timeout: 180_000 }, () => {
   it("map every code by Google's table and answer AIP-193 bodies with ErrorInfo", () => {
     assert.equal(HTTP_STATUS_OF_CODE[Code.NOT_FOUND], 404);
     assert.equal(HTTP_STATUS_OF_CODE[Code.FAILED_PRECONDITION], 400);

@@ -31,7 +31,7 @@ interface RestVisionClient {
   close(): Promise<void>;
 }
 
-describe('@google-cloud/vision in REST mode (fallback: true) against the HTTP gateway', () => {
+describe('@google-cloud/vision in REST mode (fallback: true) against the HTTP gateway', { timeout: 180_000 }, () => {
   let server: VisionServer;
   let client: RestVisionClient;
   before(async () => {

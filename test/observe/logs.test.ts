@@ -12,7 +12,7 @@ const DEBUG = 20;
 const INFO = 30;
 const OPS = '/google.longrunning.Operations';
 
-describe('structured logs', () => {
+describe('structured logs', { timeout: 180_000 }, () => {
   const lines: Line[] = [];
   const raw: string[] = [];
   let server: TestServer;

@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/temp.js';
 const OPS = '/google.longrunning.Operations';
 const sleepRequest = { duration: { seconds: 0, nanos: 0 }, steps: 1 };
 
-describe('metrics at /metrics', () => {
+describe('metrics at /metrics', { timeout: 180_000 }, () => {
   let server: TestServer;
   let metrics: MetricsServer;
   const controlled = new Controlled();
@@ -78,7 +78,7 @@ class ManualClock {
   now = () => this.time;
 }
 
-describe('metrics of one Longrun instance', () => {
+describe('metrics of one Longrun instance', { timeout: 180_000 }, () => {
   const LEASE_MS = 10_000;
   let dir: ReturnType<typeof tempDir>;
   let clock: ManualClock;

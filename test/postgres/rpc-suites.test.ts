@@ -17,7 +17,7 @@ const { describe, it } = await import('node:test');
 const assert = (await import('node:assert/strict')).default;
 const { startTestServer } = await import('../helpers/server.js');
 
-describe('the rerun', () => {
+describe('the rerun', { timeout: 180_000 }, () => {
   it('really serves from PostgreSQL', async () => {
     const server = await startTestServer();
     try {

@@ -146,7 +146,7 @@ function assertSameFiles(runtime: Map<string, unknown>, built: Map<string, unkno
   }
 }
 
-describe('descriptorSetFromProtoFiles', () => {
+describe('descriptorSetFromProtoFiles', { timeout: 180_000 }, () => {
   let appDir: string;
   before(() => {
     appDir = mkdtempSync(join(tmpdir(), 'longrun-reflection-'));
@@ -216,7 +216,7 @@ describe('descriptorSetFromProtoFiles', () => {
   });
 });
 
-describe('addReflection', () => {
+describe('addReflection', { timeout: 180_000 }, () => {
   let server: grpc.Server;
   let address: string;
   let appDir: string;

@@ -308,7 +308,7 @@ function fileOptionsOf(path: string): Record<string, unknown> {
  */
 const SUBSET_FILES = /^google\/cloud\/vision\/v1\//;
 
-describe('proto/google/** is wire-identical to google-proto-files', () => {
+describe('proto/google/** is wire-identical to google-proto-files', { timeout: 180_000 }, () => {
   test('every file of ours has a published counterpart', () => {
     assert.ok(OUR_GOOGLE_FILES.length >= 9, `expected at least our 9 google/ files, found ${OUR_GOOGLE_FILES.length}`);
     for (const required of [
@@ -390,7 +390,7 @@ describe('proto/google/** is wire-identical to google-proto-files', () => {
   });
 });
 
-describe('operation_info in our own protos', () => {
+describe('operation_info in our own protos', { timeout: 180_000 }, () => {
   const files = protoFilesUnder(PROTO_DIR).map((file) => relative(PROTO_DIR, file).split(sep).join('/'));
   const root = load(PROTO_DIR, files);
 
@@ -436,7 +436,7 @@ describe('operation_info in our own protos', () => {
   });
 });
 
-test('Code in src/domain/errors.ts equals google.rpc.Code in proto/google/rpc/code.proto', () => {
+test('Code in src/domain/errors.ts equals google.rpc.Code in proto/google/rpc/code.proto', { timeout: 180_000 }, () => {
   const values = load(PROTO_DIR, ['google/rpc/code.proto']).lookupEnum('google.rpc.Code').values;
   assert.equal(Object.keys(values).length, 17);
   assert.deepEqual({ ...Code }, { ...values });

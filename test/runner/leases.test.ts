@@ -17,7 +17,7 @@ class ManualClock {
   }
 }
 
-describe('runner leases', () => {
+describe('runner leases', { timeout: 180_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let clock: ManualClock;
   let longrun: Longrun;

@@ -66,7 +66,7 @@ function nextChange(store: OperationStore, match: (change: StoreChange) => boole
 }
 
 export function storeContract(backend: ContractBackend): void {
-  describe(`store contract: ${backend.name}`, () => {
+  describe(`store contract: ${backend.name}`, { timeout: 180_000 }, () => {
     let database: ContractDatabase;
     let a: OperationStore;
     let b: OperationStore;

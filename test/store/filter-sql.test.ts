@@ -105,7 +105,7 @@ const CASES: [filter: string, expected: number[]][] = [
   ['done = true AND NOT name = "operations/*" OR error.code:*', [2, 3, 4, 6, 9, 11, 13, 15, 16, 18, 19]],
 ];
 
-describe('filterToSql over SQLite', () => {
+describe('filterToSql over SQLite', { timeout: 180_000 }, () => {
   let db: Database.Database;
 
   before(() => {

@@ -10,7 +10,7 @@ after(() => stopTestPostgres());
 
 const retention = { retentionMs: 3_600_000, keyedRetentionMs: 86_400_000 };
 
-describe('PostgresOperationStore', () => {
+describe('PostgresOperationStore', { timeout: 180_000 }, () => {
   it('migrates a fresh database once when several processes start at the same instant', async () => {
     const server = await testPostgres();
     const name = `longrun_empty_${Date.now()}`;

@@ -27,7 +27,7 @@ function newOp(name: string, extra: Partial<NewOperation> = {}): NewOperation {
   };
 }
 
-describe('SqliteOperationStore', () => {
+describe('SqliteOperationStore', { timeout: 180_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let path: string;
   let store: SqliteOperationStore;

@@ -40,7 +40,7 @@ interface Shard {
 
 const wordText = (word: Word) => word.symbols.map((s) => s.text).join('');
 
-describe('Vision AsyncBatchAnnotateFiles', () => {
+describe('Vision AsyncBatchAnnotateFiles', { timeout: 180_000 }, () => {
   let server: VisionServer;
   before(async () => {
     server = await startVisionServer();

@@ -29,7 +29,7 @@ const ROUNDS = 3;
 const REQUESTS_PER_ROUND = 6;
 const SEED = Number(process.env.LONGRUN_TEST_SEED ?? 20261123);
 
-describe('Vision pages under concurrent small documents', () => {
+describe('Vision pages under concurrent small documents', { timeout: 180_000 }, () => {
   let server: VisionServer;
   before(async () => {
     server = await startVisionServer();

@@ -38,7 +38,7 @@ interface VisionClient {
   close(): Promise<void>;
 }
 
-describe('@google-cloud/vision against longrun', () => {
+describe('@google-cloud/vision against longrun', { timeout: 180_000 }, () => {
   let server: VisionServer;
   let client: VisionClient;
   before(async () => {

@@ -30,7 +30,7 @@ const wordsOf = (json: string): Word[] => (JSON.parse(json) as Page).blocks.flat
 const text = (word: Word) => word.symbols.map((s) => s.text).join('');
 const breakOf = (word: Word) => word.symbols.at(-1)!.property?.detectedBreak?.type;
 
-describe('layoutPage', () => {
+describe('layoutPage', { timeout: 180_000 }, () => {
   it('gives a repeated word the break that follows each occurrence', () => {
     // The symbols' JSON is cached by word: every occurrence must still carry its own break.
     for (let round = 0; round < 2; round++) {

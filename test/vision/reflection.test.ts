@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { bufCurl } from '../helpers/buf-curl.js';
 import { fileRequest, makePdf, startVisionServer, type VisionServer } from './fixtures.js';
 
-describe('Vision through server reflection', () => {
+describe('Vision through server reflection', { timeout: 180_000 }, () => {
   let server: VisionServer;
   before(async () => {
     server = await startVisionServer();

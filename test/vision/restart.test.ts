@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/temp.js';
 import { eventually } from '../helpers/wait.js';
 import { ASYNC_BATCH_ANNOTATE_FILES, fileRequest, makeNumberedPdf } from './fixtures.js';
 
-describe('Vision across a crash', () => {
+describe('Vision across a crash', { timeout: 180_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 
