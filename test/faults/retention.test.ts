@@ -21,8 +21,11 @@ const EXPIRED = 100_000;
  * kept near 10 ms) but the store's backstop WAL checkpoint (16,384 pages) running on the main
  * thread, because under back-to-back writes the checkpoint worker never finds a moment to restart
  * the WAL, so it grows to the backstop. With neither checkpoint, the worst case is 20-35 ms.
+ * While other test suites load the machine that one stall reached 230-315 ms (measured the same
+ * on the code before and after the store split), so the bound is 500 ms: a sweep batch that held
+ * the event loop longer than that still fails it.
  */
-const WORST_GET_MS = 300;
+const WORST_GET_MS = 500;
 
 
 describe('retention sweep', { timeout: 180_000 }, () => {
@@ -68,7 +71,7 @@ describe('retention sweep', { timeout: 180_000 }, () => {
     db.pragma('wal_checkpoint(TRUNCATE)');
 
     // The sweep's first pass starts 200 ms after the server does; calls begin as soon as it listens.
-    const server = await spawnServer(path, ['--enable-sleeper', '--sweep-interval', '200ms']);
+    const server = await spawnServer(path, ['--enable-sleeper', '--no-vision', '--sweep-interval', '200ms']);
     const caller = new GenericCaller(server.address);
     try {
       const remaining = db.prepare('SELECT count(*) FROM operations WHERE expire_time <= ?').pluck();
