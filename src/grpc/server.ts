@@ -42,6 +42,8 @@ export interface AddToServerOptions {
   reflection?: boolean;
   /** Serve grpc.health.v1.Health (default: true). */
   health?: boolean;
+  /** Serve longrun.v1.Watcher, the progress stream (default: true). */
+  watcher?: boolean;
   /** Your own handlers for other (not long-running) methods of services longrun serves, by service name. */
   implementations?: Record<string, UntypedServiceImplementation>;
   /**
@@ -78,11 +80,14 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
     tolerantDefinition(serviceDefinition(definition, OPERATIONS_SERVICE)),
     operationsHandlers(deps) as UntypedServiceImplementation,
   );
-  server.addService(
-    tolerantDefinition(serviceDefinition(definition, WATCHER_SERVICE)),
-    watcherHandlers(deps) as unknown as UntypedServiceImplementation,
-  );
-  const services = [OPERATIONS_SERVICE, WATCHER_SERVICE];
+  const services = [OPERATIONS_SERVICE];
+  if (options.watcher ?? true) {
+    server.addService(
+      tolerantDefinition(serviceDefinition(definition, WATCHER_SERVICE)),
+      watcherHandlers(deps) as unknown as UntypedServiceImplementation,
+    );
+    services.push(WATCHER_SERVICE);
+  }
   for (const name of parts.methods.services()) {
     const implementation = serviceImplementation(deps, name, parts.registry.methodsOf(name), options.implementations?.[name]);
     // The app's own implementations get requests exactly as grpc-js decodes them.
