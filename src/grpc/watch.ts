@@ -23,6 +23,8 @@ export interface WatchHandlerDeps extends HandlerDeps {
 type WatchCall = ServerWritableStream<WatchOperationRequest__Output | MalformedRequest, WatchOperationResponse>;
 
 export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call: WatchCall) => void } {
+  // Watchers of one operation share its records (see OperationsService.watch): build each message once.
+  const messages = new WeakMap<OperationRecord, WatchOperationResponse>();
   return {
     WatchOperation: (call) => {
       const started = performance.now();
@@ -38,7 +40,9 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
         }
         for await (const record of deps.service.watch(call.request.name, caller, client.signal)) {
           if (call.cancelled) return;
-          await new Promise<void>((resolve) => call.write(toWatchMessage(record), () => resolve()));
+          let message = messages.get(record);
+          if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
+          await new Promise<void>((resolve) => call.write(message, () => resolve()));
         }
       };
       const record = (code: number) =>

@@ -16,7 +16,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Caller, OperationsService } from '../operations/service.js';
-import type { JsonValue } from '../protos/json.js';
 import { toHttpError } from './errors.js';
 
 /** A comment line this often while nothing changes (default of GatewayOptions.keepAliveMs). */
@@ -25,8 +24,8 @@ export const DEFAULT_KEEP_ALIVE_MS = 15_000;
 export interface EventStreamParts {
   service: OperationsService;
   logger: Logger;
-  /** The WatchOperationResponse of a state, as proto3 JSON. */
-  toJson(record: OperationRecord): JsonValue;
+  /** The WatchOperationResponse of a state, as proto3 JSON text (one line). */
+  toJson(record: OperationRecord): string;
   keepAliveMs: number;
 }
 
@@ -62,7 +61,7 @@ export async function streamWatch(parts: EventStreamParts, name: string, caller:
     for (; !next.done; next = await states.next()) {
       const record = next.value;
       const id = eventIdOf(record);
-      if (id !== lastEventId) await write(res, `id: ${id}\nevent: operation\ndata: ${JSON.stringify(parts.toJson(record))}\n\n`);
+      if (id !== lastEventId) await write(res, `id: ${id}\nevent: operation\ndata: ${parts.toJson(record)}\n\n`);
       if (record.done) await write(res, `event: end\ndata: {}\n\n`);
       if (res.destroyed) break;
     }

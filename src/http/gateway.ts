@@ -65,6 +65,8 @@ export class Gateway {
   private readonly retryAfterCapMs: number;
   private readonly maxBodyBytes: number;
   private readonly keepAliveMs: number;
+  private readonly watchJson = new WeakMap<OperationRecord, string>();
+  private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
 
   constructor(
@@ -178,8 +180,16 @@ export class Gateway {
         return undefined;
       }
       case 'watch': {
-        const toJson = (record: OperationRecord) =>
-          this.parts.codec.toJsonOf('longrun.v1.WatchOperationResponse', watchInit(record), { enumAsInteger: context.enumAsInteger });
+        // Watchers of one operation share its records (see OperationsService.watch): encode each once.
+        const cache = context.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
+        const toJson = (record: OperationRecord) => {
+          let json = cache.get(record);
+          if (json === undefined) {
+            json = JSON.stringify(this.parts.codec.toJsonOf('longrun.v1.WatchOperationResponse', watchInit(record), { enumAsInteger: context.enumAsInteger }));
+            cache.set(record, json);
+          }
+          return json;
+        };
         await streamWatch({ service, logger: this.parts.logger, toJson, keepAliveMs: this.keepAliveMs }, name, caller, context.req, res);
         return undefined;
       }

@@ -85,6 +85,8 @@ export class OperationsService {
   private readonly waits = new Map<string, number>();
   /** Watch streams open, per principal. */
   private readonly watches = new Map<string, number>();
+  /** Store reads in flight for watchers, per name: a change wakes every watcher of it at once, and one read serves them all. */
+  private readonly watchReads = new Map<string, Promise<OperationRecord | undefined>>();
 
   constructor(private readonly deps: OperationsServiceDeps) {}
 
@@ -124,13 +126,13 @@ export class OperationsService {
     return result.operation;
   }
 
-  async get(name: string, caller: Caller): Promise<OperationRecord> {
+  async get(name: string, caller: Caller, read: (name: string) => Promise<OperationRecord | undefined> = (n) => this.deps.store.get(n, this.deps.clock.now())): Promise<OperationRecord> {
     const { id } = parseOperationName(name);
     // Decided from the name alone, before the store is read: someone else's operation and a name
     // that never existed get the same PERMISSION_DENIED. NOT_FOUND is only for the caller's own
     // names (deleted or expired).
     if (!caller.admin && !this.deps.ids.isOwnedBy(id, caller.principal)) throw operationNotOwned(name);
-    const operation = await this.deps.store.get(name, this.deps.clock.now());
+    const operation = await read(name);
     if (operation === undefined) throw operationNotFound(name);
     // A tag that verifies for another owner too (a 2^-32 chance) must not open their operation.
     if (!caller.admin && operation.owner !== caller.principal) throw operationNotOwned(name);
@@ -286,7 +288,7 @@ export class OperationsService {
         await pause(lastSentAt + intervalMs - performance.now(), false);
         if (signal.aborted || events.stopped) return;
         changed = false;
-        const current = await this.get(name, caller);
+        const current = await this.get(name, caller, this.sharedRead);
         if (last === undefined || differs(last, current)) {
           last = current;
           lastSentAt = performance.now();
@@ -300,6 +302,18 @@ export class OperationsService {
       release();
     }
   }
+
+  /** store.get, shared by the watchers that read the same operation at the same moment. */
+  private readonly sharedRead = (name: string): Promise<OperationRecord | undefined> => {
+    let reading = this.watchReads.get(name);
+    if (reading === undefined) {
+      reading = this.deps.store.get(name, this.deps.clock.now());
+      this.watchReads.set(name, reading);
+      const forget = () => this.watchReads.delete(name);
+      reading.then(forget, forget);
+    }
+    return reading;
+  };
 
   /** Counts one WaitOperation call of `principal`; RESOURCE_EXHAUSTED naming the limit when at it. */
   private holdWait(principal: string): () => void {
