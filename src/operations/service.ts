@@ -85,8 +85,14 @@ export class OperationsService {
   private readonly waits = new Map<string, number>();
   /** Watch streams open, per principal. */
   private readonly watches = new Map<string, number>();
-  /** Store reads in flight for watchers, per name: a change wakes every watcher of it at once, and one read serves them all. */
-  private readonly watchReads = new Map<string, Promise<OperationRecord | undefined>>();
+  /**
+   * Store reads in flight for watchers, per name: a change wakes every watcher of it at once, and
+   * one read serves them all. `startedAt` is `changeSeq` when it began: a watcher told of a later
+   * change must not take it (it may predate that change) and reads again.
+   */
+  private readonly watchReads = new Map<string, { startedAt: number; reading: Promise<OperationRecord | undefined> }>();
+  /** Counts changes told to watchers. */
+  private changeSeq = 0;
 
   constructor(private readonly deps: OperationsServiceDeps) {}
 
@@ -256,10 +262,13 @@ export class OperationsService {
     const release = this.holdWatch(caller.principal);
     const deadline = Date.now() + (options.watchCapMs ?? DEFAULT_WATCH_CAP_MS);
     let changed = true;
+    /** The read must begin at or after this change count to show what this watcher was told of. */
+    let needed = this.changeSeq;
     let wake: (() => void) | undefined;
     // Subscribed before the first read, so a change between the read and the wait is not missed.
     const unsubscribe = events.onChange(name, () => {
       changed = true;
+      needed = ++this.changeSeq;
       wake?.();
     });
     const onAbort = () => wake?.();
@@ -288,7 +297,7 @@ export class OperationsService {
         await pause(lastSentAt + intervalMs - performance.now(), false);
         if (signal.aborted || events.stopped) return;
         changed = false;
-        const current = await this.get(name, caller, this.sharedRead);
+        const current = await this.get(name, caller, (n) => this.sharedRead(n, needed));
         if (last === undefined || differs(last, current)) {
           last = current;
           lastSentAt = performance.now();
@@ -303,17 +312,18 @@ export class OperationsService {
     }
   }
 
-  /** store.get, shared by the watchers that read the same operation at the same moment. */
-  private readonly sharedRead = (name: string): Promise<OperationRecord | undefined> => {
-    let reading = this.watchReads.get(name);
-    if (reading === undefined) {
-      reading = this.deps.store.get(name, this.deps.clock.now());
-      this.watchReads.set(name, reading);
-      const forget = () => this.watchReads.delete(name);
-      reading.then(forget, forget);
-    }
-    return reading;
-  };
+  /** store.get, shared by the watchers that read the same operation at the same moment, if it began after change `needed`. */
+  private sharedRead(name: string, needed: number): Promise<OperationRecord | undefined> {
+    const shared = this.watchReads.get(name);
+    if (shared !== undefined && shared.startedAt >= needed) return shared.reading;
+    const read = { startedAt: this.changeSeq, reading: this.deps.store.get(name, this.deps.clock.now()) };
+    this.watchReads.set(name, read);
+    const forget = () => {
+      if (this.watchReads.get(name) === read) this.watchReads.delete(name);
+    };
+    read.reading.then(forget, forget);
+    return read.reading;
+  }
 
   /** Counts one WaitOperation call of `principal`; RESOURCE_EXHAUSTED naming the limit when at it. */
   private holdWait(principal: string): () => void {

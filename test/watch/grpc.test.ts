@@ -12,7 +12,7 @@ import { bufCurl } from '../helpers/buf-curl.js';
 import { spawnServer } from '../helpers/process.js';
 import { GenericCaller, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
-import { within } from '../helpers/wait.js';
+import { eventually, within } from '../helpers/wait.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 
@@ -109,6 +109,8 @@ describe('coalescing and slow watchers', { timeout: 60_000 }, () => {
     assert.ok(elapsed < 5000, `the handler was not slowed by the stalled watcher (${elapsed} ms)`);
     await stalledStream.return(undefined);
     stalled.close();
+    // The stalled stream's cancellation reached the server: its listener and slot are gone.
+    await eventually(() => server.longrun.events.watchingCount() === 0, 'the stalled watcher to be released');
   });
 });
 
