@@ -291,6 +291,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     clock,
     running: () => runner?.runningPerMethod() ?? new Map(),
     waiting: () => events.waitingCount(),
+    watching: () => events.watchingCount(),
   });
   const store = timedStore(baseStore, metrics.storeDuration);
   const telemetry = new Telemetry(logger, metrics);
