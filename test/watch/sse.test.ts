@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { hashToken, TokenTable } from '../../src/index.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { http } from '../helpers/http.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -98,5 +99,30 @@ describe('watching over HTTP (Server-Sent Events)', { timeout: 60_000 }, () => {
     const watch = Object.entries(document.paths).find(([path]) => path.endsWith(':watch'));
     assert.ok(watch, Object.keys(document.paths).join(' '));
     assert.ok(watch[1].get!.responses['200']!.content['text/event-stream']);
+  });
+});
+
+describe('watching over HTTP with authentication', { timeout: 60_000 }, () => {
+  const TOKENS = { alice: 'alice-sse-token', bob: 'bob-sse-token' } as const;
+  let server: TestServer;
+  before(async () => {
+    const tokens = TokenTable.parse(Object.entries(TOKENS).map(([principal, token]) => `${hashToken(token)}\t${principal}`).join('\n'));
+    server = await startTestServer({ serve: { auth: { tokens } }, http: { auth: { tokens } } });
+  });
+  after(() => server?.close());
+
+  it('needs a token (401) and shows a principal only its own operations (403)', async () => {
+    const { name } = await server.call<{ name: string }>(SLEEP, sleep(1000, 2), { authorization: `Bearer ${TOKENS.alice}` });
+    const url = `${server.httpUrl}/v1/${name}:watch`;
+    const anonymous = await openSse(url);
+    assert.equal(anonymous.status, 401);
+    await anonymous.body();
+    const bob = await openSse(url, { authorization: `Bearer ${TOKENS.bob}` });
+    assert.equal(bob.status, 403);
+    await bob.body();
+    const alice = await openSse(url, { authorization: `Bearer ${TOKENS.alice}` });
+    assert.equal(alice.status, 200);
+    const events = await within(all(alice.events()), 'the stream to end', 15_000);
+    assert.equal(events.at(-1)!.event, 'end');
   });
 });
