@@ -189,11 +189,15 @@ export class LongrunClient {
       if (!this.watchUnimplemented) {
         try {
           for (;;) {
+            let received = false;
             for await (const state of this.client.watch(name, signal)) {
+              received = true;
               const operation = this.typed<Metadata, Response>(state);
               yield operation;
               if (operation.done) return;
             }
+            // A stream that ended empty (a server shutting down) is not reopened at once, again and again.
+            if (!received) await this.sleep(this.backoff.initialMs, signal);
           }
         } catch (error) {
           if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
@@ -227,11 +231,14 @@ export class LongrunClient {
   ): Promise<ClientOperation<Metadata, Response> | undefined> {
     try {
       for (;;) {
+        let received = false;
         for await (const state of this.client.watch(name, signal)) {
+          received = true;
           const operation = this.typed<Metadata, Response>(state);
           if (operation.done) return operation;
           report(operation);
         }
+        if (!received) await this.sleep(this.backoff.initialMs, signal);
       }
     } catch (error) {
       if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
