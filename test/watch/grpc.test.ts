@@ -179,3 +179,21 @@ describe('a watcher on one server, the runner in another process (one SQLite fil
     }
   });
 });
+
+describe('watch streams at shutdown', { timeout: 60_000 }, () => {
+  it('end when the server stops taking work, without waiting for the operation', async () => {
+    const server = await startTestServer();
+    try {
+      const created = await server.call<{ name: string }>(SLEEP, sleep(30_000, 2));
+      const stream = server.client.watch(created.name)[Symbol.asyncIterator]();
+      assert.equal((await stream.next()).done, false);
+      const rest = collect({ [Symbol.asyncIterator]: () => stream });
+      const stopping = server.longrun.stop(1000);
+      const after = await within(rest, 'the stream to end at shutdown', 10_000);
+      assert.ok(after.every((state) => !state.operation.done));
+      await stopping;
+    } finally {
+      await server.close();
+    }
+  });
+});
