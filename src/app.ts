@@ -33,6 +33,7 @@ export const BUNDLED_PROTO_FILES = [
   'google/longrunning/operations.proto',
   'google/rpc/error_details.proto',
   'longrun/testing/v1/sleeper.proto',
+  'longrun/v1/watcher.proto',
 ];
 
 export interface LongrunOptions {
@@ -60,6 +61,12 @@ export interface LongrunOptions {
   waitCapMs?: number;
   /** WaitOperation calls one principal may have in progress at once (default: 1000); more get RESOURCE_EXHAUSTED. */
   maxWaitsPerPrincipal?: number;
+  /** Watch streams (gRPC WatchOperation, HTTP event streams) one principal may have open at once (default: 1000). */
+  maxWatchesPerPrincipal?: number;
+  /** Longest a watch stream stays open before it ends and the client watches again (default: 1 h). */
+  watchCapMs?: number;
+  /** Shortest time between two states sent to one watcher; progress bursts are coalesced (default: 100 ms). */
+  watchIntervalMs?: number;
   /** Runner lease (default: 30 s); heartbeats every third of it. */
   leaseMs?: number;
   /** Store poll for work from other processes (default: 1 s). */
@@ -284,6 +291,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     clock,
     running: () => runner?.runningPerMethod() ?? new Map(),
     waiting: () => events.waitingCount(),
+    watching: () => events.watchingCount(),
   });
   const store = timedStore(baseStore, metrics.storeDuration);
   const telemetry = new Telemetry(logger, metrics);
@@ -301,6 +309,9 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     options: {
       waitCapMs: options.waitCapMs ?? 60_000,
       ...(options.maxWaitsPerPrincipal !== undefined && { maxWaitsPerPrincipal: options.maxWaitsPerPrincipal }),
+      ...(options.maxWatchesPerPrincipal !== undefined && { maxWatchesPerPrincipal: options.maxWatchesPerPrincipal }),
+      ...(options.watchCapMs !== undefined && { watchCapMs: options.watchCapMs }),
+      ...(options.watchIntervalMs !== undefined && { watchIntervalMs: options.watchIntervalMs }),
     },
     telemetry,
   });

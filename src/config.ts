@@ -19,6 +19,9 @@ export interface ServerConfig {
   retentionMs: number;
   waitCapMs: number;
   maxWaitsPerPrincipal: number;
+  watchCapMs: number;
+  maxWatchesPerPrincipal: number;
+  watchIntervalMs: number;
   leaseMs: number;
   pollMs: number;
   maxAttempts: number;
@@ -80,6 +83,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Longest a WaitOperation call waits, whatever timeout it asks for.' },
   { key: 'maxWaitsPerPrincipal', flag: 'max-waits-per-principal', env: 'LONGRUN_MAX_WAITS_PER_PRINCIPAL', kind: 'int', default: '1000',
     description: 'WaitOperation calls one principal may have in progress at once; more are refused with RESOURCE_EXHAUSTED.' },
+  { key: 'watchCapMs', flag: 'watch-cap', env: 'LONGRUN_WATCH_CAP', kind: 'duration', default: '1h',
+    description: 'Longest a watch stream (gRPC WatchOperation, HTTP :watch events) stays open; it then ends before done and the client watches again.' },
+  { key: 'maxWatchesPerPrincipal', flag: 'max-watches-per-principal', env: 'LONGRUN_MAX_WATCHES_PER_PRINCIPAL', kind: 'int', default: '1000',
+    description: 'Watch streams one principal may have open at once; more are refused with RESOURCE_EXHAUSTED.' },
+  { key: 'watchIntervalMs', flag: 'watch-interval', env: 'LONGRUN_WATCH_INTERVAL', kind: 'duration', default: '100ms',
+    description: 'Shortest time between two states sent to one watcher: faster progress is coalesced to the latest state (the done state is always sent).' },
   { key: 'leaseMs', flag: 'lease', env: 'LONGRUN_LEASE', kind: 'duration', default: '30s',
     description: "How long a runner's claim lasts without a heartbeat; after a crash, work restarts this long later." },
   { key: 'pollMs', flag: 'poll', env: 'LONGRUN_POLL', kind: 'duration', default: '1s',

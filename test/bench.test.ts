@@ -36,6 +36,7 @@ describe('npm run bench', { timeout: 180_000 }, () => {
       /^PostgreSQL create-to-done through gRPC, .* one server .* two servers .* ratio \d/m,
       /^Vision, 1-page document, request to done .* p99 \d/m,
       /^Vision, 2-page PDF: \d+ pages\/s/m,
+      /^\d+ concurrent watchers \(\d+ gRPC, \d+ SSE\) .* extra memory with all open [\d.-]+ MB RSS.* p99 [\d.,]+ ms .* all saw done: true/m,
     ]) {
       assert.match(stdout, section, `no line like ${section} in:\n${stdout}`);
     }

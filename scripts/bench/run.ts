@@ -18,6 +18,7 @@ import { httpBench } from './http.js';
 import { listBench } from './list.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
+import { watchBench } from './watch.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -419,6 +420,25 @@ const SECTIONS: Record<string, () => Promise<void>> = {
       async startServer(databaseUrl) {
         const server = ServerProcess.start(['longrun', databaseUrl]);
         return { port: await server.port, pid: server.child.pid!, stop: () => server.stop() };
+      },
+    }),
+  watch: () =>
+    watchBench({
+      report,
+      registry,
+      async startServer() {
+        const server = ServerProcess.start(['longrun', join(work, 'watch.db')], ['--expose-gc']);
+        const client = sleeper(await server.port);
+        return {
+          port: await server.port,
+          httpPort: (await server.httpPort)!,
+          stats: () => server.stats(),
+          startSleep: (ms, steps) => startSleep(client, ms, steps),
+          stop: async () => {
+            client.close();
+            await server.stop();
+          },
+        };
       },
     }),
   vision: () =>

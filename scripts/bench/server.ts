@@ -20,7 +20,7 @@ import { monotonicMs } from './measure.js';
 
 interface SleepRequest {
   duration: { seconds: string; nanos: number } | null;
-  /** 0: return at once; 1: also stamp the completion time into the metadata (wake latency). */
+  /** 0: return at once; 1: also stamp the completion time into the metadata (wake latency); n >= 2: n progress steps, each stamped. */
   steps: number;
 }
 
@@ -31,11 +31,23 @@ let server: grpc.Server;
 if (mode === 'longrun') {
   // The waits figure holds 10,000 WaitOperation calls from one (anonymous) client: above the
   // per-principal default of 1,000, which is the point of that limit, not of this figure.
-  longrun = await createLongrun({ databasePath: arg!, waitCapMs: 120_000, maxWaitsPerPrincipal: 20_000, logger: silent() });
+  longrun = await createLongrun({ databasePath: arg!, waitCapMs: 120_000, maxWaitsPerPrincipal: 20_000, maxWatchesPerPrincipal: 20_000, logger: silent() });
   longrun.method<SleepRequest, Record<string, unknown>, Record<string, unknown>>(
     SLEEP_METHOD,
     async (request, context) => {
       const ms = request.duration ? Number(request.duration.seconds) * 1000 + request.duration.nanos / 1e6 : 0;
+      if (request.steps >= 2) {
+        // Progress steps (the watch section): each stamps its write time into the metadata, in one write.
+        for (let step = 1; step <= request.steps; step++) {
+          await sleep(ms / request.steps, undefined, { signal: context.signal });
+          const now = monotonicMs();
+          await context.setMetadata({
+            progressPercent: Math.round((step * 100) / request.steps),
+            estimatedEndTime: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) },
+          });
+        }
+        return {};
+      }
       if (ms > 0) await sleep(ms, undefined, { signal: context.signal });
       if (request.steps === 1) {
         const now = monotonicMs();

@@ -17,6 +17,8 @@ import type { ListOperationsResponse__Output } from '../gen/google/longrunning/L
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
 import type { OperationsClient as GeneratedOperationsClient } from '../gen/google/longrunning/Operations.js';
 import type { ProtoGrpcType } from '../gen/operations.js';
+import type { WatcherClient } from '../gen/longrun/v1/Watcher.js';
+import type { WatchOperationResponse__Output } from '../gen/longrun/v1/WatchOperationResponse.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
 import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './operations.js';
 
@@ -47,6 +49,7 @@ export interface OperationsClientOptions {
 export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
   private readonly token: string | undefined;
+  private watcher: WatcherClient | undefined;
 
   constructor(address: string, options: OperationsClientOptions = {}) {
     const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
@@ -72,6 +75,29 @@ export class OperationsClient {
       deadline,
       signal,
     );
+  }
+
+  /**
+   * The operation's states from longrun.v1.Watcher/WatchOperation, as they change, ending after the
+   * done one (or earlier, at the server's cap on stream length: watch again). Rejects as the call
+   * does (UNIMPLEMENTED from a server without the stream); `signal` cancels it.
+   */
+  async *watch(name: string, signal?: AbortSignal): AsyncGenerator<OperationWithProgress, void, undefined> {
+    const call = this.watcherClient().WatchOperation({ name }, this.metadata());
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const reply of call as AsyncIterable<WatchOperationResponse__Output>) {
+        const state: OperationWithProgress = { operation: reply.operation!, progressPercent: reply.progressPercent };
+        const eta = reply.estimatedCompletionTime;
+        if (eta) state.estimatedCompletion = new Date(Number(eta.seconds) * 1000 + Math.floor(eta.nanos / 1e6));
+        yield state;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      // A consumer that stops early ends the call rather than leaving it open.
+      call.cancel();
+    }
   }
 
   list(params: ListParams = {}): Promise<ListOperationsResponse__Output> {
@@ -117,6 +143,18 @@ export class OperationsClient {
 
   close(): void {
     (this.client as unknown as Client).close();
+  }
+
+  /** longrun.v1.Watcher on this client's channel, loaded on first use. */
+  private watcherClient(): WatcherClient {
+    if (this.watcher === undefined) {
+      const definition = loadSync('longrun/v1/watcher.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+      const loaded = loadPackageDefinition(definition) as unknown as { longrun: { v1: { Watcher: ServiceClientConstructor } } };
+      this.watcher = new loaded.longrun.v1.Watcher('unused', credentials.createInsecure(), {
+        channelOverride: (this.client as unknown as Client).getChannel(),
+      }) as unknown as WatcherClient;
+    }
+    return this.watcher;
   }
 
   private metadata(): Metadata {

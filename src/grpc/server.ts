@@ -1,6 +1,7 @@
 /**
- * Puts longrun on a grpc-js server: google.longrunning.Operations, the services of declared
- * long-running methods, server reflection and the standard health service.
+ * Puts longrun on a grpc-js server: google.longrunning.Operations, longrun.v1.Watcher (progress
+ * streams), the services of declared long-running methods, server reflection and the standard
+ * health service.
  */
 import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
@@ -16,6 +17,7 @@ import type { TypeRegistry } from '../protos/registry.js';
 import { serviceImplementation } from './methods.js';
 import { MalformedRequest } from './unary.js';
 import { operationsHandlers } from './operations.js';
+import { WATCHER_SERVICE, watcherHandlers } from './watch.js';
 import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from './reflection.js';
 
 export const OPERATIONS_SERVICE = 'google.longrunning.Operations';
@@ -40,10 +42,12 @@ export interface AddToServerOptions {
   reflection?: boolean;
   /** Serve grpc.health.v1.Health (default: true). */
   health?: boolean;
+  /** Serve longrun.v1.Watcher, the progress stream (default: true). */
+  watcher?: boolean;
   /** Your own handlers for other (not long-running) methods of services longrun serves, by service name. */
   implementations?: Record<string, UntypedServiceImplementation>;
   /**
-   * Require credentials on google.longrunning.Operations and the declared long-running methods
+   * Require credentials on google.longrunning.Operations, longrun.v1.Watcher and the declared long-running methods
    * (default: none; every call is `Longrun.caller`). Reflection, health and your own
    * `implementations` are not checked.
    */
@@ -77,6 +81,13 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
     operationsHandlers(deps) as UntypedServiceImplementation,
   );
   const services = [OPERATIONS_SERVICE];
+  if (options.watcher ?? true) {
+    server.addService(
+      tolerantDefinition(serviceDefinition(definition, WATCHER_SERVICE)),
+      watcherHandlers(deps) as unknown as UntypedServiceImplementation,
+    );
+    services.push(WATCHER_SERVICE);
+  }
   for (const name of parts.methods.services()) {
     const implementation = serviceImplementation(deps, name, parts.registry.methodsOf(name), options.implementations?.[name]);
     // The app's own implementations get requests exactly as grpc-js decodes them.

@@ -2,7 +2,9 @@
  * A typed client of google.longrunning.Operations for Node apps, for any server that speaks it
  * (longrun or another). Operations come back with their `Any` metadata and response decoded by
  * type URL, and `wait` follows an operation to its end: with WaitOperation, or, on a server that
- * does not implement it, by polling GetOperation with exponential backoff.
+ * does not implement it, by polling GetOperation with exponential backoff. `watch` (and `wait`
+ * with `onProgress`) follow it live with longrun.v1.Watcher/WatchOperation where the server has
+ * it, and fall back to those otherwise.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -93,6 +95,8 @@ export class LongrunClient {
   private readonly progressIntervalMs: number;
   /** Learnt from an UNIMPLEMENTED reply: this server has no WaitOperation, poll from then on. */
   private waitUnimplemented = false;
+  /** Learnt from an UNIMPLEMENTED reply: this server has no longrun.v1.Watcher. */
+  private watchUnimplemented = false;
 
   constructor(address: string, options: ClientOptions = {}) {
     this.client = new OperationsClient(address, options);
@@ -142,6 +146,11 @@ export class LongrunClient {
     signal?.throwIfAborted();
     const report = progressReporter(options.onProgress);
     try {
+      if (options.onProgress !== undefined && !this.watchUnimplemented) {
+        // Live progress from the stream, when the server has one.
+        const followed = await this.follow<Metadata, Response>(name, signal, report);
+        if (followed !== undefined) return followed;
+      }
       if (!this.waitUnimplemented) {
         const timeoutMs = options.onProgress ? this.progressIntervalMs : WAIT_CALL_MS;
         try {
@@ -161,6 +170,80 @@ export class LongrunClient {
       // A call cut short by the signal fails with CANCELLED; the caller asked for the signal's reason.
       if (signal?.aborted) throw signal.reason;
       throw error;
+    }
+  }
+
+  /**
+   * The operation's states as they change, ending after the done one: from
+   * longrun.v1.Watcher/WatchOperation (watched again when the server's cap on stream length ends
+   * a stream early), or, on a server without it, from GetOperation polls with the backoff of
+   * `wait`, yielding only states that differ. Breaking out of the loop (or `signal`) ends the call.
+   */
+  async *watch<Metadata = Record<string, unknown>, Response = Record<string, unknown>>(
+    name: string,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ClientOperation<Metadata, Response>, void, undefined> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    try {
+      if (!this.watchUnimplemented) {
+        try {
+          for (;;) {
+            let received = false;
+            for await (const state of this.client.watch(name, signal)) {
+              received = true;
+              const operation = this.typed<Metadata, Response>(state);
+              yield operation;
+              if (operation.done) return;
+            }
+            // A stream that ended empty (a server shutting down) is not reopened at once, again and again.
+            if (!received) await this.sleep(this.backoff.initialMs, signal);
+          }
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
+          this.watchUnimplemented = true;
+        }
+      }
+      // Polls yield only what changed, by the same test as `wait`'s onProgress.
+      const changed = changeDetector<Metadata, Response>();
+      let base = this.backoff.initialMs;
+      for (;;) {
+        const operation = this.typed<Metadata, Response>(await this.client.get(name, signal));
+        if (operation.done) {
+          yield operation;
+          return;
+        }
+        if (changed(operation)) yield operation;
+        await this.sleep(base * (1 - this.backoff.jitter * this.random()), signal);
+        base = Math.min(base * this.backoff.multiplier, this.backoff.maxMs);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw error;
+    }
+  }
+
+  /** Follows the stream to the done state; undefined when the server has no stream. */
+  private async follow<Metadata, Response>(
+    name: string,
+    signal: AbortSignal | undefined,
+    report: (operation: ClientOperation<Metadata, Response>) => void,
+  ): Promise<ClientOperation<Metadata, Response> | undefined> {
+    try {
+      for (;;) {
+        let received = false;
+        for await (const state of this.client.watch(name, signal)) {
+          received = true;
+          const operation = this.typed<Metadata, Response>(state);
+          if (operation.done) return operation;
+          report(operation);
+        }
+        if (!received) await this.sleep(this.backoff.initialMs, signal);
+      }
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
+      this.watchUnimplemented = true;
+      return undefined;
     }
   }
 
@@ -236,18 +319,25 @@ export class LongrunClient {
 function progressReporter<Metadata, Response>(
   onProgress: ((operation: ClientOperation<Metadata, Response>) => void) | undefined,
 ): (operation: ClientOperation<Metadata, Response>) => void {
+  const changed = changeDetector<Metadata, Response>();
+  return (operation) => {
+    if (onProgress !== undefined && changed(operation)) onProgress(operation);
+  };
+}
+
+/** true for the first operation and whenever its progress, estimate or metadata differ from the last one's. */
+function changeDetector<Metadata, Response>(): (operation: ClientOperation<Metadata, Response>) => boolean {
   let last: string | undefined;
   return (operation) => {
-    if (onProgress === undefined) return;
     const seen = JSON.stringify([
       operation.progressPercent,
       operation.estimatedCompletion?.getTime(),
       operation.wire.metadata?.type_url,
       operation.wire.metadata ? Buffer.from(operation.wire.metadata.value).toString('base64') : undefined,
     ]);
-    if (seen === last) return;
+    if (seen === last) return false;
     last = seen;
-    onProgress(operation);
+    return true;
   };
 }
 

@@ -17,6 +17,7 @@ import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import type { TypeRegistry } from '../protos/registry.js';
+import { DEFAULT_KEEP_ALIVE_MS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
 import { DEFAULT_RETRY_AFTER_CAP_MS, monitorStatusOf, retryAfterSeconds, statusMonitor } from './monitor.js';
 import { openApiDocument } from './openapi.js';
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   retryAfterCapMs?: number;
   /** Largest request body (default: MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** How often an event stream (`:watch`) sends a keep-alive comment while nothing changes (default: 15 s). */
+  keepAliveMs?: number;
 }
 
 /**
@@ -61,6 +64,9 @@ export class Gateway {
   private readonly authenticator: Authenticator | undefined;
   private readonly retryAfterCapMs: number;
   private readonly maxBodyBytes: number;
+  private readonly keepAliveMs: number;
+  private readonly watchJson = new WeakMap<OperationRecord, string>();
+  private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
 
   constructor(
@@ -71,6 +77,7 @@ export class Gateway {
     this.authenticator = options.auth === undefined ? undefined : new Authenticator(options.auth);
     this.retryAfterCapMs = options.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
   }
 
   /** For `node:http`'s `createServer(handler)`, or to mount in an app's own server. */
@@ -170,6 +177,20 @@ export class Gateway {
         res.once('close', () => client.abort());
         const record = await service.wait(name, durationMs(request['timeout']), client.signal, caller);
         this.sendJson(res, 200, this.operationJson(record, context), this.pollHeaders(record));
+        return undefined;
+      }
+      case 'watch': {
+        // Watchers of one operation share its records (see OperationsService.watch): encode each once.
+        const cache = context.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
+        const toJson = (record: OperationRecord) => {
+          let json = cache.get(record);
+          if (json === undefined) {
+            json = JSON.stringify(this.parts.codec.toJsonOf('longrun.v1.WatchOperationResponse', watchInit(record), { enumAsInteger: context.enumAsInteger }));
+            cache.set(record, json);
+          }
+          return json;
+        };
+        await streamWatch({ service, logger: this.parts.logger, toJson, keepAliveMs: this.keepAliveMs }, name, caller, context.req, res);
         return undefined;
       }
       case 'list': {
@@ -344,6 +365,14 @@ function durationMs(duration: unknown): number | undefined {
 
 function anyInit(any: AnyMessage): Record<string, unknown> {
   return { typeUrl: any.typeUrl, value: any.value };
+}
+
+function watchInit(record: OperationRecord): Record<string, unknown> {
+  const init: Record<string, unknown> = { operation: operationInit(record), progressPercent: record.progressPercent };
+  if (record.estimatedCompletion !== undefined && !record.done) {
+    init['estimatedCompletionTime'] = { seconds: BigInt(Math.floor(record.estimatedCompletion / 1000)), nanos: (record.estimatedCompletion % 1000) * 1e6 };
+  }
+  return init;
 }
 
 function operationInit(record: OperationRecord): Record<string, unknown> {

@@ -124,6 +124,17 @@ function responsesOf(route: Route, ref: (typeName: string) => Schema): Record<st
     case 'get':
     case 'wait':
       return { '200': { description: 'the operation', headers: retryAfter, content: json(ref('google.longrunning.Operation')) }, default: error };
+    case 'watch':
+      return {
+        '200': {
+          description:
+            'Server-Sent Events: `event: operation` with a longrun.v1.WatchOperationResponse as JSON and an `id` (send it back as Last-Event-ID to resume) ' +
+            'whenever the operation changes, `: keep-alive` comments, and `event: end` after the done state',
+          // Each event's data is this message as JSON; OpenAPI has no schema for an event stream itself.
+          content: { 'text/event-stream': { schema: { type: 'string' }, 'x-event-data': ref('longrun.v1.WatchOperationResponse') } },
+        },
+        default: error,
+      };
     case 'list':
       return { '200': { description: 'a page of operations', content: json(ref('google.longrunning.ListOperationsResponse')) }, default: error };
     case 'status':

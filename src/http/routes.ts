@@ -1,7 +1,8 @@
 /**
  * The gateway's route table: the `google.api.http` rules (and their `additional_bindings`) of every
  * service longrun serves, read from the descriptor sets, plus the few routes the gateway adds itself
- * (WaitOperation, operations under a parent, the status monitor, the OpenAPI description).
+ * (WaitOperation, operations under a parent, the status monitor, watching as Server-Sent Events,
+ * the OpenAPI description).
  */
 import { getExtension, hasExtension, toJson, type DescExtension, type DescMethod } from '@bufbuild/protobuf';
 import type { JsonCodec } from '../protos/json.js';
@@ -17,6 +18,7 @@ export type Action =
   | 'cancel'
   | 'delete'
   | 'wait'
+  | 'watch' // Server-Sent Events of longrun.v1.Watcher/WatchOperation
   | 'status' // the status monitor resource
   | 'status-cancel'
   | 'openapi';
@@ -100,8 +102,21 @@ function operationsExtensions(): Route[] {
     ext('POST', '/v1/{name=**/operations/*}:cancel', '*', 'CancelOperation'),
     ext('POST', '/v1/{name=**/operations/*}:wait', '*', 'WaitOperation'),
     ext('GET', '/v1/{name=**}/operations', '', 'ListOperations'),
+    ...['operations/**', '**/operations/*'].map(
+      (name): Route => ({
+        method: 'GET',
+        template: parseTemplate(`/v1/{name=${name}}:watch`),
+        body: '',
+        rpc: WATCH_RPC,
+        requestType: 'longrun.v1.WatchOperationRequest',
+        action: 'watch',
+        extension: true,
+      }),
+    ),
   ];
 }
+
+export const WATCH_RPC = '/longrun.v1.Watcher/WatchOperation';
 
 /** `GET /v1/{operation name}/status` and `POST .../status/cancel`: see status.ts. */
 function statusMonitorRoutes(): Route[] {

@@ -16,6 +16,8 @@ export interface MetricsSources {
   running(): ReadonlyMap<string, number>;
   /** WaitOperation calls (and in-process waits) waiting for an operation to finish. */
   waiting(): number;
+  /** Watch streams (gRPC WatchOperation, HTTP :watch) open now. */
+  watching?(): number;
 }
 
 /** Latency buckets in seconds: RPCs and store calls are mostly well under a second; WaitOperation runs to the wait cap. */
@@ -129,6 +131,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(sources.waiting());
+      },
+    });
+    new Gauge({
+      name: 'longrun_watch_streams_open',
+      help: 'Watch streams (gRPC WatchOperation and HTTP :watch events) open now.',
+      registers,
+      collect() {
+        this.set(sources.watching?.() ?? 0);
       },
     });
   }

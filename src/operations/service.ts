@@ -48,6 +48,12 @@ export interface OperationsServiceOptions {
   waitCapMs: number;
   /** WaitOperation calls one principal may have in progress at once (default: DEFAULT_MAX_WAITS_PER_PRINCIPAL). */
   maxWaitsPerPrincipal?: number;
+  /** Watch streams one principal may have open at once (default: DEFAULT_MAX_WATCHES_PER_PRINCIPAL). */
+  maxWatchesPerPrincipal?: number;
+  /** Longest a watch stream stays open; it then ends and the client watches again (default: DEFAULT_WATCH_CAP_MS). */
+  watchCapMs?: number;
+  /** Shortest time between two states sent to one watcher: bursts of progress are coalesced to the latest (default: DEFAULT_WATCH_INTERVAL_MS). */
+  watchIntervalMs?: number;
 }
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -55,6 +61,11 @@ export const MAX_PAGE_SIZE = 1000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 /** Each waiting call holds a listener and a timer; this bounds what one principal can pin. */
 export const DEFAULT_MAX_WAITS_PER_PRINCIPAL = 1000;
+/** Each watch stream holds a listener, a timer and a transport stream. */
+export const DEFAULT_MAX_WATCHES_PER_PRINCIPAL = 1000;
+export const DEFAULT_WATCH_CAP_MS = 60 * 60 * 1000;
+/** At most ten states a second per watcher, however often a handler reports progress. */
+export const DEFAULT_WATCH_INTERVAL_MS = 100;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]+$/;
 
 export interface OperationsServiceDeps {
@@ -72,6 +83,16 @@ export interface OperationsServiceDeps {
 export class OperationsService {
   /** WaitOperation calls in progress, per principal. */
   private readonly waits = new Map<string, number>();
+  /** Watch streams open, per principal. */
+  private readonly watches = new Map<string, number>();
+  /**
+   * Store reads in flight for watchers, per name: a change wakes every watcher of it at once, and
+   * one read serves them all. `startedAt` is `changeSeq` when it began: a watcher told of a later
+   * change must not take it (it may predate that change) and reads again.
+   */
+  private readonly watchReads = new Map<string, { startedAt: number; reading: Promise<OperationRecord | undefined> }>();
+  /** Counts changes told to watchers. */
+  private changeSeq = 0;
 
   constructor(private readonly deps: OperationsServiceDeps) {}
 
@@ -111,13 +132,13 @@ export class OperationsService {
     return result.operation;
   }
 
-  async get(name: string, caller: Caller): Promise<OperationRecord> {
+  async get(name: string, caller: Caller, read: (name: string) => Promise<OperationRecord | undefined> = (n) => this.deps.store.get(n, this.deps.clock.now())): Promise<OperationRecord> {
     const { id } = parseOperationName(name);
     // Decided from the name alone, before the store is read: someone else's operation and a name
     // that never existed get the same PERMISSION_DENIED. NOT_FOUND is only for the caller's own
     // names (deleted or expired).
     if (!caller.admin && !this.deps.ids.isOwnedBy(id, caller.principal)) throw operationNotOwned(name);
-    const operation = await this.deps.store.get(name, this.deps.clock.now());
+    const operation = await read(name);
     if (operation === undefined) throw operationNotFound(name);
     // A tag that verifies for another owner too (a 2^-32 chance) must not open their operation.
     if (!caller.admin && operation.owner !== caller.principal) throw operationNotOwned(name);
@@ -227,31 +248,144 @@ export class OperationsService {
     }
   }
 
+  /**
+   * The operation's states as they change: the current one at once, then the latest after each
+   * change the feed tells of (progress, metadata, state), at most one per `watchIntervalMs`, ending
+   * after the done state, when `signal` fires, at the server's cap on stream length, or at shutdown.
+   * The consumer pulls: while it is busy sending, changes only mark the operation as changed, so a
+   * slow consumer holds one state, never a queue, and never slows the handler or other watchers.
+   * Auth, tenancy and errors as GetOperation; a deleted operation ends the stream with NOT_FOUND.
+   */
+  async *watch(name: string, caller: Caller, signal: AbortSignal): AsyncGenerator<OperationRecord, void, undefined> {
+    const { options, events } = this.deps;
+    const intervalMs = options.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
+    const release = this.holdWatch(caller.principal);
+    const deadline = Date.now() + (options.watchCapMs ?? DEFAULT_WATCH_CAP_MS);
+    let changed = true;
+    /** The read must begin at or after this change count to show what this watcher was told of. */
+    let needed = this.changeSeq;
+    let wake: (() => void) | undefined;
+    // Subscribed before the first read, so a change between the read and the wait is not missed.
+    const unsubscribe = events.onChange(name, () => {
+      changed = true;
+      needed = ++this.changeSeq;
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort);
+    /** Resolves after `ms`, or earlier on a change (when `untilChange`), abort or shutdown. */
+    const pause = async (ms: number, untilChange: boolean) => {
+      if (ms <= 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = untilChange ? resolve : () => (signal.aborted || events.stopped ? resolve() : undefined);
+        timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
+      wake = undefined;
+    };
+    let last: OperationRecord | undefined;
+    let lastSentAt = -Infinity;
+    try {
+      for (;;) {
+        if (signal.aborted || events.stopped || Date.now() >= deadline) return;
+        if (!changed) {
+          await pause(deadline - Date.now(), true);
+          continue;
+        }
+        // Coalescing: whatever changes meanwhile is read once, as the latest state.
+        await pause(lastSentAt + intervalMs - performance.now(), false);
+        if (signal.aborted || events.stopped) return;
+        changed = false;
+        const current = await this.get(name, caller, (n) => this.sharedRead(n, needed));
+        if (last === undefined || differs(last, current)) {
+          last = current;
+          lastSentAt = performance.now();
+          yield current;
+        }
+        if (current.done) return;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      unsubscribe();
+      release();
+    }
+  }
+
+  /** store.get, shared by the watchers that read the same operation at the same moment, if it began after change `needed`. */
+  private sharedRead(name: string, needed: number): Promise<OperationRecord | undefined> {
+    const shared = this.watchReads.get(name);
+    if (shared !== undefined && shared.startedAt >= needed) return shared.reading;
+    const read = { startedAt: this.changeSeq, reading: this.deps.store.get(name, this.deps.clock.now()) };
+    this.watchReads.set(name, read);
+    const forget = () => {
+      if (this.watchReads.get(name) === read) this.watchReads.delete(name);
+    };
+    read.reading.then(forget, forget);
+    return read.reading;
+  }
+
   /** Counts one WaitOperation call of `principal`; RESOURCE_EXHAUSTED naming the limit when at it. */
   private holdWait(principal: string): () => void {
     const max = this.deps.options.maxWaitsPerPrincipal ?? DEFAULT_MAX_WAITS_PER_PRINCIPAL;
-    const held = this.waits.get(principal) ?? 0;
-    if (held >= max) {
-      throw new LongrunError(
+    return hold(this.waits, principal, max, (held) =>
+      new LongrunError(
         Code.RESOURCE_EXHAUSTED,
         `this principal already has ${held} WaitOperation calls in progress; the limit is ${max} (--max-waits-per-principal). ` +
           'Wait for fewer operations at once, or poll with GetOperation',
         'TOO_MANY_WAITS',
         { metadata: { limit: String(max) } },
-      );
-    }
-    this.waits.set(principal, held + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.waits.get(principal) ?? 1) - 1;
-      if (left === 0) this.waits.delete(principal);
-      else this.waits.set(principal, left);
-    };
+      ),
+    );
+  }
+
+  /** Counts one watch stream of `principal`; RESOURCE_EXHAUSTED naming the limit when at it. */
+  private holdWatch(principal: string): () => void {
+    const max = this.deps.options.maxWatchesPerPrincipal ?? DEFAULT_MAX_WATCHES_PER_PRINCIPAL;
+    return hold(this.watches, principal, max, (held) =>
+      new LongrunError(
+        Code.RESOURCE_EXHAUSTED,
+        `this principal already has ${held} watch streams open; the limit is ${max} (--max-watches-per-principal). ` +
+          'Watch fewer operations at once, or poll with GetOperation',
+        'TOO_MANY_WATCHES',
+        { metadata: { limit: String(max) } },
+      ),
+    );
   }
 }
 
+/** Takes one of `max` slots of `principal` in `counts`; the returned function gives it back (once). */
+function hold(counts: Map<string, number>, principal: string, max: number, refusal: (held: number) => LongrunError): () => void {
+  const held = counts.get(principal) ?? 0;
+  if (held >= max) throw refusal(held);
+  counts.set(principal, held + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (counts.get(principal) ?? 1) - 1;
+    if (left === 0) counts.delete(principal);
+    else counts.set(principal, left);
+  };
+}
+
+/** Whether a watcher would see a difference: progress, metadata, state or outcome. */
+function differs(before: OperationRecord, after: OperationRecord): boolean {
+  return (
+    before.updateTime !== after.updateTime ||
+    before.done !== after.done ||
+    before.progressPercent !== after.progressPercent ||
+    before.estimatedCompletion !== after.estimatedCompletion ||
+    before.leaseHolder !== after.leaseHolder ||
+    before.cancelRequested !== after.cancelRequested ||
+    !sameBytes(before.metadata?.value, after.metadata?.value)
+  );
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
 
 function pageSizeOf(pageSize: number): number {
   if (!Number.isInteger(pageSize) || pageSize < 0) throw invalidArgument('page_size', `must be 0 or positive, got ${pageSize}`);

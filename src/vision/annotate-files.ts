@@ -44,7 +44,10 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         let reported = 0;
         const pageDone = async () => {
           const percent = Math.floor((++processed * 100) / totalPages);
-          if (percent > reported) await context.progress((reported = percent));
+          if (percent <= reported) return;
+          // As Vision does: update_time moves as pages complete, so a plain poller sees the operation move.
+          await setState('RUNNING');
+          await context.progress((reported = percent));
         };
         const stopIfCancelled = async () => {
           if (!context.signal.aborted) return;

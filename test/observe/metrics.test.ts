@@ -47,6 +47,12 @@ describe('metrics at /metrics', { timeout: 180_000 }, () => {
 
     const waiting = server.client.wait(op.name, 5000);
     await eventually(async () => valueOf(await scrape(metrics.url), 'longrun_wait_operation_in_flight') === 1, 'a waiter is counted');
+    assert.equal(valueOf(running, 'longrun_watch_streams_open'), 0);
+    const watching = server.client.watch(op.name)[Symbol.asyncIterator]();
+    await watching.next();
+    assert.equal(valueOf(await scrape(metrics.url), 'longrun_watch_streams_open'), 1);
+    await watching.return(undefined);
+    await eventually(async () => valueOf(await scrape(metrics.url), 'longrun_watch_streams_open') === 0, 'a closed watch stream is not counted');
     run.finish({ steps: 1 });
     assert.equal((await waiting).operation.done, true);
     await assert.rejects(server.client.get('operations/AAAAAAAAAAAAAAAAAAAAAA'), { code: status.NOT_FOUND });

@@ -246,3 +246,33 @@ describe('Vision AsyncBatchAnnotateFiles', { timeout: 180_000 }, () => {
     await rejectsWith(server.call('/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateImages', { requests: [] }), grpcStatus.UNIMPLEMENTED);
   });
 });
+
+describe('Vision metadata while pages complete', { timeout: 60_000 }, () => {
+  let server: VisionServer;
+  before(async () => {
+    server = await startVisionServer();
+  });
+  after(() => server.close());
+
+  it('moves update_time (and progress) as pages complete, seen by GetOperation polls', async () => {
+    server.put('gs://docs/in/many.pdf', await makeNumberedPdf(40));
+    const reply = await server.call<{ name: string }>(ASYNC_BATCH_ANNOTATE_FILES, {
+      requests: [fileRequest('gs://docs/in/many.pdf', 'gs://results/many/', { batchSize: 5 })],
+    });
+    const runningUpdateTimes = new Set<string>();
+    let done = false;
+    const deadline = Date.now() + 30_000;
+    while (!done && Date.now() < deadline) {
+      const { operation } = await server.client.get(reply.name);
+      done = operation.done;
+      const metadata = server.longrun.registry.unpack<{ state: string; updateTime: { seconds: string; nanos: number } }>({
+        typeUrl: operation.metadata!.type_url,
+        value: operation.metadata!.value,
+      });
+      if (metadata.state === 'RUNNING') runningUpdateTimes.add(`${metadata.updateTime.seconds}.${metadata.updateTime.nanos}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(done, true);
+    assert.ok(runningUpdateTimes.size >= 3, `a poller saw update_time move while RUNNING: ${[...runningUpdateTimes].join(', ')}`);
+  });
+});
