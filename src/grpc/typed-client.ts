@@ -188,17 +188,8 @@ export class LongrunClient {
     try {
       if (!this.watchUnimplemented) {
         try {
-          for (;;) {
-            let received = false;
-            for await (const state of this.client.watch(name, signal)) {
-              received = true;
-              const operation = this.typed<Metadata, Response>(state);
-              yield operation;
-              if (operation.done) return;
-            }
-            // A stream that ended empty (a server shutting down) is not reopened at once, again and again.
-            if (!received) await this.sleep(this.backoff.initialMs, signal);
-          }
+          yield* this.streamed<Metadata, Response>(name, signal);
+          return;
         } catch (error) {
           if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
           this.watchUnimplemented = true;
@@ -230,20 +221,29 @@ export class LongrunClient {
     report: (operation: ClientOperation<Metadata, Response>) => void,
   ): Promise<ClientOperation<Metadata, Response> | undefined> {
     try {
-      for (;;) {
-        let received = false;
-        for await (const state of this.client.watch(name, signal)) {
-          received = true;
-          const operation = this.typed<Metadata, Response>(state);
-          if (operation.done) return operation;
-          report(operation);
-        }
-        if (!received) await this.sleep(this.backoff.initialMs, signal);
+      for await (const operation of this.streamed<Metadata, Response>(name, signal)) {
+        if (operation.done) return operation;
+        report(operation);
       }
     } catch (error) {
       if ((error as { code?: unknown }).code !== GrpcStatus.UNIMPLEMENTED) throw error;
       this.watchUnimplemented = true;
-      return undefined;
+    }
+    return undefined;
+  }
+
+  /** The stream's states up to the done one, reopened when it ends early; UNIMPLEMENTED from a server without it. */
+  private async *streamed<Metadata, Response>(name: string, signal: AbortSignal | undefined): AsyncGenerator<ClientOperation<Metadata, Response>, void, undefined> {
+    for (;;) {
+      let received = false;
+      for await (const state of this.client.watch(name, signal)) {
+        received = true;
+        const operation = this.typed<Metadata, Response>(state);
+        yield operation;
+        if (operation.done) return;
+      }
+      // A stream that ended empty (a server shutting down) is not reopened at once, again and again.
+      if (!received) await this.sleep(this.backoff.initialMs, signal);
     }
   }
 
