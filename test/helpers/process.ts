@@ -29,6 +29,23 @@ export function spawnServer(databasePath: string, args: string[] = [], env: Reco
   return spawnLongrun(serveArgs, /longrun listening on (\S+)/, 'longrun serve', env);
 }
 
+/** The `http://HOST:PORT` that `longrun serve` prints for its HTTP gateway (after its gRPC line). */
+export function httpAddressOf(server: ServerProcess, ms = 30_000): Promise<string> {
+  const printed = () => /longrun http on (http:\/\/\S+)/.exec(server.stdout())?.[1];
+  return within(
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const url = printed();
+        if (url !== undefined) resolve(url);
+      };
+      server.child.stdout!.on('data', check);
+      check();
+    }),
+    'longrun serve to print its HTTP address',
+    ms,
+  );
+}
+
 /** Beside a SQLite file; for a database URL, a fresh temp folder (never ./data/storage of the checkout). */
 function storageRootFor(database: string): string {
   return /^postgres(ql)?:\/\//.test(database) ? mkdtempSync(join(tmpdir(), 'longrun-storage-')) : join(dirname(database), 'storage');

@@ -5,7 +5,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { hashToken, TokenTable } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { http } from '../helpers/http.js';
-import { spawnServer } from '../helpers/process.js';
+import { httpAddressOf, spawnServer } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -236,12 +236,8 @@ describe('longrun serve --http-port', { timeout: 180_000 }, () => {
     const dir = tempDir();
     const server = await spawnServer(dir.file('db'), ['--enable-sleeper']);
     try {
-      await new Promise<void>((resolve) => {
-        const check = () => /longrun http on http:\/\/127\.0\.0\.1:\d+/.test(server.stdout()) && resolve();
-        server.child.stdout!.on('data', check);
-        check();
-      });
-      const base = /longrun http on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      const base = await httpAddressOf(server);
+      assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
       const created = await http('POST', `${base}/v1/sleep`, { body: { duration: '0s' } });
       assert.equal(created.status, 202);
       assert.ok(String(created.headers['location']).startsWith(`${base}/v1/operations/`));

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { spawnServer } from '../helpers/process.js';
+import { httpAddressOf, spawnServer } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -19,12 +19,8 @@ describe('README: the curl walk-through of the REST form', { timeout: 180_000 },
     const dir = tempDir();
     const server = await spawnServer(dir.file('db'), ['--enable-sleeper']);
     try {
-      await new Promise<void>((resolve) => {
-        const check = () => /longrun http on http:\/\/127\.0\.0\.1:\d+/.test(server.stdout()) && resolve();
-        server.child.stdout!.on('data', check);
-        check();
-      });
-      const base = /longrun http on http:\/\/(127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      const base = (await httpAddressOf(server)).replace(/^http:\/\//, '');
+      assert.match(base, /^127\.0\.0\.1:\d+$/);
       // This test starts the server itself (on free ports); the rest runs as written.
       const script = lines.slice(1).join('\n').replaceAll('localhost:8080', base);
       assert.ok(script.includes(base));
