@@ -40,6 +40,11 @@ export interface NewOperation {
   requestFingerprint?: string;
   maxAttempts: number;
   createTime: number;
+  /**
+   * Callback URLs (already validated) that are told when the operation ends: the caller's own and
+   * its principal's per-server endpoints. Each terminal write inserts one delivery per URL.
+   */
+  callbacks?: readonly string[];
 }
 
 export interface CreateResult {
@@ -136,6 +141,121 @@ export type ChangeListener = (change: StoreChange) => void;
  */
 export interface ChangeFeed {
   subscribe(listener: ChangeListener): () => void;
+}
+
+/**
+ * Completion callbacks: a durable outbox. A delivery is one POST of one operation's outcome to one
+ * URL, retried until a 2xx, a 410, or the end of the retry schedule.
+ *
+ * - pending: waiting for its next attempt (`nextAttemptAt`), or leased to a deliverer.
+ * - delivered: a 2xx arrived. dead: the schedule ran out. gone: the receiver answered 410 (to this
+ *   delivery or to another one to the same URL); nothing more is sent to that URL until an
+ *   operator retries one of its deliveries.
+ */
+export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'gone';
+
+export interface DeliveryRecord {
+  /** The Standard Webhooks `webhook-id`: `msg_` + a random id, stable across retries. */
+  id: string;
+  url: string;
+  /** The operation as its terminal write left it (done, with response or error); kept with the delivery, so it outlives the operation. */
+  operation: OperationRecord;
+  state: DeliveryState;
+  /** Attempts made so far. */
+  attempts: number;
+  /** When a pending delivery is next due. */
+  nextAttemptAt: number;
+  /** When the outcome committed (the same transaction wrote this delivery). */
+  createTime: number;
+  updateTime: number;
+  deliveredTime?: number;
+  /** HTTP status of the last attempt, when one answered. */
+  lastStatus?: number;
+  /** Why the last attempt failed without a status (timeout, refused, address denied). */
+  lastError?: string;
+}
+
+/** The fence a deliverer presents, like an operation Lease: (holder, claim) of one claim of `id`. */
+export interface DeliveryLease {
+  id: string;
+  holder: string;
+  /** Counts claims of this delivery; a later claim fences out an earlier holder. */
+  claim: number;
+}
+
+export interface ClaimedDelivery {
+  delivery: DeliveryRecord;
+  lease: DeliveryLease;
+}
+
+export interface DeliveryClaimRequest {
+  holder: string;
+  limit: number;
+  /** The lease runs out this long after the claim by the store clock; an expired lease is claimable again. */
+  leaseMs: number;
+  now: number;
+  /** Receivers at their concurrency cap: claim nothing to these URLs. */
+  skipUrls?: readonly string[];
+}
+
+/** What one attempt came to. */
+export type DeliveryAttempt =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'retry'; nextAttemptAt: number; status?: number; error?: string }
+  | { kind: 'dead'; status?: number; error?: string }
+  /** The receiver answered 410: this delivery and every pending one to its URL end `gone`. */
+  | { kind: 'gone'; status: number };
+
+export interface DeliveryQuery {
+  state?: DeliveryState;
+  /** Only deliveries of this operation. */
+  operation?: string;
+  /** Continue after this id (newest first: createTime desc, id desc). */
+  after?: string;
+  limit: number;
+}
+
+export interface DeliveryCounts {
+  pending: number;
+  delivered: number;
+  dead: number;
+  gone: number;
+}
+
+/** The outbox half of the store (see DeliveryState). */
+export interface DeliveryOutbox {
+  /**
+   * Deliveries are written by the terminal writes themselves (complete, requestCancel's
+   * `cancelled`, abortExhausted), in the same transaction as the outcome: one per URL of the
+   * operation's `callbacks`, due at once (or `gone` when its URL is marked gone). A committed outcome
+   * always has its deliveries; an outcome that did not commit has none. The terminal writes emit
+   * `delivery` after the commit when they wrote any.
+   *
+   * Leases up to `limit` pending deliveries that are due (nextAttemptAt <= now) and unleased or
+   * lease-expired, oldest due first, skipping `skipUrls`; bumps `claim`. Concurrent claimers never
+   * get the same delivery. Does not count an attempt: `finishAttempt` does.
+   */
+  claimDeliveries(request: DeliveryClaimRequest): Promise<ClaimedDelivery[]>;
+  /**
+   * Records one attempt's result and releases the lease; fenced (false when the lease is lost, and
+   * nothing is written). `gone` also marks the URL gone and ends its other pending deliveries `gone`.
+   */
+  finishAttempt(lease: DeliveryLease, attempt: DeliveryAttempt, now: number): Promise<boolean>;
+  /** Newest first; one consistent snapshot. */
+  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  /**
+   * An operator's retry: a dead or gone delivery becomes pending, due now, with its attempts reset,
+   * and its URL is no longer marked gone. A pending one is made due now. undefined when unknown;
+   * a delivered one is returned unchanged. Emits `delivery`.
+   */
+  retryDelivery(id: string, now: number): Promise<DeliveryRecord | undefined>;
+  /** The earliest `nextAttemptAt` of pending deliveries (leased or not), for a deliverer's timer. */
+  nextDeliveryDue(): Promise<number | undefined>;
+  countDeliveries(): Promise<DeliveryCounts>;
+  /** Deletes up to `batchSize` delivered, dead or gone deliveries last updated before `before`; returns how many. */
+  sweepDeliveries(before: number, batchSize: number): Promise<number>;
+
 }
 
 export interface OperationStore {
