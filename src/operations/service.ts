@@ -13,6 +13,7 @@ import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { MessageValue, TypeRegistry } from '../protos/registry.js';
 import type { OperationStore } from '../store/types.js';
+import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
 
 /** Who is calling: operations belong to the principal that created them. */
@@ -41,6 +42,8 @@ export interface ListResult {
 export interface CreateOptions {
   /** From the `idempotency-key` request header; the request's AIP-155 `request_id` is used otherwise. */
   idempotencyKey?: string;
+  /** From the `Longrun-Callback-Url` header or `longrun-callback-url` metadata; the request's `callback_url` field is used otherwise. */
+  callback?: RequestedCallback;
 }
 
 export interface OperationsServiceOptions {
@@ -78,6 +81,8 @@ export interface OperationsServiceDeps {
   ids: OwnedIds;
   options: OperationsServiceOptions;
   telemetry: Telemetry;
+  /** Completion callbacks; without it a requested callback is refused FAILED_PRECONDITION. */
+  callbacks?: CallbackRegistrar;
 }
 
 export class OperationsService {
@@ -109,6 +114,7 @@ export class OperationsService {
     await method.options.validate?.(request);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
+    const callbacks = this.callbacksFor(caller.principal, options.callback ?? callbackFieldOf(request));
     const now = clock.now();
     // AIP-151: the creating reply already carries metadata of the declared type (empty unless the method says more).
     const initial = method.options.initialMetadata?.(request, new Date(now)) ?? {};
@@ -125,11 +131,24 @@ export class OperationsService {
       }),
       maxAttempts: method.options.maxAttempts,
       createTime: now,
+      ...(callbacks.length > 0 && { callbacks }),
     });
     if (result.created) {
       this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);
     }
     return result.operation;
+  }
+
+  private callbacksFor(owner: string, requested: RequestedCallback | undefined): string[] {
+    const registrar = this.deps.callbacks;
+    if (registrar !== undefined) return registrar.callbacksFor(owner, requested);
+    if (requested === undefined) return [];
+    throw new LongrunError(
+      Code.FAILED_PRECONDITION,
+      `${requested.field}: completion callbacks are not configured on this server (start it with --callback-secret-file)`,
+      'CALLBACKS_NOT_CONFIGURED',
+      { metadata: { field: requested.field } },
+    );
   }
 
   async get(name: string, caller: Caller, read: (name: string) => Promise<OperationRecord | undefined> = (n) => this.deps.store.get(n, this.deps.clock.now())): Promise<OperationRecord> {
@@ -391,6 +410,12 @@ function pageSizeOf(pageSize: number): number {
   if (!Number.isInteger(pageSize) || pageSize < 0) throw invalidArgument('page_size', `must be 0 or positive, got ${pageSize}`);
   if (pageSize === 0) return DEFAULT_PAGE_SIZE;
   return Math.min(pageSize, MAX_PAGE_SIZE);
+}
+
+/** Like `request_id`, an app's request message may carry its own `callback_url`; empty means none. */
+function callbackFieldOf(request: Record<string, unknown>): RequestedCallback | undefined {
+  const url = stringField(request, 'callbackUrl');
+  return url === undefined ? undefined : { url, field: 'callback_url' };
 }
 
 /** AIP-155: a request message's own `request_id` field doubles as the idempotency key. */
