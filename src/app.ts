@@ -18,7 +18,7 @@ import { Metrics, timedStore } from './observe/metrics.js';
 import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
 import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
-import { OperationsService, type Caller, type CreateOptions } from './operations/service.js';
+import { OperationsService, type Caller } from './operations/service.js';
 import { JsonCodec } from './protos/json.js';
 import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
@@ -29,6 +29,14 @@ import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/sto
 import type { OperationStore } from './store/types.js';
 
 /** longrun's own protos, always loaded. */
+/** Options of `Longrun.create`: what the RPC's headers carry. */
+export interface CreateOptions {
+  /** As the `idempotency-key` header; the request's `request_id` is used otherwise. */
+  idempotencyKey?: string;
+  /** As the `longrun-callback-url` header: POSTed a signed webhook when the operation ends. */
+  callbackUrl?: string;
+}
+
 export const BUNDLED_PROTO_FILES = [
   'google/longrunning/operations.proto',
   'google/rpc/error_details.proto',
@@ -215,7 +223,11 @@ export class Longrun {
 
   /** Starts an operation in-process, as the RPC would. */
   create(path: string, request: Record<string, unknown>, options: CreateOptions = {}): Promise<OperationRecord> {
-    return this.operations.create(path, request, this.caller, options);
+    const { idempotencyKey, callbackUrl } = options;
+    return this.operations.create(path, request, this.caller, {
+      ...(idempotencyKey !== undefined && { idempotencyKey }),
+      ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
+    });
   }
 
   get(name: string): Promise<OperationRecord> {

@@ -11,6 +11,8 @@ import { header, type HandlerDeps, unary } from './unary.js';
 
 /** AIP-155 style idempotency for methods whose request has no `request_id` field. */
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+/** Where the operation's end is POSTed (completion callbacks); the request's `callback_url` field otherwise. */
+export const CALLBACK_URL_HEADER = 'longrun-callback-url';
 
 export interface MethodHandlerDeps extends HandlerDeps {
   service: OperationsService;
@@ -36,8 +38,10 @@ export function serviceImplementation(
           throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
         }
         const idempotencyKey = header(call.metadata, IDEMPOTENCY_KEY_HEADER);
+        const callbackUrl = header(call.metadata, CALLBACK_URL_HEADER);
         const record = await deps.service.create(path, call.request, caller, {
           ...(idempotencyKey !== undefined && { idempotencyKey }),
+          ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
         });
         return toOperationMessage(record);
       }, (_request, reply) => (reply as { name?: string } | undefined)?.name);

@@ -54,6 +54,8 @@ export interface GatewayOptions {
  */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+/** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
+export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
 export const PROGRESS_HEADER = 'longrun-progress-percent';
 export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
 
@@ -157,7 +159,11 @@ export class Gateway {
     switch (route.action) {
       case 'create': {
         const key = headerOf(context.req, IDEMPOTENCY_KEY_HEADER);
-        const record = await service.create(route.rpc, request, caller, { ...(key !== undefined && { idempotencyKey: key }) });
+        const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
+        const record = await service.create(route.rpc, request, caller, {
+          ...(key !== undefined && { idempotencyKey: key }),
+          ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
+        });
         const base = baseUrl(context.req);
         this.sendJson(res, 202, this.operationJson(record, context), {
           location: `${base}/v1/${record.name}`,

@@ -80,7 +80,16 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
         operation['requestBody'] = { required: false, content: { 'application/json': { schema } } };
       }
       if (route.action === 'create') {
-        (operation['parameters'] as unknown[]).push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } });
+        (operation['parameters'] as unknown[]).push(
+          { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } },
+          {
+            name: 'Longrun-Callback-Url',
+            in: 'header',
+            required: false,
+            description: 'Where a signed webhook (Standard Webhooks) is POSTed when the operation ends.',
+            schema: { type: 'string', format: 'uri' },
+          },
+        );
       }
     }
     if (route.action === 'list') {

@@ -10,6 +10,7 @@ export interface SleepRequest {
   'failWith'?: (_google_rpc_Status | null);
   'requestId'?: (string);
   'parent'?: (string);
+  'callbackUrl'?: (string);
 }
 
 export interface SleepRequest__Output {
@@ -18,4 +19,5 @@ export interface SleepRequest__Output {
   'failWith': (_google_rpc_Status__Output | null);
   'requestId': (string);
   'parent': (string);
+  'callbackUrl': (string);
 }
