@@ -68,7 +68,8 @@ export class AddressPolicy {
         continue;
       }
       const name = entry.replace(/\.$/, '');
-      if (!HOST_NAME.test(name)) {
+      // An all-digit last label is an address in an odd spelling (0177.0.0.1, 0x7f.1), not a name.
+      if (!HOST_NAME.test(name) || /(^|\.)(\d+|0x[0-9a-f]*)$/.test(name)) {
         throw new Error(`callback allow-list entry ${JSON.stringify(raw)} is neither a CIDR, an IP address nor a host name`);
       }
       hosts.add(name);

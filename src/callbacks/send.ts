@@ -2,9 +2,10 @@
  * One callback attempt: POST a body to a URL and report what came back, never throwing.
  *
  * The address policy is applied at connect time, where it cannot be dodged: the sender resolves
- * the name itself (once), refuses if ANY address is denied, and connects to the address it
- * checked, so a DNS answer that changes between the check and the connection (rebinding) never
- * reaches a second resolution. Redirects are never followed (a 3xx is an answer like any other);
+ * the name itself (once), refuses if ANY address is denied, and connects only to the addresses it
+ * checked (in the resolver's order, the next one only when connecting to one fails), so a DNS
+ * answer that changes between the check and the connection (rebinding) never reaches a second
+ * resolution. Redirects are never followed (a 3xx is an answer like any other);
  * https verifies certificates against the URL's host as usual.
  *
  * Neither the body nor any header value is logged or put in an error: both may carry secrets.
@@ -91,13 +92,18 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
       const host = hostOf(url);
       const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 
-      const withAddress = (address: string) => {
+      /** Tries the checked addresses in order, moving on only while no connection has been made. */
+      const withAddress = (addresses: readonly string[], index = 0) => {
         if (settled) return;
+        const address = addresses[index]!;
+        let connected = false;
         const secure = url.protocol === 'https:';
         const options: http.RequestOptions = {
           method: 'POST',
           host,
           port,
+          // Without an agent the Host header would otherwise name the scheme's default port.
+          defaultPort: secure ? 443 : 80,
           path: `${url.pathname}${url.search}`,
           headers: {
             'content-type': 'application/json',
@@ -109,6 +115,7 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
           // No agent: one connection per attempt, opened to the checked address only.
           createConnection: () => {
             const socket = connect({ host: address, port });
+            socket.once('connect', () => (connected = true));
             if (!secure) return socket;
             return tls.connect({
               socket,
@@ -126,7 +133,14 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
           finish({ kind: 'error', error: messageOf(error) });
           return;
         }
-        clientRequest.on('error', (error) => finish(answered ?? { kind: 'error', error: messageOf(error) }));
+        clientRequest.on('error', (error) => {
+          if (!connected && answered === undefined && index + 1 < addresses.length && !settled) {
+            clientRequest = undefined;
+            withAddress(addresses, index + 1);
+            return;
+          }
+          finish(answered ?? { kind: 'error', error: messageOf(error) });
+        });
         clientRequest.on('response', (response) => {
           const retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
           answered = { kind: 'status', status: response.statusCode ?? 0, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
@@ -144,7 +158,7 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
 
       if (isIP(host) !== 0) {
         // checkUrl has already judged a literal address.
-        withAddress(host);
+        withAddress([host]);
         return;
       }
       lookup(host, { all: true }, (error, addresses) => {
@@ -164,7 +178,7 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
             return;
           }
         }
-        withAddress(addresses[0]!.address);
+        withAddress(addresses.map(({ address }) => address));
       });
     });
 }
