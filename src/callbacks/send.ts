@@ -161,7 +161,7 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
         withAddress([host]);
         return;
       }
-      lookup(host, { all: true }, (error, addresses) => {
+      const resolved = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
         if (settled) return;
         if (error !== null) {
           finish({ kind: 'error', error: `resolving ${host} failed (${error.code ?? error.message})` });
@@ -179,7 +179,12 @@ export function createSender(policy: AddressPolicy, network: Network = {}): (req
           }
         }
         withAddress(addresses.map(({ address }) => address));
-      });
+      };
+      try {
+        lookup(host, { all: true }, resolved);
+      } catch (error) {
+        finish({ kind: 'error', error: `resolving ${host} failed (${messageOf(error)})` });
+      }
     });
 }
 
