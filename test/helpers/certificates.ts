@@ -53,3 +53,18 @@ export async function clientCertificate(ca: Pem, commonName: string): Promise<Pe
   );
   return { cert: pems.cert, key: pems.private };
 }
+
+/** A server certificate for the DNS name `host` only, signed by `ca`. */
+export async function hostCertificate(ca: Pem, host: string): Promise<Pem> {
+  const pems = await generate([{ name: 'commonName', value: host }], {
+    ...options,
+    ca: { cert: ca.cert, key: ca.key },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: host }] },
+    ],
+  });
+  return { cert: pems.cert, key: pems.private };
+}
