@@ -228,8 +228,8 @@ export interface DeliveryOutbox {
    * Deliveries are written by the terminal writes themselves (complete, requestCancel's
    * `cancelled`, abortExhausted), in the same transaction as the outcome: one per URL of the
    * operation's `callbacks`, due at once (or `gone` when its URL is marked gone). A committed outcome
-   * always has its deliveries; an outcome that did not commit has none. The terminal writes emit
-   * `delivery` after the commit when they wrote any.
+   * always has its deliveries; an outcome that did not commit has none. No change of its own is
+   * emitted: a deliverer hears of new deliveries through `finished`.
    *
    * Leases up to `limit` pending deliveries that are due (nextAttemptAt <= now) and unleased or
    * lease-expired, oldest due first, skipping `skipUrls`; bumps `claim`. Concurrent claimers never
@@ -247,7 +247,8 @@ export interface DeliveryOutbox {
   /**
    * An operator's retry: a dead or gone delivery becomes pending, due now, with its attempts reset,
    * and its URL is no longer marked gone. A pending one is made due now. undefined when unknown;
-   * a delivered one is returned unchanged. Emits `delivery`.
+   * a delivered one is returned unchanged. Emits nothing: deliverers also look for due deliveries
+   * on a timer.
    */
   retryDelivery(id: string, now: number): Promise<DeliveryRecord | undefined>;
   /** The earliest `nextAttemptAt` of pending deliveries (leased or not), for a deliverer's timer. */
@@ -258,7 +259,7 @@ export interface DeliveryOutbox {
 
 }
 
-export interface OperationStore {
+export interface OperationStore extends DeliveryOutbox {
   /** Tells subscribers about every committed change, from this process and others. */
   readonly changes: ChangeFeed;
   /**

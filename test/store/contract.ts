@@ -12,13 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Code, LongrunError } from '../../src/domain/errors.js';
 import type { Lease, OperationError } from '../../src/domain/operation.js';
-import type { NewOperation, OperationStore, StoreChange } from '../../src/store/types.js';
+import type { DeliveryRecord, NewOperation, OperationStore, StoreChange } from '../../src/store/types.js';
 
 export interface ContractDatabase {
   /** A new store instance on this database (its own connection). */
   open(): Promise<OperationStore>;
   /** Drops the database (stores are closed by the suite first). */
   drop(): Promise<void>;
+  /** Runs SQL on the database through a connection of the test's own (to break it on purpose). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface ContractBackend {
@@ -48,6 +50,9 @@ function newOp(extra: Partial<NewOperation> = {}): NewOperation {
     ...extra,
   };
 }
+
+const HOOK = 'https://hooks.example.com/a';
+const OTHER_HOOK = 'https://hooks.example.com/b';
 
 /** Resolves with the first change matching `match`, or rejects after `ms`. */
 function nextChange(store: OperationStore, match: (change: StoreChange) => boolean, ms = 2000): Promise<StoreChange> {
@@ -281,6 +286,159 @@ export function storeContract(backend: ContractBackend): void {
       const deleted = nextChange(a, (change) => change.kind === 'deleted' && change.name === operation.name);
       await b.delete(operation.name, Date.now());
       await deleted;
+    });
+
+
+    describe('the callback outbox', () => {
+      const deliveriesOf = async (store: OperationStore, name: string) =>
+        (await store.listDeliveries({ operation: name, limit: 10 })).sort((x, y) => x.url.localeCompare(y.url));
+      const claimDeliveries = (store: OperationStore, holder: string, extra: { leaseMs?: number; skipUrls?: string[]; limit?: number; now?: number } = {}) =>
+        store.claimDeliveries({ holder, limit: extra.limit ?? 10, leaseMs: extra.leaseMs ?? 30_000, now: extra.now ?? Date.now(), ...(extra.skipUrls && { skipUrls: extra.skipUrls }) });
+      /** An operation with callbacks, ended by a completion. */
+      const finishedWith = async (callbacks: string[], outcome: Parameters<OperationStore['complete']>[0][number]['outcome'] = RESPONSE) => {
+        const { operation } = await a.create(newOp({ callbacks }));
+        const [claimed] = await a.claim({ holder: 'runner', method: METHOD, limit: 1, leaseMs: 30_000, now: Date.now() });
+        assert.equal(claimed?.name, operation.name);
+        assert.deepEqual(await a.complete([{ lease: { name: operation.name, holder: 'runner', attempt: claimed.attempt }, outcome }], Date.now()), [true]);
+        return operation.name;
+      };
+
+      it('writes one delivery per callback URL with every terminal write, carrying the operation as it ended; none without callbacks', async () => {
+        const succeeded = await finishedWith([HOOK, OTHER_HOOK]);
+        const failed = await finishedWith([HOOK], { error: { code: Code.NOT_FOUND, message: 'no such file', details: [] } });
+        const pending = await a.create(newOp({ callbacks: [HOOK] }));
+        assert.equal((await b.requestCancel(pending.operation.name, Date.now(), CANCELLED)).kind, 'cancelled');
+        const exhausted = await a.create(newOp({ maxAttempts: 1, callbacks: [HOOK] }));
+        await a.claim({ holder: 'runner', method: METHOD, limit: 1, leaseMs: SHORT_LEASE_MS, now: Date.now() });
+        await sleep(SHORT_LEASE_MS + 50);
+        assert.equal((await b.abortExhausted(Date.now(), () => ({ code: Code.ABORTED, message: 'gone', details: [] }))).length, 1);
+        const plain = await finishedWith([]);
+
+        const both = await deliveriesOf(b, succeeded);
+        assert.deepEqual(both.map((d) => [d.url, d.state, d.attempts]), [[HOOK, 'pending', 0], [OTHER_HOOK, 'pending', 0]]);
+        assert.notEqual(both[0]!.id, both[1]!.id);
+        for (const delivery of both) {
+          assert.match(delivery.id, /^msg_[0-9a-f]{32}$/);
+          assert.equal(delivery.operation.name, succeeded);
+          assert.equal(delivery.operation.done, true);
+          assert.equal(delivery.operation.response?.typeUrl, RESPONSE.response.typeUrl);
+          assert.equal(delivery.operation.progressPercent, 100);
+          assert.ok(delivery.nextAttemptAt <= Date.now() && delivery.createTime === delivery.operation.doneTime);
+        }
+        assert.deepEqual((await deliveriesOf(b, failed)).map((d) => [d.operation.error?.code, d.operation.error?.message]), [[Code.NOT_FOUND, 'no such file']]);
+        assert.equal((await deliveriesOf(b, pending.operation.name))[0]?.operation.error?.code, Code.CANCELLED);
+        assert.equal((await deliveriesOf(b, exhausted.operation.name))[0]?.operation.error?.code, Code.ABORTED);
+        assert.deepEqual(await deliveriesOf(b, plain), []);
+        // The delivery outlives the operation.
+        assert.equal(await b.delete(succeeded, Date.now()), 'deleted');
+        assert.equal((await b.getDelivery(both[0]!.id))?.operation.name, succeeded);
+        assert.deepEqual(await a.countDeliveries(), { pending: 5, delivered: 0, dead: 0, gone: 0 });
+      });
+
+      it('commits no outcome whose deliveries cannot be written', async () => {
+        const { operation } = await a.create(newOp({ callbacks: [HOOK] }));
+        const [claimed] = await claimOne(a, 'runner');
+        const pending = await a.create(newOp({ callbacks: [HOOK] }));
+        await database.exec(backend.databaseClock
+          ? `CREATE FUNCTION longrun.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON longrun.deliveries FOR EACH ROW EXECUTE FUNCTION longrun.refuse();`
+          : `CREATE TRIGGER refuse BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;`);
+        const lease: Lease = { name: operation.name, holder: 'runner', attempt: claimed!.attempt };
+        await assert.rejects(a.complete([{ lease, outcome: RESPONSE }], Date.now()));
+        await assert.rejects(b.requestCancel(pending.operation.name, Date.now(), CANCELLED));
+        assert.equal((await b.get(pending.operation.name, Date.now()))?.done, false, 'the cancel was rolled back too');
+        const read = await b.get(operation.name, Date.now());
+        assert.equal(read?.done, false, 'the outcome was rolled back with its delivery');
+        assert.deepEqual(await deliveriesOf(b, operation.name), []);
+        await database.exec(backend.databaseClock ? 'DROP TRIGGER refuse ON longrun.deliveries' : 'DROP TRIGGER refuse');
+        assert.deepEqual(await a.complete([{ lease, outcome: RESPONSE }], Date.now()), [true]);
+        assert.equal((await deliveriesOf(b, operation.name)).length, 1);
+      });
+
+      it('gives each due delivery to one claimer, skips receivers at their cap, and fences a lease that ran out', async () => {
+        const names = [await finishedWith([HOOK]), await finishedWith([HOOK]), await finishedWith([OTHER_HOOK])];
+        const [fromA, fromB] = await Promise.all([claimDeliveries(a, 'a', { limit: 2 }), claimDeliveries(b, 'b', { limit: 2 })]);
+        const ids = [...fromA, ...fromB].map((claimed) => claimed.delivery.id);
+        assert.equal(ids.length, 3);
+        assert.equal(new Set(ids).size, 3, 'no delivery claimed twice');
+        assert.deepEqual(await claimDeliveries(a, 'a'), [], 'leased ones are not claimable');
+        assert.deepEqual(new Set([...fromA, ...fromB].map((c) => c.delivery.operation.name)), new Set(names));
+
+        const capped = await finishedWith([HOOK]);
+        await finishedWith([OTHER_HOOK]);
+        const claimed = await claimDeliveries(b, 'b', { skipUrls: [HOOK], leaseMs: SHORT_LEASE_MS });
+        assert.deepEqual(claimed.map((c) => c.delivery.url), [OTHER_HOOK]);
+        assert.deepEqual((await claimDeliveries(a, 'a')).map((c) => c.delivery.operation.name), [capped]);
+
+        await sleep(SHORT_LEASE_MS + 50);
+        const [takeover] = await claimDeliveries(a, 'a2');
+        assert.equal(takeover?.delivery.id, claimed[0]!.delivery.id, 'a lease that ran out is claimable again');
+        assert.equal(takeover!.lease.claim, claimed[0]!.lease.claim + 1);
+        assert.equal(await b.finishAttempt(claimed[0]!.lease, { kind: 'delivered', status: 200 }, Date.now()), false, 'fenced');
+        assert.equal((await a.getDelivery(takeover!.delivery.id))?.state, 'pending');
+        assert.equal(await a.finishAttempt(takeover!.lease, { kind: 'delivered', status: 204 }, Date.now()), true);
+        const delivered = await b.getDelivery(takeover!.delivery.id);
+        assert.deepEqual([delivered?.state, delivered?.attempts, delivered?.lastStatus], ['delivered', 1, 204]);
+        assert.ok(delivered?.deliveredTime);
+      });
+
+      it('records retries, dead ends and 410s; a gone URL ends its pending deliveries and later ones; an operator retry revives it', async () => {
+        const first = await finishedWith([HOOK]);
+        const second = await finishedWith([HOOK]);
+        const other = await finishedWith([OTHER_HOOK]);
+        const [claimed] = await claimDeliveries(a, 'a', { limit: 1, skipUrls: [OTHER_HOOK] });
+        const later = Date.now() + HOUR;
+        assert.equal(await a.finishAttempt(claimed!.lease, { kind: 'retry', nextAttemptAt: later, status: 503 }, Date.now()), true);
+        let record: DeliveryRecord | undefined = await b.getDelivery(claimed!.delivery.id);
+        assert.deepEqual([record?.state, record?.attempts, record?.nextAttemptAt, record?.lastStatus], ['pending', 1, later, 503]);
+        assert.ok((await b.nextDeliveryDue())! <= Date.now(), 'the earliest pending one is due');
+        const due = await claimDeliveries(b, 'b', { skipUrls: [OTHER_HOOK] });
+        assert.deepEqual(due.map((c) => c.delivery.attempts), [0], 'the retried one is not due before its time');
+        assert.equal(await b.finishAttempt(due[0]!.lease, { kind: 'retry', nextAttemptAt: Date.now(), error: 'connection refused' }, Date.now()), true);
+
+        const [gone] = await claimDeliveries(b, 'b', { now: later, limit: 1, skipUrls: [OTHER_HOOK] });
+        assert.notEqual(gone?.delivery.id, claimed!.delivery.id, 'the earliest due first: not the one retried an hour later');
+        const [otherClaim] = await claimDeliveries(a, 'a', { now: later, skipUrls: [HOOK] });
+        assert.equal(await a.finishAttempt(otherClaim!.lease, { kind: 'dead', error: 'timeout' }, Date.now()), true);
+        record = await b.getDelivery(otherClaim!.delivery.id);
+        assert.deepEqual([record?.state, record?.lastError, record?.operation.name], ['dead', 'timeout', other]);
+
+        assert.equal(await b.finishAttempt(gone!.lease, { kind: 'gone', status: 410 }, Date.now()), true);
+        const hookStates = async () => (await b.listDeliveries({ limit: 10 })).filter((d) => d.url === HOOK).map((d) => d.state);
+        assert.deepEqual(await hookStates(), ['gone', 'gone'], 'both deliveries to the gone URL ended');
+        const third = await finishedWith([HOOK]);
+        assert.deepEqual((await deliveriesOf(a, third)).map((d) => d.state), ['gone'], 'born gone');
+        assert.deepEqual(await a.countDeliveries(), { pending: 0, delivered: 0, dead: 1, gone: 3 });
+
+        const retried = await a.retryDelivery(otherClaim!.delivery.id, Date.now());
+        assert.deepEqual([retried?.state, retried?.attempts], ['pending', 0]);
+        const revived = await a.retryDelivery(gone!.delivery.id, Date.now());
+        assert.equal(revived?.state, 'pending');
+        const fourth = await finishedWith([HOOK]);
+        assert.deepEqual((await deliveriesOf(a, fourth)).map((d) => d.state), ['pending'], 'the URL is no longer gone');
+        assert.equal(await a.retryDelivery('msg_unknown', Date.now()), undefined);
+        assert.deepEqual((await deliveriesOf(b, first)).concat(await deliveriesOf(b, second)).map((d) => d.state).sort(), ['gone', 'pending']);
+      });
+
+      it('lists newest first with paging and filters, and sweeps finished deliveries', async () => {
+        assert.equal(await a.nextDeliveryDue(), undefined);
+        const names: string[] = [];
+        for (let i = 0; i < 3; i++) names.push(await finishedWith([HOOK]));
+        const all = await b.listDeliveries({ limit: 10 });
+        assert.deepEqual(new Set(all.map((d) => d.operation.name)), new Set(names));
+        const newestFirst = [...all].sort((x, y) => y.createTime - x.createTime || (y.id < x.id ? -1 : y.id > x.id ? 1 : 0));
+        assert.deepEqual(all.map((d) => d.id), newestFirst.map((d) => d.id));
+        const page1 = await b.listDeliveries({ limit: 2 });
+        const page2 = await b.listDeliveries({ limit: 2, after: page1[1]!.id });
+        assert.deepEqual([...page1, ...page2].map((d) => d.id), all.map((d) => d.id));
+        const [claimed] = await claimDeliveries(a, 'a', { limit: 1 });
+        await a.finishAttempt(claimed!.lease, { kind: 'dead', status: 500 }, Date.now() - HOUR);
+        assert.deepEqual((await b.listDeliveries({ limit: 10, state: 'dead' })).map((d) => d.id), [claimed!.delivery.id]);
+        assert.deepEqual((await b.listDeliveries({ limit: 10, state: 'pending' })).length, 2);
+        assert.equal(await b.sweepDeliveries(Date.now() - 2 * HOUR, 10), 0, 'not old enough');
+        assert.equal(await b.sweepDeliveries(Date.now(), 10), 1, 'finished ones only');
+        assert.equal((await b.listDeliveries({ limit: 10 })).length, 2);
+      });
     });
 
     if (backend.databaseClock) {

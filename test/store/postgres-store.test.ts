@@ -21,7 +21,7 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const { rows } = await client.query<{ version: number }>('SELECT version FROM custom.migrations ORDER BY version');
-      assert.deepEqual(rows.map((row) => row.version), [1]);
+      assert.deepEqual(rows.map((row) => row.version), [1, 2]);
       // Every connection says who it is.
       await Promise.all(stores.map((store) => store.countByState(Date.now())));
       const names = await client.query<{ application_name: string; count: number }>(

@@ -48,7 +48,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
     for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
@@ -61,13 +61,15 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     await store.close();
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
-    old.exec('DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; DROP TABLE changes; PRAGMA user_version = 1;');
+    old.exec(`DROP TRIGGER operations_deliveries; DROP TABLE deliveries; DROP TABLE callback_gone; ALTER TABLE operations DROP COLUMN callbacks;
+      DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; DROP TABLE changes; PRAGMA user_version = 1;`);
     old.close();
     store = open();
     assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
+    assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('deliveries', 'callback_gone', 'operations_deliveries')").pluck().get(), 3);
     db.close();
   });
 

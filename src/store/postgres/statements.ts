@@ -51,6 +51,8 @@ function literal(text: string): string {
 export function prepareStatements(schema: string, quotedSchema: string) {
   const T = `${quotedSchema}.operations`;
   const META = `${quotedSchema}.meta`;
+  const D = `${quotedSchema}.deliveries`;
+  const GONE = `${quotedSchema}.callback_gone`;
   /** A CTE named `alias` that notifies `kind` with the `column` values of `source`'s rows (distinct). */
   const notify = (alias: string, kind: ChangeKind, source: string, column: string) => `${alias} AS (
       SELECT pg_notify(${literal(channelOf(schema, kind))}, @origin::text || E'\\n' ||
@@ -71,9 +73,9 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // The unique (owner, idempotency_key) index decides between two creators with one key.
     insert: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
         VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-          @fingerprint, @maxAttempts, @now, @now)
+          @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -81,14 +83,14 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Group commit: the creations of one event-loop turn in one statement (and one NOTIFY).
     insertMany: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
         SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, create_time
+          idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb
         FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
           @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
-          @maxAttempts::int[], @createTimes::bigint[])
+          @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[])
           AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
-            request_fingerprint, max_attempts, create_time)
+            request_fingerprint, max_attempts, create_time, callbacks)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -177,6 +179,40 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         count(*) FILTER (WHERE lease_expires_at > ${NOW_MS})::int AS running
       FROM ${T} WHERE NOT done`),
     countDone: compile(`SELECT count(*)::int AS done FROM ${T} WHERE expire_time IS NOT NULL AND expire_time > @now`),
+    // The outbox (migration 0002; its trigger writes deliveries). Leases by the database clock.
+    claimDeliveries: compile(`WITH picked AS (
+        SELECT id FROM ${D}
+        WHERE state = 'pending' AND next_attempt_at <= @now AND lease_expires_at <= ${NOW_MS}
+          AND url <> ALL (@skipUrls::text[])
+        ORDER BY next_attempt_at LIMIT @limit FOR UPDATE SKIP LOCKED)
+      UPDATE ${D} d SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint, claim = d.claim + 1
+      FROM picked WHERE d.id = picked.id RETURNING d.*`),
+    // A 410 also marks the URL gone and ends its other pending deliveries (not one in flight elsewhere).
+    finishAttempt: compile(`WITH f AS (
+        UPDATE ${D} SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt::bigint,
+          last_status = @lastStatus::int, last_error = @lastError, delivered_time = @deliveredTime::bigint,
+          state_time = @now::bigint, lease_holder = NULL, lease_expires_at = 0
+        WHERE id = @id AND lease_holder = @holder AND claim = @claim AND state = 'pending'
+        RETURNING url),
+      g AS (INSERT INTO ${GONE} (url, since) SELECT url, @now::bigint FROM f WHERE @state = 'gone' ON CONFLICT (url) DO NOTHING),
+      e AS (UPDATE ${D} d SET state = 'gone', state_time = @now::bigint FROM f
+        WHERE @state = 'gone' AND d.url = f.url AND d.id <> @id AND d.state = 'pending' AND d.lease_expires_at <= ${NOW_MS})
+      SELECT url FROM f`),
+    getDelivery: compile(`SELECT * FROM ${D} WHERE id = @id`),
+    listDeliveries: compile(`SELECT * FROM ${D}
+      WHERE (@state::text IS NULL OR state = @state) AND (@operation::text IS NULL OR name = @operation)
+        AND (@after::text IS NULL OR (enqueue_time, id) < (SELECT enqueue_time, id FROM ${D} WHERE id = @after))
+      ORDER BY enqueue_time DESC, id DESC LIMIT @limit`),
+    retryDelivery: compile(`WITH r AS (
+        UPDATE ${D} SET attempts = CASE WHEN state = 'pending' THEN attempts ELSE 0 END,
+          state = 'pending', next_attempt_at = @now::bigint, state_time = @now::bigint
+        WHERE id = @id AND state <> 'delivered' RETURNING *),
+      u AS (DELETE FROM ${GONE} WHERE url IN (SELECT url FROM r))
+      SELECT * FROM r`),
+    nextDeliveryDue: compile(`SELECT min(next_attempt_at) AS due FROM ${D} WHERE state = 'pending'`),
+    countDeliveries: compile(`SELECT state, count(*)::int AS count FROM ${D} GROUP BY state`),
+    sweepDeliveries: compile(`DELETE FROM ${D} WHERE id IN (
+        SELECT id FROM ${D} WHERE state <> 'pending' AND state_time < @before LIMIT @limit FOR UPDATE SKIP LOCKED)`),
     insertMeta: compile(`INSERT INTO ${META} (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING`),
     getMeta: compile(`SELECT value FROM ${META} WHERE key = @key`),
   };

@@ -9,14 +9,22 @@ import type pg from 'pg';
 import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { ReadCache } from '../read-cache.js';
 import { POSTGRES_DIALECT } from '../sql/dialect.js';
+import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
 import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, toRecord, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
+  ClaimedDelivery,
   ClaimRequest,
   Completion,
   CreateResult,
   DeleteOutcome,
+  DeliveryAttempt,
+  DeliveryClaimRequest,
+  DeliveryCounts,
+  DeliveryLease,
+  DeliveryQuery,
+  DeliveryRecord,
   HeartbeatResult,
   ListQuery,
   NewOperation,
@@ -120,6 +128,7 @@ export class PostgresOperationStore implements OperationStore {
         fingerprints: ops.map((op) => op.requestFingerprint ?? null),
         maxAttempts: ops.map((op) => op.maxAttempts),
         createTimes: ops.map((op) => op.createTime),
+        callbacks: ops.map((op) => callbacksColumn(op.callbacks)),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -147,6 +156,7 @@ export class PostgresOperationStore implements OperationStore {
       fingerprint: op.requestFingerprint ?? null,
       maxAttempts: op.maxAttempts,
       now: op.createTime,
+      callbacks: callbacksColumn(op.callbacks),
     };
     for (;;) {
       const [inserted] = await this.rows<{ inserted: number }>(this.stmt.insert, params);
@@ -301,6 +311,64 @@ export class PostgresOperationStore implements OperationStore {
       this.rows<{ done: number }>(this.stmt.countDone, { now }),
     ]);
     return { pending: unfinished?.pending ?? 0, running: unfinished?.running ?? 0, done: done?.done ?? 0 };
+  }
+
+  async claimDeliveries(request: DeliveryClaimRequest): Promise<ClaimedDelivery[]> {
+    if (request.limit <= 0) return [];
+    const rows = await this.rows<DeliveryRow>(this.stmt.claimDeliveries, {
+      holder: request.holder,
+      leaseMs: request.leaseMs,
+      now: request.now,
+      limit: request.limit,
+      skipUrls: request.skipUrls ?? [],
+    });
+    return rows
+      .sort((a, b) => a.next_attempt_at - b.next_attempt_at)
+      .map((row) => ({ delivery: toDelivery(row), lease: { id: row.id, holder: request.holder, claim: row.claim } }));
+  }
+
+  async finishAttempt(lease: DeliveryLease, attempt: DeliveryAttempt, now: number): Promise<boolean> {
+    const rows = await this.rows(this.stmt.finishAttempt, { ...lease, ...attemptColumns(attempt, now) });
+    return rows.length === 1;
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+    const rows = await this.rows<DeliveryRow>(this.stmt.listDeliveries, {
+      state: query.state ?? null,
+      operation: query.operation ?? null,
+      after: query.after ?? null,
+      limit: query.limit,
+    });
+    return rows.map(toDelivery);
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
+    const [row] = await this.rows<DeliveryRow>(this.stmt.getDelivery, { id });
+    return row === undefined ? undefined : toDelivery(row);
+  }
+
+  async retryDelivery(id: string, now: number): Promise<DeliveryRecord | undefined> {
+    const [retried] = await this.rows<DeliveryRow>(this.stmt.retryDelivery, { id, now });
+    return retried === undefined ? this.getDelivery(id) : toDelivery(retried);
+  }
+
+  async nextDeliveryDue(): Promise<number | undefined> {
+    const [row] = await this.rows<{ due: number | null }>(this.stmt.nextDeliveryDue, {});
+    return row?.due ?? undefined;
+  }
+
+  async countDeliveries(): Promise<DeliveryCounts> {
+    const counts: DeliveryCounts = { pending: 0, delivered: 0, dead: 0, gone: 0 };
+    for (const { state, count } of await this.rows<{ state: keyof DeliveryCounts; count: number }>(this.stmt.countDeliveries, {})) counts[state] = count;
+    return counts;
+  }
+
+  async sweepDeliveries(before: number, batchSize: number): Promise<number> {
+    try {
+      return (await this.pool.query(this.stmt.sweepDeliveries.text, valuesOf(this.stmt.sweepDeliveries, { before, limit: batchSize }))).rowCount ?? 0;
+    } catch (error) {
+      throw storeError(error);
+    }
   }
 
   async signingKey(): Promise<Uint8Array> {

@@ -21,9 +21,9 @@ const SQL = {
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
   insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
-      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time)
+      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
     VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-      @fingerprint, @maxAttempts, @now, @now)
+      @fingerprint, @maxAttempts, @now, @now, @callbacks)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,
@@ -69,6 +69,39 @@ const SQL = {
     WHERE expire_time IS NOT NULL AND expire_time > @now`,
   insertMeta: 'INSERT INTO meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING',
   getMeta: 'SELECT value FROM meta WHERE key = @key',
+  // The outbox (migration 0004; the trigger there writes deliveries).
+  claimDeliveries: `UPDATE deliveries
+    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, claim = claim + 1
+    WHERE id IN (
+      SELECT id FROM deliveries ${hint('deliveries_due')}
+      WHERE state = 'pending' AND next_attempt_at <= @now AND lease_expires_at <= @now
+        AND url NOT IN (SELECT value FROM json_each(@skipUrls))
+      ORDER BY next_attempt_at LIMIT @limit)
+    RETURNING *`,
+  finishAttempt: `UPDATE deliveries SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
+      last_status = @lastStatus, last_error = @lastError, delivered_time = @deliveredTime, state_time = @now,
+      lease_holder = NULL, lease_expires_at = 0
+    WHERE id = @id AND lease_holder = @holder AND claim = @claim AND state = 'pending'
+    RETURNING url`,
+  markGone: 'INSERT INTO callback_gone (url, since) VALUES (@url, @now) ON CONFLICT (url) DO NOTHING',
+  // Another deliverer's attempt in flight to the same URL ends by itself.
+  endGone: `UPDATE deliveries SET state = 'gone', state_time = @now
+    WHERE url = @url AND state = 'pending' AND lease_expires_at <= @now`,
+  unmarkGone: 'DELETE FROM callback_gone WHERE url = @url',
+  getDelivery: 'SELECT * FROM deliveries WHERE id = @id',
+  listDeliveries: `SELECT * FROM deliveries
+    WHERE (@state IS NULL OR state = @state) AND (@operation IS NULL OR name = @operation)
+      AND (@after IS NULL OR (enqueue_time, id) < (SELECT enqueue_time, id FROM deliveries WHERE id = @after))
+    ORDER BY enqueue_time DESC, id DESC LIMIT @limit`,
+  retryDelivery: `UPDATE deliveries SET
+      attempts = CASE WHEN state = 'pending' THEN attempts ELSE 0 END,
+      state = 'pending', next_attempt_at = @now, state_time = @now
+    WHERE id = @id AND state <> 'delivered'
+    RETURNING *`,
+  nextDeliveryDue: `SELECT MIN(next_attempt_at) FROM deliveries ${hint('deliveries_due')} WHERE state = 'pending'`,
+  countDeliveries: 'SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state',
+  sweepDeliveries: `DELETE FROM deliveries WHERE id IN (
+      SELECT id FROM deliveries WHERE state <> 'pending' AND state_time < @before LIMIT @limit)`,
   // The change log (migration 0003).
   appendChange: 'INSERT INTO changes (origin, kind, subject, at) VALUES (@origin, @kind, @subject, @at)',
   trimChanges: 'DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - @keep',
@@ -77,7 +110,7 @@ const SQL = {
 };
 
 /** Statements that return a single value rather than a row. */
-const PLUCKED = new Set<keyof typeof SQL>(['dataVersion', 'countDone']);
+const PLUCKED = new Set<keyof typeof SQL>(['dataVersion', 'countDone', 'nextDeliveryDue']);
 
 export type Statements = { [Name in keyof typeof SQL]: Database.Statement };
 

@@ -13,14 +13,22 @@ import type { Lease, OperationError, OperationRecord } from '../../domain/operat
 import { distinctChanges } from '../feed.js';
 import { ReadCache } from '../read-cache.js';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
+import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
 import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, toRecord, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
+  ClaimedDelivery,
   ClaimRequest,
   Completion,
   CreateResult,
   DeleteOutcome,
+  DeliveryAttempt,
+  DeliveryClaimRequest,
+  DeliveryCounts,
+  DeliveryLease,
+  DeliveryQuery,
+  DeliveryRecord,
   HeartbeatResult,
   ListQuery,
   NewOperation,
@@ -120,6 +128,7 @@ export class SqliteOperationStore implements OperationStore {
       fingerprint: op.requestFingerprint ?? null,
       maxAttempts: op.maxAttempts,
       now: op.createTime,
+      callbacks: callbacksColumn(op.callbacks),
     };
     for (;;) {
       if (this.stmt.insert.run(params).changes === 1) return { created: true, operation: newRecord(op) };
@@ -282,6 +291,80 @@ export class SqliteOperationStore implements OperationStore {
       const done = this.stmt.countDone.get({ now }) as number;
       return { pending: unfinished.pending ?? 0, running: unfinished.running ?? 0, done };
     });
+  }
+
+  async claimDeliveries(request: DeliveryClaimRequest): Promise<ClaimedDelivery[]> {
+    if (request.limit <= 0) return [];
+    return this.write(request.now, () =>
+      (
+        this.stmt.claimDeliveries.all({
+          holder: request.holder,
+          leaseMs: request.leaseMs,
+          now: request.now,
+          limit: request.limit,
+          skipUrls: JSON.stringify(request.skipUrls ?? []),
+        }) as DeliveryRow[]
+      )
+        .sort((a, b) => a.next_attempt_at - b.next_attempt_at)
+        .map((row) => ({ delivery: toDelivery(row), lease: { id: row.id, holder: request.holder, claim: row.claim } })),
+    );
+  }
+
+  async finishAttempt(lease: DeliveryLease, attempt: DeliveryAttempt, now: number): Promise<boolean> {
+    return this.write(now, () => {
+      const row = this.stmt.finishAttempt.get({ ...lease, ...attemptColumns(attempt, now) }) as { url: string } | undefined;
+      if (row === undefined) return false;
+      if (attempt.kind === 'gone') {
+        this.stmt.markGone.run({ url: row.url, now });
+        this.stmt.endGone.run({ url: row.url, now });
+      }
+      return true;
+    });
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+    return this.read(() =>
+      (
+        this.stmt.listDeliveries.all({
+          state: query.state ?? null,
+          operation: query.operation ?? null,
+          after: query.after ?? null,
+          limit: query.limit,
+        }) as DeliveryRow[]
+      ).map(toDelivery),
+    );
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
+    return this.read(() => {
+      const row = this.stmt.getDelivery.get({ id }) as DeliveryRow | undefined;
+      return row === undefined ? undefined : toDelivery(row);
+    });
+  }
+
+  async retryDelivery(id: string, now: number): Promise<DeliveryRecord | undefined> {
+    return this.write(now, () => {
+      const row = (this.stmt.retryDelivery.get({ id, now }) ?? this.stmt.getDelivery.get({ id })) as DeliveryRow | undefined;
+      if (row === undefined) return undefined;
+      if (row.state === 'pending') this.stmt.unmarkGone.run({ url: row.url });
+      return toDelivery(row);
+    });
+  }
+
+  async nextDeliveryDue(): Promise<number | undefined> {
+    return this.read(() => (this.stmt.nextDeliveryDue.get() as number | null) ?? undefined);
+  }
+
+  async countDeliveries(): Promise<DeliveryCounts> {
+    return this.read(() => {
+      const counts: DeliveryCounts = { pending: 0, delivered: 0, dead: 0, gone: 0 };
+      for (const { state, count } of this.stmt.countDeliveries.all() as { state: keyof DeliveryCounts; count: number }[]) counts[state] = count;
+      return counts;
+    });
+  }
+
+  async sweepDeliveries(before: number, batchSize: number): Promise<number> {
+    return this.write(before, () => this.stmt.sweepDeliveries.run({ before, limit: batchSize }).changes);
   }
 
   async signingKey(): Promise<Uint8Array> {

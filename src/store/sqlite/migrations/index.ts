@@ -5,13 +5,14 @@
 import { init } from './0001-init.js';
 import { listAll } from './0002-list-all.js';
 import { changes } from './0003-changes.js';
+import { deliveries } from './0004-deliveries.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll, changes];
+export const migrations: readonly Migration[] = [init, listAll, changes, deliveries];
 
 /** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
 export function migrate(db: import('better-sqlite3').Database): void {
