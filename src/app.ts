@@ -4,6 +4,8 @@
  */
 import type { Server } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { Deliverer } from './callbacks/deliverer.js';
+import { CallbackSettings, type CallbackOptions } from './callbacks/settings.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
@@ -87,6 +89,11 @@ export interface LongrunOptions {
   runner?: boolean;
   /** Owner of operations created without authentication (default: "default"). */
   principal?: string;
+  /**
+   * Completion callbacks (signed webhooks). Without them a callback URL is refused at creation
+   * with FAILED_PRECONDITION. Deliveries are sent where the runner runs (`runner` not false).
+   */
+  callbacks?: CallbackOptions;
   logger?: Logger;
   clock?: Clock;
 }
@@ -116,7 +123,10 @@ export class Longrun {
   private readonly includeDirs: string[];
   private readonly defaultMaxAttempts: number;
   private readonly runnerEnabled: boolean;
+  /** Sends completion callbacks; undefined when callbacks are not configured. */
+  readonly deliverer: Deliverer | undefined;
   private served: ServedLongrun[] = [];
+  private codec: JsonCodec | undefined;
 
   constructor(
     readonly store: OperationStore,
@@ -136,6 +146,9 @@ export class Longrun {
       defaultMaxAttempts: number;
       runnerEnabled: boolean;
       clock: Clock;
+      callbacks: CallbackSettings | undefined;
+      retentionMs: number;
+      pollMs: number;
     },
   ) {
     this.registry = parts.registry;
@@ -151,15 +164,18 @@ export class Longrun {
     this.includeDirs = parts.includeDirs;
     this.defaultMaxAttempts = parts.defaultMaxAttempts;
     this.runnerEnabled = parts.runnerEnabled;
-    let codec: JsonCodec | undefined;
+    this.deliverer =
+      parts.callbacks === undefined
+        ? undefined
+        : new Deliverer(
+            { store, settings: parts.callbacks, codec: () => this.jsonCodec(), clock: parts.clock, logger: parts.logger, metrics: parts.metrics },
+            { pollMs: parts.pollMs, retentionMs: parts.retentionMs },
+          );
     this.http = new HttpFront(() => {
-      // Made once, on first use: describing the app's protos takes a moment.
-      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
-      codec ??= new JsonCodec([longrunSet, descriptorSetFromProtoFiles(this.protoFiles, this.includeDirs, longrunSet)]);
       return {
         service: this.operations,
         registry: this.registry,
-        codec,
+        codec: this.jsonCodec(),
         logger: this.logger,
         telemetry: this.telemetry,
         clock: parts.clock,
@@ -214,9 +230,21 @@ export class Longrun {
     return server;
   }
 
-  /** Starts running handlers and sweeping expired operations. */
+  /** proto3 JSON of every type this app knows; made once, on first use: describing the app's protos takes a moment. */
+  private jsonCodec(): JsonCodec {
+    if (this.codec === undefined) {
+      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
+      this.codec = new JsonCodec([longrunSet, descriptorSetFromProtoFiles(this.protoFiles, this.includeDirs, longrunSet)]);
+    }
+    return this.codec;
+  }
+
+  /** Starts running handlers, sending completion callbacks and sweeping expired operations. */
   start(): this {
-    if (this.runnerEnabled) this.runner.start();
+    if (this.runnerEnabled) {
+      this.runner.start();
+      this.deliverer?.start();
+    }
     this.sweeper.start();
     return this;
   }
@@ -248,7 +276,7 @@ export class Longrun {
     }
     this.sweeper.stop();
     this.events.releaseWaiters();
-    await this.runner.stop(graceMs);
+    await Promise.all([this.runner.stop(graceMs), this.deliverer?.stop(graceMs)]);
     await Promise.all([...this.metricsServers.splice(0).map((server) => server.close()), this.http.close(graceMs)]);
   }
 
@@ -288,6 +316,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const logger = options.logger ?? createLogger();
   const clock = options.clock ?? systemClock;
   const retentionMs = options.retentionMs ?? 30 * DAY_MS;
+  // Checked before anything is opened: a bad secret or endpoint fails fast and leaks nothing.
+  const callbacks = options.callbacks === undefined ? undefined : new CallbackSettings(options.callbacks);
   // Made below; the store's listener reports to them once they exist.
   let metrics: Metrics | undefined;
   const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
@@ -326,6 +356,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
       ...(options.watchIntervalMs !== undefined && { watchIntervalMs: options.watchIntervalMs }),
     },
     telemetry,
+    ...(callbacks !== undefined && { callbacks }),
   });
   runner = new Runner(
     { store, methods, registry, clock, logger, telemetry },
@@ -347,5 +378,8 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runnerEnabled: options.runner ?? true,
     clock,
+    callbacks,
+    retentionMs,
+    pollMs: options.pollMs ?? 1000,
   });
 }

@@ -43,6 +43,12 @@ export interface ServerConfig {
   tlsClientCa?: string;
   admins: string[];
   allowInsecure: boolean;
+  callbackSecretFile?: string;
+  callbackAllow: string[];
+  /** undefined: the default schedule. */
+  callbackRetry?: string;
+  callbackEndpointsFile?: string;
+  callbackTimeoutMs: number;
 }
 
 /** `file`: an optional path, '' for none. `list`: comma-separated, '' for none. */
@@ -128,6 +134,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Require client certificates signed by this PEM CA (mTLS, needs --tls-cert); the subject CN is the principal.' },
   { key: 'admins', flag: 'admins', env: 'LONGRUN_ADMINS', kind: 'list', default: '',
     description: "Comma-separated principals that see and manage every principal's operations (needs authentication)." },
+  { key: 'callbackSecretFile', flag: 'callback-secret-file', env: 'LONGRUN_CALLBACK_SECRET_FILE', kind: 'file', default: '',
+    description: 'Turns on completion callbacks (signed webhooks): the signing secrets, one whsec_<base64> a line; every line signs each delivery (rotation: add the new one, later remove the old). Without it a callback URL is refused with FAILED_PRECONDITION.' },
+  { key: 'callbackAllow', flag: 'callback-allow', env: 'LONGRUN_CALLBACK_ALLOW', kind: 'list', default: '',
+    description: 'Comma-separated CIDRs and host names that callbacks may reach although the address policy refuses them (loopback, private, link-local, metadata); plain http:// is accepted only for these.' },
+  { key: 'callbackRetry', flag: 'callback-retry', env: 'LONGRUN_CALLBACK_RETRY', kind: 'file', default: '',
+    description: 'Delays between callback attempts, comma-separated (ms, s, m, h, d); each is jittered by ±20% and stretched to a Retry-After; the delivery is dead after the last. Empty: 5s,30s,2m,10m,1h,6h,12h.' },
+  { key: 'callbackEndpointsFile', flag: 'callback-endpoints-file', env: 'LONGRUN_CALLBACK_ENDPOINTS_FILE', kind: 'file', default: '',
+    description: 'Per-server callback endpoints: lines of "<principal> <url>" (* for every principal); each receives the end of every operation of that principal. Read at start.' },
+  { key: 'callbackTimeoutMs', flag: 'callback-timeout', env: 'LONGRUN_CALLBACK_TIMEOUT', kind: 'duration', default: '10s',
+    description: 'Longest one callback attempt may take, from resolving the name to the end of the answer; a delivery whose sender crashed is retried about three times this later.' },
   { key: 'allowInsecure', flag: 'allow-insecure', env: 'LONGRUN_ALLOW_INSECURE', kind: 'boolean', default: 'false',
     description: 'Allow a non-loopback --host without authentication, or with bearer tokens but no TLS (when a proxy in front provides them).' },
 ];

@@ -4,6 +4,8 @@ import type { ParseArgsConfig } from 'node:util';
 import { createLongrun, type Longrun } from '../app.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
+import { parseRetrySchedule } from '../callbacks/schedule.js';
+import { CallbackSettings, parseEndpoints, readConfigFile, type CallbackOptions } from '../callbacks/settings.js';
 import { ConfigError, loadConfig, OPTIONS, type ServerConfig } from '../config.js';
 import { createServer, listen, shutdown, type ListenOptions } from '../grpc/server.js';
 import { createLogger, type Logger } from '../log.js';
@@ -56,6 +58,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
       runner: !config.noRunner,
       tls: listenOptions.tls === undefined ? 'off' : listenOptions.tls.clientCa === undefined ? 'on' : 'mutual',
       tokens: auth?.tokens?.size ?? 0,
+      callbacks: longrun.deliverer === undefined ? 'off' : config.noRunner ? 'accepted, sent by runners' : 'on',
     },
     'serving',
   );
@@ -95,11 +98,31 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     maxAttempts: config.maxAttempts,
     runner: options.runner,
     ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
+    ...(config.callbackSecretFile !== undefined && { callbacks: callbacksOf(config, config.callbackSecretFile) }),
     logger,
   });
   if (config.enableSleeper) addSleeper(longrun);
   if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
   return longrun;
+}
+
+/** The callback files and lists, read and checked: a mistake in them is a configuration error (exit 2). */
+function callbacksOf(config: ServerConfig, secretFile: string): CallbackOptions {
+  try {
+    const options: CallbackOptions = {
+      secrets: [readConfigFile(secretFile, '--callback-secret-file')],
+      allow: config.callbackAllow,
+      attemptTimeoutMs: config.callbackTimeoutMs,
+      ...(config.callbackRetry !== undefined && { retrySchedule: parseRetrySchedule(config.callbackRetry) }),
+      ...(config.callbackEndpointsFile !== undefined && {
+        endpoints: parseEndpoints(readConfigFile(config.callbackEndpointsFile, '--callback-endpoints-file'), `--callback-endpoints-file ${config.callbackEndpointsFile}`),
+      }),
+    };
+    new CallbackSettings(options); // checks secrets, allow-list and endpoints now, as configuration errors
+    return options;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 function authOf(config: ServerConfig): AuthOptions | undefined {

@@ -25,6 +25,13 @@ export const Code = {
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
+const CODE_NAMES = new Map<number, string>(Object.entries(Code).map(([name, value]) => [value, name]));
+
+/** The name of a google.rpc.Code number as gRPC tools print it (`NOT_FOUND`); undefined for a number that is no code. */
+export function codeNameOf(code: number): string | undefined {
+  return CODE_NAMES.get(code);
+}
+
 /** `google.rpc.ErrorInfo.domain` of every error longrun itself raises (AIP-193). */
 export const ERROR_DOMAIN = 'longrun';
 

@@ -4,7 +4,7 @@
  * JSON body `{"error":{"code","message","status","details":[ErrorInfo]}}`. Anything that is not a
  * LongrunError is logged with its cause and answered as a generic INTERNAL.
  */
-import { Code, ERROR_DOMAIN, LongrunError, type ErrorReason } from '../domain/errors.js';
+import { Code, codeNameOf, ERROR_DOMAIN, LongrunError, type ErrorReason } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import { TYPE_URL_PREFIX } from '../protos/registry.js';
 
@@ -40,10 +40,9 @@ const HTTP_STATUS_OF_REASON: Readonly<Record<string, number>> = {
   ROUTE_NOT_FOUND: 404,
 };
 
-const CODE_NAMES = new Map<number, string>(Object.entries(Code).map(([name, value]) => [value, name]));
-
+/** google.rpc.Status's `status` in AIP-193 bodies: UNKNOWN for a number that is no code. */
 export function codeName(code: number): string {
-  return CODE_NAMES.get(code) ?? 'UNKNOWN';
+  return codeNameOf(code) ?? 'UNKNOWN';
 }
 
 export interface HttpError {

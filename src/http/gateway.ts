@@ -15,11 +15,13 @@ import type { AnyMessage, OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
+import { anyInit, operationInit } from '../protos/operation-json.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { DEFAULT_KEEP_ALIVE_MS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, monitorStatusOf, retryAfterSeconds, statusMonitor } from './monitor.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
 import { openApiDocument } from './openapi.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
@@ -369,10 +371,6 @@ function durationMs(duration: unknown): number | undefined {
   return Number(seconds ?? 0) * 1000 + Math.floor((nanos ?? 0) / 1e6);
 }
 
-function anyInit(any: AnyMessage): Record<string, unknown> {
-  return { typeUrl: any.typeUrl, value: any.value };
-}
-
 function watchInit(record: OperationRecord): Record<string, unknown> {
   const init: Record<string, unknown> = { operation: operationInit(record), progressPercent: record.progressPercent };
   if (record.estimatedCompletion !== undefined && !record.done) {
@@ -381,15 +379,3 @@ function watchInit(record: OperationRecord): Record<string, unknown> {
   return init;
 }
 
-function operationInit(record: OperationRecord): Record<string, unknown> {
-  const init: Record<string, unknown> = { name: record.name, done: record.done };
-  if (record.metadata !== undefined) init['metadata'] = anyInit(record.metadata);
-  if (record.response !== undefined) init['result'] = { case: 'response', value: anyInit(record.response) };
-  else if (record.error !== undefined) {
-    init['result'] = {
-      case: 'error',
-      value: { code: record.error.code, message: record.error.message, details: record.error.details.map(anyInit) },
-    };
-  }
-  return init;
-}

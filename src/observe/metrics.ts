@@ -10,7 +10,7 @@ import type { OperationCounts, OperationStore } from '../store/types.js';
 
 /** What scrape-time gauges read. */
 export interface MetricsSources {
-  store: Pick<OperationStore, 'countByState'>;
+  store: Pick<OperationStore, 'countByState' | 'countDeliveries'>;
   clock: { now(): number };
   /** Handlers running now, by method path. */
   running(): ReadonlyMap<string, number>;
@@ -35,6 +35,8 @@ export class Metrics {
   readonly leasesLost: Counter<'method'>;
   readonly storeDuration: Histogram<'call'>;
   readonly listenerReconnects: Counter;
+  readonly callbackAttempts: Counter<'outcome'>;
+  readonly callbackLatency: Histogram;
   private counting: Promise<OperationCounts> | undefined;
 
   constructor(sources: MetricsSources) {
@@ -93,6 +95,28 @@ export class Metrics {
       labelNames: ['call'],
       buckets: STORE_BUCKETS,
       registers,
+    });
+    this.callbackAttempts = new Counter({
+      name: 'longrun_callback_attempts_total',
+      help: 'Completion-callback POSTs, by outcome: sent (a 2xx), failed (to be retried), dead (the retry schedule ran out), gone (a 410).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.callbackLatency = new Histogram({
+      name: 'longrun_callback_latency_seconds',
+      help: "Time from an operation's end (its outcome committed) to its callback receiver's 2xx, retries included.",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 120, 600, 3600, 21600, 86400],
+      registers,
+    });
+    new Gauge({
+      name: 'longrun_callback_deliveries',
+      help: 'Completion-callback deliveries in the store by state (read at scrape time): pending, delivered, dead, gone.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const deliveries = await sources.store.countDeliveries();
+        for (const [state, count] of Object.entries(deliveries)) this.set({ state }, count);
+      },
     });
     const counts = () => this.countOnce(sources);
     new Gauge({

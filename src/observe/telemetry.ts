@@ -6,7 +6,7 @@
  * Only names, methods, codes, attempts, durations and principals are recorded: never request or
  * response payloads, metadata messages, headers or tokens.
  */
-import { Code } from '../domain/errors.js';
+import { Code, codeNameOf } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
 
@@ -19,11 +19,9 @@ export interface RpcRecord {
   operation?: string;
 }
 
-const CODE_NAMES = new Map<number, string>(Object.entries(Code).map(([name, value]) => [value, name]));
-
-/** The name of a google.rpc.Code number, as gRPC tools print it (`NOT_FOUND`). */
+/** The name of a google.rpc.Code number, as gRPC tools print it (`NOT_FOUND`); the number itself when it is no code. */
 export function codeName(code: number): string {
-  return CODE_NAMES.get(code) ?? String(code);
+  return codeNameOf(code) ?? String(code);
 }
 
 export class Telemetry {

@@ -1,0 +1,47 @@
+/**
+ * The status monitor: an operation as generic HTTP pollers read it (the Microsoft REST guidelines'
+ * shape, which Azure's pollers follow). The HTTP gateway serves it at `/v1/{name}/status`, and
+ * completion callbacks carry it.
+ */
+import { Code, codeNameOf } from '../domain/errors.js';
+import type { OperationRecord } from '../domain/operation.js';
+import type { JsonValue } from '../protos/json.js';
+
+export type MonitorStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface StatusMonitor {
+  /** The operation's resource name. */
+  id: string;
+  status: MonitorStatus;
+  created_at: string;
+  updated_at: string;
+  /** 0-100. */
+  progress: number;
+  estimated_completion?: string;
+  /** The response, proto3 JSON with `@type`, once succeeded. */
+  result?: JsonValue;
+  error?: { code: number; message: string; status: string };
+  /** The operation's metadata, proto3 JSON with `@type`, when it has any. */
+  metadata?: JsonValue;
+}
+
+export function monitorStatusOf(record: OperationRecord): MonitorStatus {
+  if (!record.done) return record.leaseHolder === undefined ? 'pending' : 'running';
+  if (record.error === undefined) return 'succeeded';
+  return record.error.code === Code.CANCELLED ? 'cancelled' : 'failed';
+}
+
+export function statusMonitor(record: OperationRecord, anyToJson: (any: NonNullable<OperationRecord['metadata']>) => JsonValue): StatusMonitor {
+  const monitor: StatusMonitor = {
+    id: record.name,
+    status: monitorStatusOf(record),
+    created_at: new Date(record.createTime).toISOString(),
+    updated_at: new Date(record.updateTime).toISOString(),
+    progress: record.done && record.error === undefined ? 100 : record.progressPercent,
+  };
+  if (!record.done && record.estimatedCompletion !== undefined) monitor.estimated_completion = new Date(record.estimatedCompletion).toISOString();
+  if (record.response !== undefined) monitor.result = anyToJson(record.response);
+  if (record.error !== undefined) monitor.error = { code: record.error.code, message: record.error.message, status: codeNameOf(record.error.code) ?? 'UNKNOWN' };
+  if (record.metadata !== undefined) monitor.metadata = anyToJson(record.metadata);
+  return monitor;
+}
