@@ -288,6 +288,11 @@ export class Longrun {
   }
 }
 
+/** The store at `databasePath` on its own, for operator commands (`longrun deliveries`). */
+export function openOperationStore(databasePath: string, options: { pgSchema?: string } = {}): Promise<OperationStore> {
+  return openStore({ databasePath, ...options, pgPoolSize: 2 }, 30 * DAY_MS, createLogger('warn'), () => undefined);
+}
+
 /** SQLite for a path, PostgreSQL for a postgres:// or postgresql:// URL. */
 async function openStore(options: LongrunOptions, retentionMs: number, logger: Logger, metrics: () => Metrics | undefined): Promise<OperationStore> {
   const database = options.databasePath ?? './data/longrun.db';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `longrun serve` runs the server, `longrun runner` only handlers, `longrun copy-store` moves a
- * store; `longrun get|list|wait|cancel|delete` talk to a server.
+ * store, `longrun deliveries` shows and retries completion callbacks; `longrun
+ * get|list|wait|cancel|delete` talk to a server.
  * The only place (with serve.ts and client.ts) that reads argv and the environment.
  * Exit codes: see `Exit` in usage.ts.
  */
@@ -11,6 +12,7 @@ import { ConfigError } from '../config.js';
 import { LongrunError } from '../domain/errors.js';
 import { runClientCommand, CLIENT_COMMANDS } from './client.js';
 import { copyStoreCommand } from './copy-store.js';
+import { deliveriesCommand } from './deliveries.js';
 import { runner } from './runner.js';
 import { serve, SERVE_FLAGS } from './serve.js';
 import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
@@ -34,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
       return await run(values as Record<string, string | boolean | undefined>, process.env);
     }
     if (command === 'copy-store') return await copyStoreCommand(rest);
+    if (command === 'deliveries') return await deliveriesCommand(rest, process.env, process.stdout);
     if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
       return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env, process);

@@ -105,9 +105,28 @@ ${EXIT_CODES}
 Copies a SQLite store (FILE, e.g. ./data/longrun.db) into PostgreSQL (URL, postgres://...):
 every operation with its request, result and idempotency key, and the key that signs operation
 names and page tokens, so names, page tokens and retries made before the move keep working.
-Run it with the servers stopped; running it again copies only what is missing.
+Run it with the servers stopped; running it again copies only what is missing. Completion
+callback URLs of unfinished operations come along; the delivery history does not.
 
 exit codes: 0 copied, 1 failed (nothing is written then), 2 usage
+`,
+  deliveries: `usage: longrun deliveries list [--state STATE] [--operation NAME] [--limit N] [--json] [--db FILE|URL]
+       longrun deliveries retry ID [--db FILE|URL]
+
+Completion callbacks (signed webhooks), read from the store itself, so it works with the servers
+up or down. list prints the deliveries newest first: ID (the webhook-id), STATE, ATTEMPTS, LAST
+(the last HTTP status or error), UPDATED, OPERATION and RECEIVER (without its query string).
+retry makes a dead or gone delivery pending again with its attempts reset, due now, and lets
+its receiver have deliveries again after a 410; a running deliverer sends it within its poll.
+
+  --state STATE     pending, delivered, dead (the retry schedule ran out) or gone (a 410)
+  --operation NAME  only the deliveries of this operation
+  --limit N         at most N deliveries (default: all)
+  --json            {"deliveries": [...]} instead of the table
+  --db FILE|URL     the store (default: ./data/longrun.db, or LONGRUN_DB)
+  --pg-schema NAME  PostgreSQL schema (default: longrun, or LONGRUN_PG_SCHEMA)
+
+exit codes: 0 ok, 1 retry of a delivered one, 2 usage, 3 no such delivery
 `,
   'hash-token': `usage: longrun hash-token PRINCIPAL < token
 
@@ -169,7 +188,7 @@ exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or d
 `;
 }
 
-export const COMMANDS = ['serve', 'runner', 'copy-store', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'] as const;
+export const COMMANDS = ['serve', 'runner', 'copy-store', 'deliveries', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export function helpOf(command: Command): string {
@@ -181,6 +200,7 @@ export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --he
   longrun serve [--port 50051] [--db FILE|URL] [--no-vision] ...    run the server
   longrun runner --db URL [--enable-sleeper] ...                     run handlers only
   longrun copy-store --from FILE --to URL                            move SQLite into PostgreSQL
+  longrun deliveries list [--state dead] | retry ID                  completion callbacks
   longrun list [COLLECTION] [--filter EXPR] [--json]                 list operations as a table
   longrun get NAME                                                   print an operation as JSON
   longrun wait NAME [--timeout 5m]                                   show progress until it is done

@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/temp.js';
 import { within } from '../helpers/wait.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
-const COMMANDS = ['serve', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'];
+const COMMANDS = ['serve', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token', 'deliveries'];
 /** Any control character but the newline: what a pipe must never receive. */
 const CONTROL = /[\x00-\x09\x0b-\x1f\x7f]/;
 const noTerminal = SCRIPT === undefined ? 'util-linux script is not installed' : false;
