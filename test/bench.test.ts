@@ -37,6 +37,10 @@ describe('npm run bench', { timeout: 180_000 }, () => {
       /^Vision, 1-page document, request to done .* p99 \d/m,
       /^Vision, 2-page PDF: \d+ pages\/s/m,
       /^\d+ concurrent watchers \(\d+ gRPC, \d+ SSE\) .* extra memory with all open [\d.-]+ MB RSS.* p99 [\d.,]+ ms .* all saw done: true/m,
+      ...['SQLite', 'PostgreSQL'].flatMap((backend) => [
+        new RegExp(`^callbacks ${backend}: completion to the receiver's 2xx, .* p50 [\\d.]+ ms, p99 [\\d.]+ ms`, 'm'),
+        new RegExp(`^callbacks ${backend}: a backlog of \\d+ deliveries drained at [\\d,]+/s; .* ratio \\d`, 'm'),
+      ]),
     ]) {
       assert.match(stdout, section, `no line like ${section} in:\n${stdout}`);
     }

@@ -15,6 +15,7 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
+import { callbacksBench } from './callbacks.js';
 import { listBench } from './list.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
@@ -60,10 +61,12 @@ class ServerProcess {
     this.httpPort = listening.then((match) => (match[2] === undefined ? undefined : Number(match[2])));
   }
 
-  static start(args: string[], nodeFlags: string[] = []): ServerProcess {
+  static start(args: string[], nodeFlags: string[] = [], env: Record<string, string> = {}): ServerProcess {
     // BENCH_CPU_PROFILE=dir: a V8 CPU profile of each bench server and its worker threads, into dir.
     const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
-    return new ServerProcess(spawn(process.execPath, [...profile, ...nodeFlags, SERVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    return new ServerProcess(
+      spawn(process.execPath, [...profile, ...nodeFlags, SERVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }),
+    );
   }
 
   async stats(): Promise<Stats> {
@@ -434,6 +437,22 @@ const SECTIONS: Record<string, () => Promise<void>> = {
           httpPort: (await server.httpPort)!,
           stats: () => server.stats(),
           startSleep: (ms, steps) => startSleep(client, ms, steps),
+          stop: async () => {
+            client.close();
+            await server.stop();
+          },
+        };
+      },
+    }),
+  callbacks: () =>
+    callbacksBench({
+      report,
+      work,
+      async startServer(database, env) {
+        const server = ServerProcess.start(['longrun', database], [], env);
+        const client = sleeper(await server.port);
+        return {
+          create: (metadata) => startSleep(client, 0, 0, metadata),
           stop: async () => {
             client.close();
             await server.stop();

@@ -7,6 +7,8 @@
  *   server.js baseline <reply.json>         a no-op grpc-js GetOperation returning a fixed reply
  *   server.js vision <db> <storage root>   longrun serving the Vision sample
  * Prints `listening <port>` (`listening <port> http <port>` in longrun mode); on SIGUSR2 prints `stats <json>` (after a GC if --expose-gc).
+ * BENCH_CALLBACK_SECRET (longrun mode) turns on completion callbacks to 127.0.0.1; with
+ * BENCH_CALLBACKS_PAUSED=1 nothing is sent (deliveries pile up for the backlog figure).
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +33,15 @@ let server: grpc.Server;
 if (mode === 'longrun') {
   // The waits figure holds 10,000 WaitOperation calls from one (anonymous) client: above the
   // per-principal default of 1,000, which is the point of that limit, not of this figure.
-  longrun = await createLongrun({ databasePath: arg!, waitCapMs: 120_000, maxWaitsPerPrincipal: 20_000, maxWatchesPerPrincipal: 20_000, logger: silent() });
+  const secret = process.env.BENCH_CALLBACK_SECRET;
+  longrun = await createLongrun({
+    databasePath: arg!,
+    waitCapMs: 120_000,
+    maxWaitsPerPrincipal: 20_000,
+    maxWatchesPerPrincipal: 20_000,
+    logger: silent(),
+    ...(secret !== undefined && { callbacks: { secrets: [secret], allow: ['127.0.0.1'] } }),
+  });
   longrun.method<SleepRequest, Record<string, unknown>, Record<string, unknown>>(
     SLEEP_METHOD,
     async (request, context) => {
@@ -82,6 +92,7 @@ const port = await listen(server, '127.0.0.1', 0);
 // The longrun server also serves the HTTP gateway, for the http section.
 const http = mode === 'longrun' ? await longrun!.http.listen({ host: '127.0.0.1', port: 0 }) : undefined;
 longrun?.start();
+if (process.env.BENCH_CALLBACKS_PAUSED === '1') await longrun?.deliverer?.stop(0);
 process.stdout.write(`listening ${port}${http === undefined ? '' : ` http ${http.port}`}\n`);
 process.on('SIGUSR2', () => {
   (globalThis as { gc?: () => void }).gc?.();

@@ -119,8 +119,11 @@ export class Deliverer {
         for (const claim of claimed) this.startAttempt(claim);
         if (claimed.length === 0) break;
       }
+      // A due one left unclaimed goes to a receiver at its cap (an attempt ending wakes us) or is
+      // leased elsewhere: then only the backstop.
       const due = await store.nextDeliveryDue();
-      this.schedule(due === undefined ? this.options.pollMs : due - clock.now());
+      const wait = due === undefined ? this.options.pollMs : due - clock.now();
+      this.schedule(wait <= 0 ? this.options.pollMs : wait);
     } catch (error) {
       logger.warn({ err: error }, 'completion callbacks: the store could not be read; trying again');
       this.schedule(this.options.pollMs);
