@@ -39,6 +39,7 @@ function leaseMsOf(attemptTimeoutMs: number): number {
   return 3 * attemptTimeoutMs + 1000;
 }
 const SWEEP_EVERY_MS = 60_000;
+const SKIP_SCAN_EVERY_MS = 100;
 const SWEEP_BATCH = 500;
 
 export class Deliverer {
@@ -53,6 +54,7 @@ export class Deliverer {
   private unsubscribe: (() => void) | undefined;
   private passing: Promise<void> | undefined;
   private again = false;
+  private lastSkipScan = -Infinity;
   private stopped = true;
 
   constructor(
@@ -109,6 +111,12 @@ export class Deliverer {
         const room = settings.maxInFlight - this.inFlightTotal;
         if (room <= 0) return; // an attempt ending wakes us
         const skipUrls = [...this.inFlight].filter(([, count]) => count >= settings.maxPerReceiver).map(([url]) => url);
+        // Skipping receivers at their cap may scan every delivery due to them (a backlog for one
+        // slow receiver): done at most every SKIP_SCAN_EVERY_MS, and an attempt ending makes room anyway.
+        if (skipUrls.length > 0) {
+          if (performance.now() - this.lastSkipScan < SKIP_SCAN_EVERY_MS) break;
+          this.lastSkipScan = performance.now();
+        }
         const claimed = await store.claimDeliveries({
           holder: this.holder,
           limit: Math.min(room, settings.maxPerReceiver),
@@ -123,7 +131,7 @@ export class Deliverer {
       // leased elsewhere: then only the backstop.
       const due = await store.nextDeliveryDue();
       const wait = due === undefined ? this.options.pollMs : due - clock.now();
-      this.schedule(wait <= 0 ? this.options.pollMs : wait);
+      this.schedule(wait <= 0 ? Math.min(this.options.pollMs, SKIP_SCAN_EVERY_MS) : wait);
     } catch (error) {
       logger.warn({ err: error }, 'completion callbacks: the store could not be read; trying again');
       this.schedule(this.options.pollMs);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { signatureHeader, parseSecrets } from '../../src/callbacks/sign.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
@@ -22,10 +23,15 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
   let receiver: Receiver;
   let endpoint: Receiver;
 
+  /** Every log line, raw: what must never be in them is checked on the text. */
+  const logLines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+
   before(async () => {
     endpoint = await startReceiver(0, '/every-operation');
     server = await startTestServer({
       http: {},
+      logger,
       callbacks: {
         secrets: [SECRET],
         allow: ['127.0.0.1'],
@@ -153,6 +159,28 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
     await rejectsWith(server.call(SLEEP_METHOD, { duration: { seconds: 0 }, callbackUrl: 'https://192.168.1.1/' }), status.INVALID_ARGUMENT, /^callback_url: /);
     await assert.rejects(server.longrun.create(SLEEP_METHOD, { duration: { seconds: 0 } }, { callbackUrl: 'https://0x7f.2/' }), /callbackUrl: must not target a loopback address/);
     assert.equal((await server.longrun.store.list({ parent: '', limit: 1000, now: Date.now() })).length, before);
+  });
+
+  it('logs one line per attempt without the secret, the body or the query, and counts attempts and latency in metrics', async () => {
+    receiver = await startReceiver();
+    receiver.answer = (_request, index) => (index === 0 ? { status: 500 } : { status: 200 });
+    const created = await start({ duration: '0s', steps: 1 }, `${receiver.url}?token=query-secret`);
+    await receiver.count(2);
+    await eventually(async () => (await deliveriesOf(created.json.name))[0]?.state === 'delivered', 'delivered');
+    const attempts = logLines.map((line) => JSON.parse(line)).filter((line) => line.operation === created.json.name && line.delivery !== undefined);
+    assert.deepEqual(attempts.map((line) => [line.msg, line.attempt, line.status, line.outcome, line.receiver]), [
+      ['completion callback attempt failed; will retry', 1, 500, 'retry', `http://127.0.0.1:${receiver.port}`],
+      ['completion callback delivered', 2, 200, 'delivered', `http://127.0.0.1:${receiver.port}`],
+    ]);
+    const everything = logLines.join('');
+    assert.ok(!everything.includes(SECRET.slice('whsec_'.length)), 'no secret');
+    assert.ok(!everything.includes('query-secret'), 'no query string');
+    assert.ok(!everything.includes('SleepResponse'), 'no body');
+    const metrics = (await server.longrun.metrics.scrape()).body;
+    assert.match(metrics, /^longrun_callback_attempts_total\{outcome="sent"\} [1-9]/m);
+    assert.match(metrics, /^longrun_callback_attempts_total\{outcome="failed"\} [1-9]/m);
+    assert.match(metrics, /^longrun_callback_latency_seconds_count [1-9]/m);
+    assert.match(metrics, /^longrun_callback_deliveries\{state="delivered"\} [1-9]/m);
   });
 
   it("tells a principal's per-server endpoint of every operation of theirs", async () => {
