@@ -18,6 +18,14 @@ import type { Logger } from '../log.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { toHttpError } from './errors.js';
 
+/** The headers of an event stream (and of a HEAD of one). */
+export const EVENT_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  // Proxies such as nginx would otherwise hold events back.
+  'x-accel-buffering': 'no',
+} as const;
+
 /** A comment line this often while nothing changes (default of GatewayOptions.keepAliveMs). */
 export const DEFAULT_KEEP_ALIVE_MS = 15_000;
 
@@ -47,12 +55,7 @@ export async function streamWatch(parts: EventStreamParts, name: string, caller:
   const states = parts.service.watch(name, caller, client.signal)[Symbol.asyncIterator]();
   // The first state decides between an HTTP error and a stream.
   let next = await states.next();
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    // Proxies such as nginx would otherwise hold events back.
-    'x-accel-buffering': 'no',
-  });
+  res.writeHead(200, EVENT_STREAM_HEADERS);
   res.flushHeaders();
   const keepAlive = setInterval(() => {
     if (!res.writableNeedDrain) res.write(': keep-alive\n\n');

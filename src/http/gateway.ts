@@ -19,7 +19,7 @@ import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js'
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyInit, operationInit } from '../protos/operation-json.js';
 import type { TypeRegistry } from '../protos/registry.js';
-import { DEFAULT_KEEP_ALIVE_MS, streamWatch } from './events.js';
+import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
 import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
 import { openApiDocument } from './openapi.js';
@@ -188,6 +188,12 @@ export class Gateway {
         return undefined;
       }
       case 'watch': {
+        if (context.req.method === 'HEAD') {
+          // The headers a GET would start with (after the same checks), and no stream to hold open.
+          await service.get(name, caller);
+          res.writeHead(200, EVENT_STREAM_HEADERS).end();
+          return undefined;
+        }
         // Watchers of one operation share its records (see OperationsService.watch): encode each once.
         const cache = context.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
         const toJson = (record: OperationRecord) => {

@@ -9,7 +9,9 @@ import { status } from '@grpc/grpc-js';
 import { hashToken, OperationsClient, TokenTable, type Longrun } from '../../src/index.js';
 import type { OperationWithProgress } from '../../src/grpc/client.js';
 import { bufCurl } from '../helpers/buf-curl.js';
-import { spawnServer } from '../helpers/process.js';
+import { httpAddressOf, spawnRunner, spawnServer } from '../helpers/process.js';
+import { testPostgres } from '../helpers/postgres.js';
+import { openSse, type SseEvent } from '../helpers/sse.js';
 import { GenericCaller, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 import { eventually, within } from '../helpers/wait.js';
@@ -157,25 +159,38 @@ describe('watch limits and tenancy', { timeout: 60_000 }, () => {
   });
 });
 
-describe('a watcher on one server, the runner in another process (one SQLite file)', { timeout: 90_000 }, () => {
+const onPostgres = process.env.LONGRUN_TEST_STORE === 'postgres';
+
+describe(`a watcher on one server, the runner in another process (${onPostgres ? 'PostgreSQL' : 'one SQLite file'})`, { timeout: 90_000 }, () => {
   const dir = tempDir();
-  it('sees the progress the other process saves, and the end', async () => {
-    const path = dir.file('shared.db');
+  it('sees the progress the other process saves, over gRPC and over Server-Sent Events, and the end', async () => {
+    const database = onPostgres ? await (await testPostgres()).freshDatabase() : undefined;
+    const path = database?.url ?? dir.file('shared.db');
     const api = await spawnServer(path, ['--enable-sleeper', '--no-runner', '--watch-interval', '50ms']);
-    const worker = await spawnServer(path, ['--enable-sleeper']);
+    const worker = onPostgres ? await spawnRunner(path, ['--enable-sleeper']) : await spawnServer(path, ['--enable-sleeper']);
     const onApi = new OperationsClient(api.address);
     const caller = new GenericCaller(api.address);
     try {
       const created = await caller.call<{ name: string }>(SLEEP, sleep(1500, 5));
+      const events = openSse(`${await httpAddressOf(api)}/v1/${created.name}:watch`).then(async (stream) => {
+        const seen: SseEvent[] = [];
+        for await (const event of stream.events()) seen.push(event);
+        return seen;
+      });
       const states = await within(collect(onApi.watch(created.name)), 'the stream to end', 30_000);
       assert.equal(states.at(-1)!.operation.done, true);
       const percents = states.map((state) => state.progressPercent!);
       assert.ok(percents.filter((p) => p > 0 && p < 100).length >= 2, `progress from the other process reached the watcher: ${percents.join(',')}`);
+      const sse = await within(events, 'the event stream to end', 30_000);
+      assert.equal(sse.at(-1)!.event, 'end');
+      const ssePercents = sse.filter((e) => e.event === 'operation').map((e) => (JSON.parse(e.data) as { progressPercent?: number }).progressPercent ?? 0);
+      assert.ok(ssePercents.filter((p) => p > 0 && p < 100).length >= 2, `progress over SSE: ${ssePercents.join(',')}`);
     } finally {
       onApi.close();
       caller.close();
       await Promise.all([api.stop(), worker.stop()]);
       dir.remove();
+      await database?.drop();
     }
   });
 });

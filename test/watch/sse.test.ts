@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { hashToken, TokenTable } from '../../src/index.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { http } from '../helpers/http.js';
@@ -17,6 +19,28 @@ const sleep = (ms: number, steps: number) => ({ duration: { seconds: Math.floor(
 interface WatchJson {
   operation: { name: string; done?: boolean; metadata?: { '@type': string }; response?: { '@type': string } };
   progressPercent?: number;
+}
+
+/** An operator removing an operation's row by hand, in a connection of its own, telling the change feed as another process would. */
+async function removeUnderneath(databasePath: string, name: string): Promise<void> {
+  if (/^postgres(ql)?:/.test(databasePath)) {
+    const client = new pg.Client({ connectionString: databasePath });
+    await client.connect();
+    try {
+      await client.query('DELETE FROM longrun.operations WHERE name = $1', [name]);
+      await client.query("SELECT pg_notify('longrun.updated', 'test' || E'\\n' || $1::text)", [name]);
+    } finally {
+      await client.end();
+    }
+    return;
+  }
+  const db = new Database(databasePath);
+  try {
+    db.prepare('DELETE FROM operations WHERE name = ?').run(name);
+    db.prepare("INSERT INTO changes (origin, kind, subject, at) VALUES ('test', 'updated', ?, 0)").run(name);
+  } finally {
+    db.close();
+  }
 }
 
 async function all(events: AsyncIterable<SseEvent>): Promise<SseEvent[]> {
@@ -91,6 +115,32 @@ describe('watching over HTTP (Server-Sent Events)', { timeout: 60_000 }, () => {
     assert.match(await refused.body(), /TOO_MANY_WATCHES/);
     for (const stream of open) stream.close();
     await eventually(() => server.longrun.events.watchingCount() === 0, 'closed streams to be released');
+  });
+
+  it('answers HEAD with the stream headers and nothing to hold open; a missing operation is 404 or 403 as for GET', async () => {
+    const { name } = await server.call<{ name: string }>(SLEEP, sleep(60_000, 1));
+    const head = await within(http('HEAD', url(name)), 'HEAD to answer at once', 5000);
+    assert.equal(head.status, 200);
+    assert.match(String(head.headers['content-type']), /^text\/event-stream/);
+    assert.equal(head.text, '');
+    const missing = await http('HEAD', url('operations/no-such-operation'));
+    assert.ok(missing.status === 403 || missing.status === 404, `status ${missing.status}`);
+    assert.equal(server.longrun.events.watchingCount(), 0);
+    await http('POST', `${server.httpUrl}/v1/${name}:cancel`);
+  });
+
+  it('ends a started stream with an error event when the operation goes away underneath it', async () => {
+    const { name } = await server.call<{ name: string }>(SLEEP, sleep(60_000, 1));
+    const stream = await openSse(url(name));
+    const events = stream.events();
+    assert.equal(((await within(events.next(), 'the first event')).value as SseEvent).event, 'operation');
+    await removeUnderneath(server.databasePath, name);
+    const rest = (await within(all({ [Symbol.asyncIterator]: () => events }), 'the stream to end', 10_000)).filter((e) => e.event !== 'comment' && e.event !== 'operation');
+    assert.deepEqual(rest.map((e) => e.event), ['error']);
+    const body = JSON.parse(rest[0]!.data) as { error: { code: number; status: string; message: string } };
+    assert.deepEqual([body.error.code, body.error.status], [404, 'NOT_FOUND']);
+    assert.match(body.error.message, new RegExp(name));
+    await eventually(() => server.longrun.events.watchingCount() === 0, 'the stream released');
   });
 
   it('is described in the OpenAPI document', async () => {
