@@ -19,6 +19,7 @@ import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js'
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyInit, operationInit } from '../protos/operation-json.js';
 import type { TypeRegistry } from '../protos/registry.js';
+import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
 import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
@@ -73,6 +74,8 @@ export class Gateway {
   private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
 
+  private readonly console: ConsolePages;
+
   constructor(
     private readonly parts: GatewayParts,
     options: GatewayOptions = {},
@@ -82,6 +85,13 @@ export class Gateway {
     this.retryAfterCapMs = options.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    this.console = new ConsolePages({
+      service: parts.service,
+      codec: parts.codec,
+      authenticate: (req) => this.authenticate(req),
+      sendJson: (res, status, body, headers) => this.sendJson(res, status, body, headers),
+      sendError: (res, error, route) => void this.sendError(res, error, route, {}),
+    });
   }
 
   /** For `node:http`'s `createServer(handler)`, or to mount in an app's own server. */
@@ -105,6 +115,7 @@ export class Gateway {
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
     const method = req.method ?? 'GET';
+    if (isConsolePath(rawPath)) return this.console.serve(req, res, rawPath, query);
     const lookup = rawPath.startsWith('/') ? findRoute(this.routes, method, rawPath) : { kind: 'not-found' as const };
     if (lookup.kind !== 'found') {
       req.resume();

@@ -276,10 +276,11 @@ export class OperationsService {
    * Auth, tenancy and errors as GetOperation; a deleted operation ends the stream with NOT_FOUND.
    */
   async *watch(name: string, caller: Caller, signal: AbortSignal): AsyncGenerator<OperationRecord, void, undefined> {
-    const { options, events } = this.deps;
+    const { options, events, clock } = this.deps;
     const intervalMs = options.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
     const release = this.holdWatch(caller.principal);
-    const deadline = Date.now() + (options.watchCapMs ?? DEFAULT_WATCH_CAP_MS);
+    // The cap is wall time (the server's clock); coalescing below is on the monotonic clock.
+    const deadline = clock.now() + (options.watchCapMs ?? DEFAULT_WATCH_CAP_MS);
     let changed = true;
     /** The read must begin at or after this change count to show what this watcher was told of. */
     let needed = this.changeSeq;
@@ -307,9 +308,9 @@ export class OperationsService {
     let lastSentAt = -Infinity;
     try {
       for (;;) {
-        if (signal.aborted || events.stopped || Date.now() >= deadline) return;
+        if (signal.aborted || events.stopped || clock.now() >= deadline) return;
         if (!changed) {
-          await pause(deadline - Date.now(), true);
+          await pause(deadline - clock.now(), true);
           continue;
         }
         // Coalescing: whatever changes meanwhile is read once, as the latest state.

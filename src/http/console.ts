@@ -1,0 +1,138 @@
+/**
+ * The web console at `/console/`: static pages shipped in the package (`console/`, nothing from
+ * other hosts) and two JSON reads made for them, `/console/api/operations` (a page of the list, as
+ * summaries with method, state, progress and times, which an AIP-151 Operation does not carry) and
+ * `/console/api/operation?name=` (one operation with its timeline). Both go through the same
+ * service, authentication and tenancy as the RPCs; everything else (cancel, delete, the live
+ * stream) the pages do through the public REST routes.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { invalidArgument } from '../domain/errors.js';
+import type { OperationRecord } from '../domain/operation.js';
+import type { Caller, OperationsService } from '../operations/service.js';
+import { statusMonitor, type StatusMonitor } from '../operations/status-monitor.js';
+import type { JsonCodec, JsonValue } from '../protos/json.js';
+import { anyInit, operationInit } from '../protos/operation-json.js';
+
+const ASSETS_DIR = new URL('../../../console/', import.meta.url);
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'console.css': 'text/css; charset=utf-8',
+  'console.js': 'text/javascript; charset=utf-8',
+};
+/** Nothing but this origin: no inline script, no other host, no framing. */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+const PAGE_SIZE = 20;
+
+export interface ConsoleParts {
+  service: OperationsService;
+  codec: JsonCodec;
+  authenticate(req: IncomingMessage): Caller;
+  sendJson(res: ServerResponse, status: number, body: JsonValue, headers: Record<string, string>): void;
+  sendError(res: ServerResponse, error: unknown, route: string): void;
+}
+
+export function isConsolePath(path: string): boolean {
+  return path === '/console' || path.startsWith('/console/');
+}
+
+export class ConsolePages {
+  private readonly assets = new Map<string, Buffer>();
+
+  constructor(private readonly parts: ConsoleParts) {}
+
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    req.resume();
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('the console is read with GET\n');
+      return;
+    }
+    if (path === '/console') {
+      res.writeHead(308, { location: '/console/' }).end();
+      return;
+    }
+    const rest = path.slice('/console/'.length);
+    if (rest === 'api/operations' || rest === 'api/operation') {
+      try {
+        const caller = this.parts.authenticate(req);
+        const body = rest === 'api/operations' ? await this.list(query, caller) : await this.detail(query, caller);
+        this.parts.sendJson(res, 200, body, { 'cache-control': 'no-store' });
+      } catch (error) {
+        this.parts.sendError(res, error, `/console/${rest}`);
+      }
+      return;
+    }
+    const file = rest === '' ? 'index.html' : rest;
+    const type = ASSETS[file];
+    if (type === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('no such page\n');
+      return;
+    }
+    let content = this.assets.get(file);
+    if (content === undefined) {
+      content = readFileSync(new URL(file, ASSETS_DIR));
+      this.assets.set(file, content);
+    }
+    res.writeHead(200, { 'content-type': type, 'content-length': content.length, 'cache-control': 'no-cache', ...SECURITY_HEADERS });
+    res.end(method === 'HEAD' ? undefined : content);
+  }
+
+  private async list(query: URLSearchParams, caller: Caller): Promise<JsonValue> {
+    const collection = query.get('collection') || 'operations';
+    const result = await this.parts.service.list(
+      { name: collection, filter: query.get('filter') ?? '', pageSize: PAGE_SIZE, pageToken: query.get('pageToken') ?? '', returnPartialSuccess: false },
+      caller,
+    );
+    return { operations: result.operations.map((record) => this.summary(record)), nextPageToken: result.nextPageToken } as unknown as JsonValue;
+  }
+
+  private async detail(query: URLSearchParams, caller: Caller): Promise<JsonValue> {
+    const name = query.get('name');
+    if (name === null || name === '') throw invalidArgument('name', 'is required (the operation, e.g. operations/abc)');
+    const record = await this.parts.service.get(name, caller);
+    return {
+      ...this.summary(record),
+      operation: this.parts.codec.toJsonOf('google.longrunning.Operation', operationInit(record)),
+      timeline: timelineOf(record),
+    } as unknown as JsonValue;
+  }
+
+  private summary(record: OperationRecord): StatusMonitor & { method: string; state: string; attempt: number; cancel_requested: boolean } {
+    const monitor = statusMonitor(record, (any) => this.anyJson(any));
+    return {
+      ...monitor,
+      method: record.method,
+      state: monitor.status === 'failed' && record.error !== undefined ? `failed (${monitor.error?.status ?? record.error.code})` : monitor.status,
+      attempt: record.attempt,
+      cancel_requested: record.cancelRequested,
+    };
+  }
+
+  private anyJson(any: NonNullable<OperationRecord['metadata']>): JsonValue {
+    try {
+      return this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any));
+    } catch {
+      return { '@type': any.typeUrl, value: Buffer.from(any.value).toString('base64') };
+    }
+  }
+}
+
+/** What the record tells of the operation's life, oldest first (`at` where the store keeps the time). */
+function timelineOf(record: OperationRecord): { at?: string; what: string }[] {
+  const at = (ms: number) => new Date(ms).toISOString();
+  const events: { at?: string; what: string }[] = [{ at: at(record.createTime), what: 'created' }];
+  if (!record.done && record.leaseHolder !== undefined) events.push({ what: `running (attempt ${record.attempt} of ${record.maxAttempts})` });
+  if (!record.done && record.updateTime > record.createTime) events.push({ at: at(record.updateTime), what: `last update: ${record.progressPercent}%` });
+  if (!record.done && record.cancelRequested) events.push({ what: 'cancellation requested' });
+  if (record.done && record.doneTime !== undefined) {
+    const outcome = record.error === undefined ? 'succeeded' : record.error.code === 1 ? 'cancelled' : `failed: ${record.error.message}`;
+    events.push({ at: at(record.doneTime), what: record.attempt > 1 ? `${outcome} (after ${record.attempt} attempts)` : outcome });
+  }
+  return events;
+}
