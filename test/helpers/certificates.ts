@@ -20,18 +20,8 @@ export async function makeCa(name = 'longrun test CA'): Promise<Pem> {
 }
 
 /** For localhost, 127.0.0.1 and ::1, signed by `ca`. */
-export async function serverCertificate(ca: Pem): Promise<Pem> {
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
-    ...options,
-    ca: { cert: ca.cert, key: ca.key },
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
-    ],
-  });
-  return { cert: pems.cert, key: pems.private };
+export function serverCertificate(ca: Pem): Promise<Pem> {
+  return signedServerCertificate(ca, 'localhost', [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }]);
 }
 
 /** A client certificate whose subject is CN=`commonName`, O=Example, signed by `ca`. */
@@ -55,15 +45,19 @@ export async function clientCertificate(ca: Pem, commonName: string): Promise<Pe
 }
 
 /** A server certificate for the DNS name `host` only, signed by `ca`. */
-export async function hostCertificate(ca: Pem, host: string): Promise<Pem> {
-  const pems = await generate([{ name: 'commonName', value: host }], {
+export function hostCertificate(ca: Pem, host: string): Promise<Pem> {
+  return signedServerCertificate(ca, host, [{ type: 2, value: host }]);
+}
+
+async function signedServerCertificate(ca: Pem, commonName: string, altNames: ({ type: 2; value: string } | { type: 7; ip: string })[]): Promise<Pem> {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
     ...options,
     ca: { cert: ca.cert, key: ca.key },
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: host }] },
+      { name: 'subjectAltName', altNames },
     ],
   });
   return { cert: pems.cert, key: pems.private };

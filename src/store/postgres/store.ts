@@ -298,11 +298,7 @@ export class PostgresOperationStore implements OperationStore {
   }
 
   async sweepExpired(now: number, batchSize: number): Promise<number> {
-    try {
-      return (await this.pool.query(this.stmt.sweep.text, valuesOf(this.stmt.sweep, { now, limit: batchSize }))).rowCount ?? 0;
-    } catch (error) {
-      throw storeError(error);
-    }
+    return this.rowCount(this.stmt.sweep, { now, limit: batchSize });
   }
 
   async countByState(now: number): Promise<OperationCounts> {
@@ -364,11 +360,7 @@ export class PostgresOperationStore implements OperationStore {
   }
 
   async sweepDeliveries(before: number, batchSize: number): Promise<number> {
-    try {
-      return (await this.pool.query(this.stmt.sweepDeliveries.text, valuesOf(this.stmt.sweepDeliveries, { before, limit: batchSize }))).rowCount ?? 0;
-    } catch (error) {
-      throw storeError(error);
-    }
+    return this.rowCount(this.stmt.sweepDeliveries, { before, limit: batchSize });
   }
 
   async signingKey(): Promise<Uint8Array> {
@@ -390,6 +382,15 @@ export class PostgresOperationStore implements OperationStore {
   /** This process's own changes, after their commit: its subscribers hear at once (its NOTIFYs are skipped). */
   private tell(...changes: StoreChange[]): void {
     if (changes.length > 0) this.changes.publish(changes);
+  }
+
+  /** How many rows a statement without RETURNING touched. */
+  private async rowCount(statement: Statement, params: Record<string, unknown>): Promise<number> {
+    try {
+      return (await this.pool.query(statement.text, valuesOf(statement, params))).rowCount ?? 0;
+    } catch (error) {
+      throw storeError(error);
+    }
   }
 
   private async rows<Row = Record<string, unknown>>(statement: Statement, params: Record<string, unknown>): Promise<Row[]> {
