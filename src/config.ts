@@ -49,6 +49,7 @@ export interface ServerConfig {
   callbackRetry?: string;
   callbackEndpointsFile?: string;
   callbackTimeoutMs: number;
+  callbackMaxPerReceiver: number;
 }
 
 /** `file`: an optional path, '' for none. `list`: comma-separated, '' for none. */
@@ -144,6 +145,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Per-server callback endpoints: lines of "<principal> <url>" (* for every principal); each receives the end of every operation of that principal. Read at start.' },
   { key: 'callbackTimeoutMs', flag: 'callback-timeout', env: 'LONGRUN_CALLBACK_TIMEOUT', kind: 'duration', default: '10s',
     description: 'Longest one callback attempt may take, from resolving the name to the end of the answer; a delivery whose sender crashed is retried about three times this later.' },
+  { key: 'callbackMaxPerReceiver', flag: 'callback-max-per-receiver', env: 'LONGRUN_CALLBACK_MAX_PER_RECEIVER', kind: 'int', default: '16',
+    description: 'Callback attempts one process has in flight to one URL at once (64 in all): a slow receiver holds up only its own deliveries.' },
   { key: 'allowInsecure', flag: 'allow-insecure', env: 'LONGRUN_ALLOW_INSECURE', kind: 'boolean', default: 'false',
     description: 'Allow a non-loopback --host without authentication, or with bearer tokens but no TLS (when a proxy in front provides them).' },
 ];

@@ -22,7 +22,7 @@ export interface CallbackOptions {
   endpoints?: Readonly<Record<string, readonly string[]>>;
   /** One attempt's limit, from resolving the name to the end of the response (default: 10 s). */
   attemptTimeoutMs?: number;
-  /** Attempts in flight to one URL from this process (default: 4): a slow receiver holds up only its own deliveries. */
+  /** Attempts in flight to one URL from this process (default: 16): a slow receiver holds up only its own deliveries. */
   maxPerReceiver?: number;
   /** Attempts in flight from this process in all (default: 64). */
   maxInFlight?: number;
@@ -31,7 +31,7 @@ export interface CallbackOptions {
 }
 
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_PER_RECEIVER = 4;
+export const DEFAULT_MAX_PER_RECEIVER = 16;
 export const DEFAULT_MAX_IN_FLIGHT = 64;
 /** Endpoint file entries for every principal. */
 const EVERY_PRINCIPAL = '*';

@@ -113,6 +113,7 @@ function callbacksOf(config: ServerConfig, secretFile: string): CallbackOptions 
       secrets: [readConfigFile(secretFile, '--callback-secret-file')],
       allow: config.callbackAllow,
       attemptTimeoutMs: config.callbackTimeoutMs,
+      maxPerReceiver: config.callbackMaxPerReceiver,
       ...(config.callbackRetry !== undefined && { retrySchedule: parseRetrySchedule(config.callbackRetry) }),
       ...(config.callbackEndpointsFile !== undefined && {
         endpoints: parseEndpoints(readConfigFile(config.callbackEndpointsFile, '--callback-endpoints-file'), `--callback-endpoints-file ${config.callbackEndpointsFile}`),

@@ -183,6 +183,27 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
     assert.match(metrics, /^longrun_callback_deliveries\{state="delivered"\} [1-9]/m);
   });
 
+  it('caps attempts in flight to one receiver, so a slow one holds up nobody else', async () => {
+    const capped = await startTestServer({ http: {}, callbacks: { secrets: [SECRET], allow: ['127.0.0.1'], maxPerReceiver: 2, attemptTimeoutMs: 5000, retrySchedule: [1000] } });
+    const slow = await startReceiver(0, '/slow');
+    const fast = await startReceiver(0, '/fast');
+    slow.answer = () => 'hang';
+    try {
+      const startWith = (url: string) => http('POST', `${capped.httpUrl}/v1/sleep`, { body: { duration: '0s', steps: 1 }, headers: { 'Longrun-Callback-Url': url } });
+      for (let i = 0; i < 6; i++) await startWith(slow.url);
+      await slow.count(2);
+      const started = Date.now();
+      await startWith(fast.url);
+      await fast.count(1, 3000);
+      assert.ok(Date.now() - started < 3000, 'the fast receiver was not held up');
+      assert.equal(slow.received.length, 2, 'never more than the cap in flight to the slow receiver');
+    } finally {
+      await capped.close();
+      await slow.close();
+      await fast.close();
+    }
+  });
+
   it("tells a principal's per-server endpoint of every operation of theirs", async () => {
     const asSomeone = await startTestServer({ principal: 'someone', callbacks: { secrets: [SECRET], allow: ['127.0.0.1'], endpoints: { someone: [endpoint.url] } } });
     try {
