@@ -12,7 +12,9 @@ export type { AddToServerOptions, ListenOptions, ServedLongrun, TlsOptions } fro
 export { Authenticator, type AuthOptions, type PresentedCredentials } from './auth/authenticator.js';
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
-export { IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './callbacks/schedule.js';
+export type { CallbackOptions } from './callbacks/settings.js';
 export type { HttpFront, HttpServeOptions } from './http/front.js';
 export type { Gateway, GatewayOptions, RequestHandler } from './http/gateway.js';
 export type { HttpListenOptions, HttpServer, HttpTlsOptions } from './http/server.js';
@@ -33,5 +35,5 @@ export type { MetricsServer } from './observe/metrics-server.js';
 export { TYPE_URL_PREFIX, type GeneratedMessage, type GeneratedMessageClass, type MessageValue } from './protos/registry.js';
 export { SqliteOperationStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite/store.js';
 export { PostgresOperationStore, type PostgresStoreOptions } from './store/postgres/store.js';
-export type { ChangeFeed, ChangeListener, OperationCounts, OperationStore, StoreChange } from './store/types.js';
+export type { ChangeFeed, ChangeListener, DeliveryRecord, DeliveryState, OperationCounts, OperationStore, StoreChange } from './store/types.js';
 export { createLogger, type Logger, type LogFormat, type LogLevel } from './log.js';
