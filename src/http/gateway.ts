@@ -192,8 +192,10 @@ export class Gateway {
         }
         const base = baseUrl(context.req);
         const links = { location: `${base}/v1/${record.name}`, 'operation-location': `${base}/v1/${record.name}/status` };
-        // Done (within the wait, or a replayed key): the result itself, as a GET would answer it.
-        const style = record.done ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
+        // Done within the asked wait: the result itself, as a GET would answer it. (A replayed key
+        // without one is answered as its first call was.)
+        const finished = record.done && prefer.waitSeconds !== undefined;
+        const style = finished ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
         if (style === 'async' && prefer.respondAsync) applied.unshift('respond-async');
         this.sendJson(res, style === 'google' ? 200 : 202, this.operationJson(record, context), {
           ...links,
