@@ -41,6 +41,8 @@ export interface GatewayParts {
   caller: Caller;
   /** Services whose annotated methods get routes: google.longrunning.Operations and the declared methods'. */
   services: readonly string[];
+  /** The answer style of a declared method (its `httpAnswer`), by RPC path. */
+  answerStyleOf(rpc: string): AnswerStyle;
 }
 
 export interface GatewayOptions {
@@ -108,7 +110,7 @@ export class Gateway {
 
   /** The OpenAPI 3.1 description of every route (also served at /openapi.json). */
   openApi(): Record<string, unknown> {
-    return openApiDocument(this.routes, this.parts.codec);
+    return openApiDocument(this.routes, this.parts.codec, this.parts.answerStyleOf);
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -5,6 +5,7 @@
  * enums by name, well-known types in their JSON forms).
  */
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import type { AnswerStyle } from '../domain/operation.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
 
@@ -49,7 +50,8 @@ const STATUS_MONITOR_SCHEMA: Schema = {
   required: ['id', 'status', 'created_at', 'updated_at', 'progress'],
 };
 
-export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Record<string, unknown> {
+/** `styleOf` gives a creating route's answer style (its method's `httpAnswer`), to say which answer is its usual one. */
+export function openApiDocument(routes: readonly Route[], codec: JsonCodec, styleOf: (rpc: string) => AnswerStyle = () => 'async'): Record<string, unknown> {
   const schemas: Record<string, Schema> = { 'longrun.Error': ERROR_SCHEMA, 'longrun.StatusMonitor': STATUS_MONITOR_SCHEMA };
   const ref = (typeName: string): Schema => {
     addSchema(codec, typeName, schemas);
@@ -72,7 +74,7 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
       operationId,
       summary: `${route.rpc === '' ? '' : route.rpc.slice(1)}${route.extension ? " (longrun's extension)" : ''}`,
       parameters: parameters.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
-      responses: responsesOf(route, ref),
+      responses: responsesOf(route, ref, styleOf),
     };
     if (route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH') {
       if (route.body !== '' && route.requestType !== '') {
@@ -82,6 +84,16 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
       if (route.action === 'create') {
         (operation['parameters'] as unknown[]).push(
           { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } },
+          {
+            name: 'Prefer',
+            in: 'header',
+            required: false,
+            description:
+              'RFC 7240. `respond-async`: answer 202 with Location, Operation-Location and Retry-After whatever the method\'s usual answer ' +
+              '(Preference-Applied says so). `wait=N`: hold the call up to N seconds (capped as WaitOperation is); if the operation is done by then, ' +
+              'answer 200 with the done Operation, else the usual answer.',
+            schema: { type: 'string', examples: ['respond-async', 'wait=10', 'respond-async, wait=5'] },
+          },
           {
             name: 'Longrun-Callback-Url',
             in: 'header',
@@ -112,24 +124,36 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
   };
 }
 
-function responsesOf(route: Route, ref: (typeName: string) => Schema): Record<string, unknown> {
+function responsesOf(route: Route, ref: (typeName: string) => Schema, styleOf: (rpc: string) => AnswerStyle): Record<string, unknown> {
   const json = (schema: Schema) => ({ 'application/json': { schema } });
   const error = { description: 'AIP-193 error', content: json({ $ref: '#/components/schemas/longrun.Error' }) };
-  const retryAfter = { 'Retry-After': { description: 'seconds before polling again, while not done', schema: { type: 'integer' } } };
+  const retryAfter = {
+    'Retry-After': { description: 'seconds before polling again, while not done (operations answered in the async style only)', schema: { type: 'integer' } },
+  };
   switch (route.action) {
-    case 'create':
+    case 'create': {
+      const usual = styleOf(route.rpc);
+      const links = {
+        Location: { description: "the operation's URL", schema: { type: 'string', format: 'uri' } },
+        'Operation-Location': { description: "the operation's status monitor", schema: { type: 'string', format: 'uri' } },
+      };
+      const preferenceApplied = { 'Preference-Applied': { description: 'the Prefer preferences honoured', schema: { type: 'string' } } };
       return {
+        '200': {
+          description:
+            (usual === 'google' ? "this method's usual answer, as Google's APIs give it (no Retry-After): " : '') +
+            'the Operation; also the done Operation when `Prefer: wait=N` saw it finish',
+          headers: { ...links, ...preferenceApplied },
+          content: json(ref('google.longrunning.Operation')),
+        },
         '202': {
-          description: 'the operation, started',
-          headers: {
-            Location: { description: "the operation's URL", schema: { type: 'string', format: 'uri' } },
-            'Operation-Location': { description: "the operation's status monitor", schema: { type: 'string', format: 'uri' } },
-            ...retryAfter,
-          },
+          description: `${usual === 'async' ? "this method's usual answer" : 'the answer to `Prefer: respond-async`'} (the async request-reply pattern): the operation, started`,
+          headers: { ...links, ...retryAfter, ...preferenceApplied },
           content: json(ref('google.longrunning.Operation')),
         },
         default: error,
       };
+    }
     case 'get':
     case 'wait':
       return { '200': { description: 'the operation', headers: retryAfter, content: json(ref('google.longrunning.Operation')) }, default: error };
