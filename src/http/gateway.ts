@@ -4,7 +4,9 @@
  * HTTP (statuses, headers, bodies) and nothing of the semantics, which stay in OperationsService.
  *
  * The async request-reply contract: a route that starts an operation answers 202 Accepted with the
- * Operation, `Location` (its GET URL), `Operation-Location` (its status monitor) and `Retry-After`.
+ * Operation and the headers of async-answer.ts: `Location` (its GET URL), `Operation-Location` (its
+ * status monitor), `Azure-AsyncOperation` (its Azure Resource Manager status resource) and
+ * `Retry-After`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -15,6 +17,7 @@ import type { AnyMessage, OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyInit, operationInit } from '../protos/operation-json.js';
@@ -22,7 +25,8 @@ import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
+import { armStatusPath, asyncAnswerHeaders, pollHeaders } from './async-answer.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS } from './monitor.js';
 import { openApiDocument } from './openapi.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
@@ -59,8 +63,7 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
+export { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -177,13 +180,7 @@ export class Gateway {
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
         });
-        const base = baseUrl(context.req);
-        this.sendJson(res, 202, this.operationJson(record, context), {
-          location: `${base}/v1/${record.name}`,
-          'operation-location': `${base}/v1/${record.name}/status`,
-          'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)),
-          ...this.progressHeaders(record),
-        });
+        this.sendJson(res, 202, this.operationJson(record, context), asyncAnswerHeaders(baseUrl(context.req), record, this.parts.clock.now(), this.retryAfterCapMs));
         return record.name;
       }
       case 'get': {
@@ -255,6 +252,15 @@ export class Gateway {
         this.sendMonitor(res, await service.get(name, caller), context);
         return undefined;
       }
+      case 'arm-status': {
+        // 200 whatever the operation's outcome: a 4xx or 5xx here means reading the status failed.
+        const record = await service.get(name, caller);
+        const body = armOperationStatus(record, armStatusPath(record.name), (any) =>
+          this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
+        );
+        this.sendJson(res, 200, body as unknown as JsonValue, isTerminalArmStatus(body.status) ? {} : this.pollHeaders(record));
+        return undefined;
+      }
       case 'openapi':
         throw new Error('served before dispatch');
     }
@@ -304,16 +310,7 @@ export class Gateway {
 
   /** Retry-After and progress while the operation runs. */
   private pollHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...this.progressHeaders(record) };
-  }
-
-  private progressHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return {
-      [PROGRESS_HEADER]: String(record.progressPercent),
-      ...(record.estimatedCompletion !== undefined && { [ESTIMATED_COMPLETION_HEADER]: new Date(record.estimatedCompletion).toISOString() }),
-    };
+    return pollHeaders(record, this.parts.clock.now(), this.retryAfterCapMs);
   }
 
   /** Returns the google.rpc.Code sent. */
