@@ -4,9 +4,10 @@
  * HTTP (statuses, headers, bodies) and nothing of the semantics, which stay in OperationsService.
  *
  * A route that starts an operation answers in its method's style (see AnswerStyle): Google's (200
- * with the Operation) or the async request-reply pattern's (202 Accepted with `Location` (its GET
- * URL), `Operation-Location` (its status monitor) and `Retry-After`); `Prefer: respond-async` asks
- * for the second, `Prefer: wait=N` for the done Operation when the work ends within N seconds.
+ * with the Operation) or the async request-reply pattern's (202 Accepted with the headers of
+ * async-answer.ts: `Location`, `Operation-Location`, `Azure-AsyncOperation` and `Retry-After`);
+ * `Prefer: respond-async` asks for the second, `Prefer: wait=N` for the done Operation when the
+ * work ends within N seconds.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -17,6 +18,7 @@ import { answerStyleOf, type AnswerStyle, type AnyMessage, type OperationRecord 
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyInit, operationInit } from '../protos/operation-json.js';
@@ -24,7 +26,8 @@ import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
+import { armStatusPath, asyncAnswerHeaders, linkHeaders, pollHeaders, progressHeaders } from './async-answer.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS } from './monitor.js';
 import { openApiDocument } from './openapi.js';
 import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
@@ -64,8 +67,7 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
+export { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -192,16 +194,18 @@ export class Gateway {
           record = await service.wait(record.name, prefer.waitSeconds * 1000, client.signal, caller);
           applied.push(`wait=${prefer.waitSeconds}`);
         }
-        const base = baseUrl(context.req);
-        const links = { location: `${base}/v1/${record.name}`, 'operation-location': `${base}/v1/${record.name}/status` };
         // Done within the asked wait: the result itself, as a GET would answer it. (A replayed key
         // without one is answered as its first call was.)
         const finished = record.done && prefer.waitSeconds !== undefined;
         const style = finished ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
         if (style === 'async' && prefer.respondAsync) applied.unshift('respond-async');
+        const base = baseUrl(context.req);
+        const headers =
+          style === 'async'
+            ? asyncAnswerHeaders(base, record, this.parts.clock.now(), this.retryAfterCapMs)
+            : { ...linkHeaders(base, record), ...progressHeaders(record) };
         this.sendJson(res, style === 'google' ? 200 : 202, this.operationJson(record, context), {
-          ...links,
-          ...this.pollHeaders(record, style),
+          ...headers,
           ...(applied.length > 0 && { 'preference-applied': applied.join(', ') }),
         });
         return record.name;
@@ -275,6 +279,16 @@ export class Gateway {
         this.sendMonitor(res, await service.get(name, caller), context);
         return undefined;
       }
+      case 'arm-status': {
+        // 200 whatever the operation's outcome: a 4xx or 5xx here means reading the status failed.
+        const record = await service.get(name, caller);
+        const body = armOperationStatus(record, armStatusPath(record.name), (any) =>
+          this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
+        );
+        // ARM's pollers rely on Retry-After, whatever style the operation was created with.
+        this.sendJson(res, 200, body as unknown as JsonValue, isTerminalArmStatus(body.status) ? {} : this.pollHeaders(record, 'async'));
+        return undefined;
+      }
       case 'openapi':
         throw new Error('served before dispatch');
     }
@@ -322,23 +336,9 @@ export class Gateway {
     this.sendJson(res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
 
-  /**
-   * Progress while the operation runs, and Retry-After when it was answered in the async style:
-   * Google's clients take a Retry-After on a 2xx answer for throttling and resend the call.
-   */
-  private pollHeaders(record: OperationRecord, style: AnswerStyle = answerStyleOf(record)): Record<string, string> {
-    if (record.done) return {};
-    const progress = this.progressHeaders(record);
-    if (style === 'google') return progress;
-    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...progress };
-  }
-
-  private progressHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return {
-      [PROGRESS_HEADER]: String(record.progressPercent),
-      ...(record.estimatedCompletion !== undefined && { [ESTIMATED_COMPLETION_HEADER]: new Date(record.estimatedCompletion).toISOString() }),
-    };
+  /** Progress while the operation runs, and Retry-After when it is answered in the async style. */
+  private pollHeaders(record: OperationRecord, style?: AnswerStyle): Record<string, string> {
+    return pollHeaders(record, this.parts.clock.now(), this.retryAfterCapMs, style);
   }
 
   /** Returns the google.rpc.Code sent. */
