@@ -1,8 +1,8 @@
 /**
- * What a completion callback POSTs: a Standard Webhooks envelope (`type`, `timestamp`, `data`)
- * whose data is the operation in the status monitor's schema (`id`, `status`, `created_at`,
- * `updated_at`, `result` or `error`, as HTTP pollers read it) plus the AIP-151 Operation as
- * proto3 JSON under `operation`.
+ * What a completion callback POSTs: the operation in the status monitor's schema at the top level
+ * (`id`, `status`, `created_at`, `updated_at`, `result` or `error`: what a receiver written from the
+ * async request-reply documents reads), the AIP-151 Operation as proto3 JSON under `operation`,
+ * and Standard Webhooks' `type` and `timestamp` beside them.
  */
 import type { OperationRecord } from '../domain/operation.js';
 import { statusMonitor } from '../operations/status-monitor.js';
@@ -15,9 +15,10 @@ export function eventType(operation: OperationRecord): string {
 }
 
 export function callbackBody(operation: OperationRecord, codec: JsonCodec, timestamp: Date): string {
-  const data = {
+  return JSON.stringify({
+    type: eventType(operation),
+    timestamp: timestamp.toISOString(),
     ...statusMonitor(operation, (any) => anyJson(codec, any)),
     operation: operationJson(codec, operation),
-  };
-  return JSON.stringify({ type: eventType(operation), timestamp: timestamp.toISOString(), data });
+  });
 }
