@@ -22,8 +22,9 @@ import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS, ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER, retryAfterSeconds } from './monitor.js';
 import { openApiDocument } from './openapi.js';
+import { OriginPolicy, type BrowserSafetyOptions } from './origin-policy.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
 
@@ -40,7 +41,7 @@ export interface GatewayParts {
   services: readonly string[];
 }
 
-export interface GatewayOptions {
+export interface GatewayOptions extends BrowserSafetyOptions {
   /** The same credentials as gRPC (`authorization: Bearer`, client certificates); default: none. */
   auth?: AuthOptions;
   /** Longest Retry-After, in milliseconds (default: 30 s). */
@@ -59,8 +60,6 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -73,6 +72,7 @@ export class Gateway {
   private readonly watchJson = new WeakMap<OperationRecord, string>();
   private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
+  private readonly policy: OriginPolicy;
 
   private readonly console: ConsolePages;
 
@@ -85,6 +85,7 @@ export class Gateway {
     this.retryAfterCapMs = options.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    this.policy = new OriginPolicy(options);
     this.console = new ConsolePages({
       service: parts.service,
       codec: parts.codec,
@@ -115,6 +116,21 @@ export class Gateway {
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
     const method = req.method ?? 'GET';
+    // Before routing: a request a web page should not be able to make does nothing at all.
+    const verdict = this.policy.check(req);
+    if (verdict.kind === 'refuse') {
+      req.resume();
+      this.parts.logger.info({ host: req.headers.host, origin: req.headers.origin, reason: verdict.error.reason }, 'refused an HTTP request a web page could have sent');
+      // An unread body is not drained: the connection closes instead.
+      this.sendError(res, verdict.error, rawPath, { connection: 'close' });
+      return;
+    }
+    if (verdict.kind === 'preflight') {
+      req.resume();
+      res.writeHead(204, verdict.headers).end();
+      return;
+    }
+    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
     if (isConsolePath(rawPath)) return this.console.serve(req, res, rawPath, query);
     const lookup = rawPath.startsWith('/') ? findRoute(this.routes, method, rawPath) : { kind: 'not-found' as const };
     if (lookup.kind !== 'found') {
