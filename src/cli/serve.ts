@@ -132,10 +132,15 @@ function callbacksOf(config: ServerConfig, secretFile: string): CallbackOptions 
 
 /** A malformed allowed host or CORS origin is a configuration error (exit 2), found before anything starts. */
 function checkBrowserSafety(config: ServerConfig): void {
-  try {
-    new OriginPolicy({ allowedHosts: config.httpAllowedHosts, corsOrigins: config.httpCorsOrigins });
-  } catch (error) {
-    throw new ConfigError(`--http-allowed-hosts / --http-cors-origins: ${(error as Error).message}`);
+  for (const [flag, options] of [
+    ['--http-allowed-hosts', { allowedHosts: config.httpAllowedHosts }],
+    ['--http-cors-origins', { corsOrigins: config.httpCorsOrigins }],
+  ] as const) {
+    try {
+      new OriginPolicy(options);
+    } catch (error) {
+      throw new ConfigError(`${flag}: ${(error as Error).message}`);
+    }
   }
 }
 
