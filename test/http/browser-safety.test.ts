@@ -5,11 +5,13 @@
  * allowed hosts and origins work, `*` turns the Host check off, and allowed origins get CORS.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { createServer, type RequestListener } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hashToken, TokenTable } from '../../src/index.js';
 import { OriginPolicy } from '../../src/http/origin-policy.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { launchBrowser } from '../helpers/browser.js';
 import { makeCa, serverCertificate, type Pem } from '../helpers/certificates.js';
 import { http, type HttpReply } from '../helpers/http.js';
 import { httpAddressOf, runCli, spawnServer } from '../helpers/process.js';
@@ -356,6 +358,119 @@ describe('longrun serve --http-allowed-hosts and --http-cors-origins', { timeout
       const result = await runCli(['serve', '--port', '0', '--http-port', 'off', '--db', dir.file('never.db'), flag, value]);
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, new RegExp(`${flag}.*"${value}"`));
+    }
+  });
+});
+
+/** The page's globals, inside page.evaluate (this project compiles without the DOM library). */
+declare const document: any;
+
+/** A server that answers as `handler` says at the time; the test swaps it, as DNS rebinding swaps the address. */
+async function switchable(first: RequestListener): Promise<{ port: number; use(handler: RequestListener): void; close(): Promise<void> }> {
+  let current = first;
+  const server = createServer((req, res) => current(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    use: (handler) => (current = handler),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const ATTACKER_PAGE: RequestListener = (_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>cute cats</title><p>cats');
+
+describe('attacks from a real page in Chromium', { timeout: 180_000 }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ http: {} });
+  });
+  after(() => server?.close());
+
+  it('a page of another site can neither start, cancel nor read with simple requests, forms or CORS; rebound to the server, it gets 421', async (t) => {
+    // attacker.example is the attacker's name; the browser resolves it to this machine, as a DNS
+    // answer with a short TTL would once the page is loaded.
+    const chromium = await launchBrowser(t, ['--host-resolver-rules=MAP attacker.example 127.0.0.1']);
+    if (chromium === undefined) return;
+    const attacker = await switchable(ATTACKER_PAGE);
+    try {
+      const victim = await running(server);
+      const before = await operationNames(server);
+      const page = await chromium.browser.newPage();
+      page.setDefaultTimeout(15_000);
+      const answered: string[] = [];
+      page.on('response', (response) => {
+        if (!response.url().startsWith('data:')) answered.push(`${response.request().method()} ${new URL(response.url()).pathname} ${response.status()}`);
+      });
+      await page.goto(`http://attacker.example:${attacker.port}/`);
+
+      // Cross-site, from the attacker's origin to the loopback server.
+      const target = server.httpUrl;
+      const outcomes = await page.evaluate(
+        async ({ target, victim }) => {
+          const attempt = async (what: string, call: () => Promise<Response>) => {
+            try {
+              const response = await call();
+              return `${what}: ${response.type} ${response.status} ${response.type === 'opaque' ? '' : await response.text()}`;
+            } catch (error) {
+              return `${what}: blocked (${(error as Error).name})`;
+            }
+          };
+          const body = '{"duration":"0s"}';
+          const results = [
+            await attempt('text/plain', () => fetch(`${target}/v1/sleep`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body })),
+            await attempt('form-urlencoded', () => fetch(`${target}/v1/sleep`, { method: 'POST', mode: 'no-cors', body: new URLSearchParams({ duration: '0s' }) })),
+            await attempt('no type, no body', () => fetch(`${target}/v1/${victim}:cancel`, { method: 'POST', mode: 'no-cors' })),
+            await attempt('JSON with CORS', () => fetch(`${target}/v1/sleep`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })),
+            await attempt('read with CORS', () => fetch(`${target}/v1/operations`)),
+          ];
+          // A form posting text/plain into a frame: the classic CSRF.
+          const frame = document.createElement('iframe');
+          frame.name = 'sink';
+          document.body.append(frame);
+          const form = document.createElement('form');
+          Object.assign(form, { method: 'POST', action: `${target}/v1/sleep`, enctype: 'text/plain', target: 'sink' });
+          const field = document.createElement('input');
+          Object.assign(field, { name: '{"duration":"0s","x":"', value: '"}' });
+          form.append(field);
+          document.body.append(form);
+          const loaded = new Promise((resolve) => frame.addEventListener('load', resolve, { once: true }));
+          form.submit();
+          await loaded;
+          return results;
+        },
+        { target, victim },
+      );
+      for (const outcome of outcomes.slice(0, 3)) assert.match(outcome, /: opaque 0 $/, outcome);
+      for (const outcome of outcomes.slice(3)) assert.match(outcome, /: blocked \(TypeError\)$/, outcome);
+      // The server saw the simple requests and the form (a preflight stops the others in the
+      // browser) and refused each for its Origin, the first rule a page breaks.
+      const toServer = answered.filter((line) => !line.startsWith('GET / '));
+      assert.ok(toServer.length >= 4, answered.join('\n'));
+      assert.deepEqual(toServer.filter((line) => !/ 403$/.test(line)), [], answered.join('\n'));
+
+      // DNS rebinding: the attacker's name now points at longrun (here: the same port now answers
+      // as longrun's gateway), and the page calls it same-origin, with JSON, no preflight needed.
+      attacker.use(server.longrun.http.handler());
+      const rebound = await page.evaluate(async () => {
+        const list = await fetch('/v1/operations');
+        const created = await fetch('/v1/sleep', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"duration":"0s"}' });
+        const console = await fetch('/console/api/operations');
+        return { list: [list.status, await list.text()], created: created.status, console: console.status };
+      });
+      assert.equal(rebound.list[0], 421);
+      assert.ok(!String(rebound.list[1]).includes(victim.slice('operations/'.length)), 'the list was not revealed');
+      assert.equal(rebound.created, 421);
+      assert.equal(rebound.console, 421);
+
+      assert.deepEqual(await operationNames(server), before, 'nothing was created');
+      assert.equal((await server.longrun.get(victim)).cancelRequested, false, 'nothing was cancelled');
+      await server.longrun.operations.cancel(victim, server.longrun.caller);
+    } finally {
+      await chromium.close();
+      await attacker.close();
     }
   });
 });
