@@ -65,8 +65,8 @@ export class OriginPolicy {
     this.anyHost = hosts.includes('*');
     for (const entry of hosts) {
       if (entry === '*') continue;
-      const name = normalizeName(entry.startsWith('[') && entry.endsWith(']') ? entry : entry.includes(':') && isIP(entry) === 6 ? `[${entry}]` : entry);
-      if (isIpLiteral(name)) continue; // allowed anyway
+      if (isIP(entry.startsWith('[') && entry.endsWith(']') ? entry.slice(1, -1) : entry) !== 0) continue; // addresses are answered anyway
+      const name = normalizeName(entry);
       if (!NAME.test(name)) throw new Error(`allowed host "${entry}" is not a host name (e.g. longrun.example.com, .example.com for its subdomains, or *); give no port`);
       if (name.startsWith('.')) this.suffixes.push(name);
       else this.names.add(name);
