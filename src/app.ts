@@ -181,6 +181,7 @@ export class Longrun {
         clock: parts.clock,
         caller: this.caller,
         services: [OPERATIONS_SERVICE, ...this.methods.services()],
+        answerStyleOf: (rpc) => this.methods.get(rpc)?.options.httpAnswer ?? 'async',
       };
     });
   }

@@ -3,7 +3,7 @@
  */
 export { createLongrun, Longrun, BUNDLED_PROTO_FILES, type CreateOptions, type LongrunOptions } from './app.js';
 export { Code, LongrunError, ERROR_DOMAIN, invalidArgument, type ErrorReason } from './domain/errors.js';
-export type { AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
+export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
 export { stateOf } from './domain/operation.js';
 export type { Clock } from './domain/clock.js';
 export type { Handler, MethodOptions, OperationContext } from './methods/method.js';

@@ -3,18 +3,22 @@
  * same operations service, method table, authenticator and limits as gRPC, in-process. It knows
  * HTTP (statuses, headers, bodies) and nothing of the semantics, which stay in OperationsService.
  *
- * The async request-reply contract: a route that starts an operation answers 202 Accepted with the
- * Operation, `Location` (its GET URL), `Operation-Location` (its status monitor) and `Retry-After`.
+ * A route that starts an operation answers in its method's style (see AnswerStyle): Google's (200
+ * with the Operation) or the async request-reply pattern's (202 Accepted with the headers of
+ * async-answer.ts: `Location`, `Operation-Location`, `Azure-AsyncOperation` and `Retry-After`);
+ * `Prefer: respond-async` asks for the second, `Prefer: wait=N` for the done Operation when the
+ * work ends within N seconds.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
 import type { Clock } from '../domain/clock.js';
 import { Code, invalidArgument, LongrunError } from '../domain/errors.js';
-import type { AnyMessage, OperationRecord } from '../domain/operation.js';
+import { answerStyleOf, type AnswerStyle, type AnyMessage, type OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyInit, operationInit } from '../protos/operation-json.js';
@@ -22,9 +26,11 @@ import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER, retryAfterSeconds } from './monitor.js';
+import { armStatusPath, asyncAnswerHeaders, linkHeaders, pollHeaders, progressHeaders } from './async-answer.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS } from './monitor.js';
 import { openApiDocument } from './openapi.js';
 import { OriginPolicy, type BrowserSafetyOptions } from './origin-policy.js';
+import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
 
@@ -39,6 +45,8 @@ export interface GatewayParts {
   caller: Caller;
   /** Services whose annotated methods get routes: google.longrunning.Operations and the declared methods'. */
   services: readonly string[];
+  /** The answer style of a declared method (its `httpAnswer`), by RPC path. */
+  answerStyleOf(rpc: string): AnswerStyle;
 }
 
 export interface GatewayOptions extends BrowserSafetyOptions {
@@ -60,6 +68,7 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
+export { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -106,7 +115,7 @@ export class Gateway {
 
   /** The OpenAPI 3.1 description of every route (also served at /openapi.json). */
   openApi(): Record<string, unknown> {
-    return openApiDocument(this.routes, this.parts.codec);
+    return openApiDocument(this.routes, this.parts.codec, this.parts.answerStyleOf);
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -189,16 +198,33 @@ export class Gateway {
       case 'create': {
         const key = headerOf(context.req, IDEMPOTENCY_KEY_HEADER);
         const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
-        const record = await service.create(route.rpc, request, caller, {
+        const prefer = parsePrefer(context.req.headers['prefer']);
+        let record = await service.create(route.rpc, request, caller, {
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
+          ...(prefer.respondAsync && { answerStyle: 'async' as const }),
         });
+        const applied: string[] = [];
+        if (prefer.waitSeconds !== undefined && !record.done) {
+          // One round trip for quick work; WaitOperation's cap and per-principal limit apply.
+          const client = new AbortController();
+          res.once('close', () => client.abort());
+          record = await service.wait(record.name, prefer.waitSeconds * 1000, client.signal, caller);
+          applied.push(`wait=${prefer.waitSeconds}`);
+        }
+        // Done within the asked wait: the result itself, as a GET would answer it. (A replayed key
+        // without one is answered as its first call was.)
+        const finished = record.done && prefer.waitSeconds !== undefined;
+        const style = finished ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
+        if (style === 'async' && prefer.respondAsync) applied.unshift('respond-async');
         const base = baseUrl(context.req);
-        this.sendJson(res, 202, this.operationJson(record, context), {
-          location: `${base}/v1/${record.name}`,
-          'operation-location': `${base}/v1/${record.name}/status`,
-          'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)),
-          ...this.progressHeaders(record),
+        const headers =
+          style === 'async'
+            ? asyncAnswerHeaders(base, record, this.parts.clock.now(), this.retryAfterCapMs)
+            : { ...linkHeaders(base, record), ...progressHeaders(record) };
+        this.sendJson(res, style === 'google' ? 200 : 202, this.operationJson(record, context), {
+          ...headers,
+          ...(applied.length > 0 && { 'preference-applied': applied.join(', ') }),
         });
         return record.name;
       }
@@ -271,6 +297,16 @@ export class Gateway {
         this.sendMonitor(res, await service.get(name, caller), context);
         return undefined;
       }
+      case 'arm-status': {
+        // 200 whatever the operation's outcome: a 4xx or 5xx here means reading the status failed.
+        const record = await service.get(name, caller);
+        const body = armOperationStatus(record, armStatusPath(record.name), (any) =>
+          this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
+        );
+        // ARM's pollers rely on Retry-After, whatever style the operation was created with.
+        this.sendJson(res, 200, body as unknown as JsonValue, isTerminalArmStatus(body.status) ? {} : this.pollHeaders(record, 'async'));
+        return undefined;
+      }
       case 'openapi':
         throw new Error('served before dispatch');
     }
@@ -318,18 +354,9 @@ export class Gateway {
     this.sendJson(res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
 
-  /** Retry-After and progress while the operation runs. */
-  private pollHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...this.progressHeaders(record) };
-  }
-
-  private progressHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return {
-      [PROGRESS_HEADER]: String(record.progressPercent),
-      ...(record.estimatedCompletion !== undefined && { [ESTIMATED_COMPLETION_HEADER]: new Date(record.estimatedCompletion).toISOString() }),
-    };
+  /** Progress while the operation runs, and Retry-After when it is answered in the async style. */
+  private pollHeaders(record: OperationRecord, style?: AnswerStyle): Record<string, string> {
+    return pollHeaders(record, this.parts.clock.now(), this.retryAfterCapMs, style);
   }
 
   /** Returns the google.rpc.Code sent. */

@@ -4,10 +4,6 @@ import type { OperationRecord } from '../domain/operation.js';
 /** Default cap on Retry-After: a client never waits longer than this between polls. */
 export const DEFAULT_RETRY_AFTER_CAP_MS = 30_000;
 
-/** Progress hints on poll answers while the operation runs. */
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
-
 /**
  * Seconds until polling is worth it: until the estimated completion when the handler gave one,
  * else the time the remaining progress would take at the rate so far, else 1; at least 1 and at

@@ -23,7 +23,7 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { LongrunError } from '../domain/errors.js';
 import { hostNotAllowed, originNotAllowed, unsupportedMediaType } from './errors.js';
-import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './monitor.js';
+import { AZURE_ASYNC_OPERATION_HEADER, ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export interface BrowserSafetyOptions {
   /**
@@ -44,7 +44,17 @@ export type Verdict =
   | { kind: 'refuse'; error: LongrunError };
 
 /** What a browser may read of answers from an allowed origin: the async contract's headers. */
-const EXPOSED_HEADERS = ['location', 'operation-location', 'retry-after', PROGRESS_HEADER, ESTIMATED_COMPLETION_HEADER, 'www-authenticate', 'allow'].join(', ');
+const EXPOSED_HEADERS = [
+  'location',
+  'operation-location',
+  AZURE_ASYNC_OPERATION_HEADER,
+  'retry-after',
+  'preference-applied',
+  PROGRESS_HEADER,
+  ESTIMATED_COMPLETION_HEADER,
+  'www-authenticate',
+  'allow',
+].join(', ');
 const PREFLIGHT_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 const TOKEN_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;

@@ -4,7 +4,7 @@
  * against longrun's public API, as an embedding app would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Code, LongrunError, invalidArgument, type Longrun } from '../index.js';
+import { Code, LongrunError, invalidArgument, type AnswerStyle, type Longrun } from '../index.js';
 
 export const SLEEP_METHOD = '/longrun.testing.v1.Sleeper/Sleep';
 export const MAX_SLEEP_MS = 60 * 60 * 1000;
@@ -38,7 +38,8 @@ interface SleepResponse {
   attempt: number;
 }
 
-export function addSleeper(longrun: Longrun): void {
+/** `httpAnswer` as in MethodOptions: the Sleeper answers in the async style unless told otherwise. */
+export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle } = {}): void {
   longrun.method<SleepRequest, SleepMetadata, SleepResponse>(
     SLEEP_METHOD,
     async (request, context) => {
@@ -62,6 +63,7 @@ export function addSleeper(longrun: Longrun): void {
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
+      ...options,
       // Nothing has run yet: no attempt, no start time.
       initialMetadata: () => ({ progressPercent: 0, attempt: 0 }) as SleepMetadata,
       validate(request) {
