@@ -20,8 +20,8 @@ import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
-import type { JsonCodec, JsonValue } from '../protos/json.js';
-import { anyInit, operationInit } from '../protos/operation-json.js';
+import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
+import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
@@ -252,7 +252,7 @@ export class Gateway {
         const toJson = (record: OperationRecord) => {
           let json = cache.get(record);
           if (json === undefined) {
-            json = JSON.stringify(this.parts.codec.toJsonOf('longrun.v1.WatchOperationResponse', watchInit(record), { enumAsInteger: context.enumAsInteger }));
+            json = JSON.stringify(watchJson(this.parts.codec, record, { enumAsInteger: context.enumAsInteger }));
             cache.set(record, json);
           }
           return json;
@@ -271,11 +271,7 @@ export class Gateway {
           },
           caller,
         );
-        const json = this.parts.codec.toJsonOf(
-          'google.longrunning.ListOperationsResponse',
-          { operations: result.operations.map(operationInit), nextPageToken: result.nextPageToken },
-          { enumAsInteger: context.enumAsInteger },
-        );
+        const json = listJson(this.parts.codec, result.operations, result.nextPageToken, { enumAsInteger: context.enumAsInteger });
         this.sendJson(res, 200, json, {});
         return undefined;
       }
@@ -300,9 +296,7 @@ export class Gateway {
       case 'arm-status': {
         // 200 whatever the operation's outcome: a 4xx or 5xx here means reading the status failed.
         const record = await service.get(name, caller);
-        const body = armOperationStatus(record, armStatusPath(record.name), (any) =>
-          this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
-        );
+        const body = armOperationStatus(record, armStatusPath(record.name), (any) => anyJson(this.parts.codec, any, { enumAsInteger: context.enumAsInteger }));
         // ARM's pollers rely on Retry-After, whatever style the operation was created with.
         this.sendJson(res, 200, body as unknown as JsonValue, isTerminalArmStatus(body.status) ? {} : this.pollHeaders(record, 'async'));
         return undefined;
@@ -343,13 +337,11 @@ export class Gateway {
   }
 
   private operationJson(record: OperationRecord, context: Pick<Context, 'enumAsInteger'>): JsonValue {
-    return this.parts.codec.toJsonOf('google.longrunning.Operation', operationInit(record), { enumAsInteger: context.enumAsInteger });
+    return operationJson(this.parts.codec, record, { enumAsInteger: context.enumAsInteger });
   }
 
   private sendMonitor(res: ServerResponse, record: OperationRecord, context: Context): void {
-    const monitor = statusMonitor(record, (any) =>
-      this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
-    );
+    const monitor = statusMonitor(record, (any) => anyJson(this.parts.codec, any, { enumAsInteger: context.enumAsInteger }));
     const terminal = monitorStatusOf(record) !== 'pending' && monitorStatusOf(record) !== 'running';
     this.sendJson(res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
@@ -431,11 +423,12 @@ function durationMs(duration: unknown): number | undefined {
   return Number(seconds ?? 0) * 1000 + Math.floor((nanos ?? 0) / 1e6);
 }
 
-function watchInit(record: OperationRecord): Record<string, unknown> {
-  const init: Record<string, unknown> = { operation: operationInit(record), progressPercent: record.progressPercent };
+/** longrun.v1.WatchOperationResponse as proto3 JSON, its operation written as every other one is. */
+function watchJson(codec: JsonCodec, record: OperationRecord, options: ToJsonOptions): JsonValue {
+  const init: Record<string, unknown> = { progressPercent: record.progressPercent };
   if (record.estimatedCompletion !== undefined && !record.done) {
     init['estimatedCompletionTime'] = { seconds: BigInt(Math.floor(record.estimatedCompletion / 1000)), nanos: (record.estimatedCompletion % 1000) * 1e6 };
   }
-  return init;
+  return { operation: operationJson(codec, record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };
 }
 
