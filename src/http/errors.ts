@@ -31,13 +31,16 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<Code, number>> = {
 
 /**
  * Reasons whose HTTP status is more precise than their code's: the same key with another request
- * is 422 (the IETF Idempotency-Key draft), and the gateway's own HTTP-level refusals.
+ * is 422 (the IETF Idempotency-Key draft), and the gateway's own HTTP-level refusals (a Host that
+ * is not this server's is 421 Misdirected Request, RFC 9110 15.5.20).
  */
 const HTTP_STATUS_OF_REASON: Readonly<Record<string, number>> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   BODY_TOO_LARGE: 413,
   METHOD_NOT_ALLOWED: 405,
   ROUTE_NOT_FOUND: 404,
+  HOST_NOT_ALLOWED: 421,
+  UNSUPPORTED_MEDIA_TYPE: 415,
 };
 
 /** google.rpc.Status's `status` in AIP-193 bodies: UNKNOWN for a number that is no code. */
@@ -89,4 +92,35 @@ export function bodyTooLarge(limit: number): LongrunError {
   return new LongrunError(Code.RESOURCE_EXHAUSTED, `the request body is over ${limit} bytes (MAX_BODY_BYTES)`, 'BODY_TOO_LARGE', {
     metadata: { limit: String(limit) },
   });
+}
+
+/** The browser-safety refusals (origin-policy.ts): each names the option that would let the request in. */
+export function hostNotAllowed(host: string): LongrunError {
+  return new LongrunError(
+    Code.PERMISSION_DENIED,
+    `Host ${host.slice(0, 200)} is not a name this server answers to (a page on another name could be rebinding it to this address); ` +
+      'allow the name with --http-allowed-hosts (allowedHosts when embedded), or * behind a proxy that checks Host',
+    'HOST_NOT_ALLOWED',
+    { metadata: { host: host.slice(0, 200), option: '--http-allowed-hosts' } },
+  );
+}
+
+export function originNotAllowed(origin: string): LongrunError {
+  return new LongrunError(
+    Code.PERMISSION_DENIED,
+    `requests from pages of ${origin.slice(0, 200)} are refused: it is not this server's origin; ` +
+      'allow it with --http-cors-origins (corsOrigins when embedded)',
+    'ORIGIN_NOT_ALLOWED',
+    { metadata: { origin: origin.slice(0, 200), option: '--http-cors-origins' } },
+  );
+}
+
+export function unsupportedMediaType(type: string | undefined): LongrunError {
+  return new LongrunError(
+    Code.INVALID_ARGUMENT,
+    `${type === undefined ? 'a body without a Content-Type' : `Content-Type ${type.slice(0, 100)}`} is not accepted: ` +
+      'request bodies are JSON and must say so with Content-Type: application/json',
+    'UNSUPPORTED_MEDIA_TYPE',
+    { metadata: { field: 'Content-Type', ...(type !== undefined && { contentType: type.slice(0, 100) }) } },
+  );
 }

@@ -29,6 +29,7 @@ import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './er
 import { armStatusPath, asyncAnswerHeaders, linkHeaders, pollHeaders, progressHeaders } from './async-answer.js';
 import { DEFAULT_RETRY_AFTER_CAP_MS } from './monitor.js';
 import { openApiDocument } from './openapi.js';
+import { OriginPolicy, type BrowserSafetyOptions } from './origin-policy.js';
 import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
@@ -48,7 +49,7 @@ export interface GatewayParts {
   answerStyleOf(rpc: string): AnswerStyle;
 }
 
-export interface GatewayOptions {
+export interface GatewayOptions extends BrowserSafetyOptions {
   /** The same credentials as gRPC (`authorization: Bearer`, client certificates); default: none. */
   auth?: AuthOptions;
   /** Longest Retry-After, in milliseconds (default: 30 s). */
@@ -80,6 +81,7 @@ export class Gateway {
   private readonly watchJson = new WeakMap<OperationRecord, string>();
   private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
+  private readonly policy: OriginPolicy;
 
   private readonly console: ConsolePages;
 
@@ -92,6 +94,7 @@ export class Gateway {
     this.retryAfterCapMs = options.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    this.policy = new OriginPolicy(options);
     this.console = new ConsolePages({
       service: parts.service,
       codec: parts.codec,
@@ -122,6 +125,21 @@ export class Gateway {
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
     const method = req.method ?? 'GET';
+    // Before routing: a request a web page should not be able to make does nothing at all.
+    const verdict = this.policy.check(req);
+    if (verdict.kind === 'refuse') {
+      req.resume();
+      this.parts.logger.info({ host: req.headers.host, origin: req.headers.origin, reason: verdict.error.reason }, 'refused an HTTP request a web page could have sent');
+      // An unread body is not drained: the connection closes instead.
+      this.sendError(res, verdict.error, rawPath, { connection: 'close' });
+      return;
+    }
+    if (verdict.kind === 'preflight') {
+      req.resume();
+      res.writeHead(204, verdict.headers).end();
+      return;
+    }
+    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
     if (isConsolePath(rawPath)) return this.console.serve(req, res, rawPath, query);
     const lookup = rawPath.startsWith('/') ? findRoute(this.routes, method, rawPath) : { kind: 'not-found' as const };
     if (lookup.kind !== 'found') {
