@@ -2,7 +2,7 @@
  * longrun's public library API. Everything an embedding app needs is exported here by name.
  */
 export { createLongrun, Longrun, BUNDLED_PROTO_FILES, type CreateOptions, type LongrunOptions } from './app.js';
-export { Code, LongrunError, ERROR_DOMAIN, invalidArgument, type ErrorReason } from './domain/errors.js';
+export { Code, LongrunError, ERROR_DOMAIN, ERROR_REASONS, invalidArgument, type ErrorReason } from './domain/errors.js';
 export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
 export { stateOf } from './domain/operation.js';
 export type { Clock } from './domain/clock.js';

@@ -4,7 +4,7 @@
  * JSON body `{"error":{"code","message","status","details":[ErrorInfo]}}`. Anything that is not a
  * LongrunError is logged with its cause and answered as a generic INTERNAL.
  */
-import { Code, codeNameOf, ERROR_DOMAIN, LongrunError, type ErrorReason } from '../domain/errors.js';
+import { Code, codeNameOf, LongrunError, type ErrorReason } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import { TYPE_URL_PREFIX } from '../protos/registry.js';
 
@@ -34,7 +34,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<Code, number>> = {
  * is 422 (the IETF Idempotency-Key draft), and the gateway's own HTTP-level refusals (a Host that
  * is not this server's is 421 Misdirected Request, RFC 9110 15.5.20).
  */
-const HTTP_STATUS_OF_REASON: Readonly<Record<string, number>> = {
+const HTTP_STATUS_OF_REASON: Readonly<Partial<Record<ErrorReason, number>>> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   BODY_TOO_LARGE: 413,
   METHOD_NOT_ALLOWED: 405,
@@ -51,7 +51,7 @@ export function codeName(code: number): string {
 export interface HttpError {
   status: number;
   code: Code;
-  reason: ErrorReason;
+  reason: string;
   body: { error: { code: number; message: string; status: string; details: Record<string, unknown>[] } };
 }
 
@@ -60,7 +60,7 @@ export function toHttpError(error: unknown, logger: Logger, route: string, statu
   const known =
     error instanceof LongrunError ? error : new LongrunError(Code.INTERNAL, 'internal error', 'INTERNAL', { cause: error });
   if (known !== error) logger.error({ err: error, route }, 'unexpected error while serving an HTTP request');
-  const status = statusOverride ?? HTTP_STATUS_OF_REASON[known.reason] ?? HTTP_STATUS_OF_CODE[known.code] ?? 500;
+  const status = statusOverride ?? HTTP_STATUS_OF_REASON[known.reason as ErrorReason] ?? HTTP_STATUS_OF_CODE[known.code] ?? 500;
   return {
     status,
     code: known.code,
@@ -71,7 +71,7 @@ export function toHttpError(error: unknown, logger: Logger, route: string, statu
         message: known.message,
         status: codeName(known.code),
         details: [
-          { '@type': `${TYPE_URL_PREFIX}google.rpc.ErrorInfo`, reason: known.reason, domain: ERROR_DOMAIN, metadata: { ...known.metadata } },
+          { '@type': `${TYPE_URL_PREFIX}google.rpc.ErrorInfo`, reason: known.reason, domain: known.domain, metadata: { ...known.metadata } },
         ],
       },
     },

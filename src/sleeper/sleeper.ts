@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Code, LongrunError, invalidArgument, type AnswerStyle, type Longrun } from '../index.js';
 
 export const SLEEP_METHOD = '/longrun.testing.v1.Sleeper/Sleep';
+/** `ErrorInfo.domain` of the Sleeper's own errors (an app's reasons live under its own domain). */
+export const SLEEPER_ERROR_DOMAIN = 'sleeper.longrun.testing';
 export const MAX_SLEEP_MS = 60 * 60 * 1000;
 export const MAX_STEPS = 1000;
 const DEFAULT_STEPS = 10;
@@ -59,7 +61,7 @@ export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle
         await context.progress(percent, new Date(start + totalMs));
         await context.setMetadata(metadata(percent));
       }
-      if (request.failWith) throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED');
+      if (request.failWith) throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN });
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
