@@ -239,8 +239,9 @@ export class Longrun {
    */
   method<Request, Metadata, Response, Received>(
     method: MethodRef<Request, Metadata, Response, Received>,
-    handler: Handler<Received, Metadata, Response>,
-    options?: MethodOptions<Received, Metadata>,
+    // Inferred from the ref alone: the handler is checked against its types, not widened to fit.
+    handler: Handler<NoInfer<Received>, NoInfer<Metadata>, NoInfer<Response>>,
+    options?: MethodOptions<NoInfer<Received>, NoInfer<Metadata>>,
   ): this;
   method<Request = Record<string, unknown>, Metadata = Record<string, unknown>, Response = Record<string, unknown>>(
     path: string,
