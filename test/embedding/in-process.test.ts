@@ -173,7 +173,7 @@ describe('the embedded API: cancel, delete, list, watch', { timeout: 120_000 }, 
     assert.ok(seen.length >= 2, `saw ${seen.length} states`);
     assert.equal(seen.at(-1)!.done, true);
     assert.equal(seen.filter((s) => s.done).length, 1);
-    assert.deepEqual(server.longrun.registry.unpack(seen.at(-1)!.response!), { steps: 3, attempt: 1 });
+    assert.deepEqual(server.longrun.registry.unpack(seen.at(-1)!.response!), { slept: null, steps: 3, attempt: 1 });
   });
 
   it('ends a watch with NOT_FOUND for a deleted operation, and stops on the signal', async () => {
