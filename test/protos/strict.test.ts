@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fromBinary, toJson } from '@bufbuild/protobuf';
 import { JsonCodec } from '../../src/protos/json.js';
 import { DESCRIPTOR_SET_PATH } from '../../src/protos/paths.js';
+import { Code, LongrunError } from '../../src/domain/errors.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { encodeStrict, FieldProblem } from '../../src/protos/strict.js';
 
@@ -89,6 +90,24 @@ describe('encodeStrict', { timeout: 30_000 }, () => {
     assert.equal(problem('google.rpc.QuotaFailure.Violation', { quotaValue: 2 ** 60 }).path, 'quotaValue');
     assert.equal(problem('google.rpc.QuotaFailure.Violation', { quotaValue: '12abc' }).path, 'quotaValue');
     assert.equal(problem('google.rpc.QuotaFailure.Violation', { quotaValue: '99999999999999999999' }).path, 'quotaValue');
+  });
+
+  it('packChecked: a well-known type no proto imports (Struct) as plain object; whose mistake decides the code', () => {
+    const checked = new TypeRegistry(['google/cloud/vision/v1/image_annotator.proto'], [], { descriptors: () => codec.registry });
+    const any = checked.packChecked('google.protobuf.Struct', { fields: { slept: { numberValue: 7 } } }, 'response');
+    assert.deepEqual(checked.unpack(any), { fields: { slept: { numberValue: 7, kind: 'numberValue' } } });
+    const refusal = (part: 'request' | 'metadata' | 'response') => {
+      try {
+        checked.packChecked('google.rpc.ErrorInfo', { reasn: 'x' }, part);
+      } catch (error) {
+        assert.ok(error instanceof LongrunError);
+        return error;
+      }
+      assert.fail('expected a refusal');
+    };
+    assert.deepEqual([refusal('request').code, refusal('request').metadata['field']], [Code.INVALID_ARGUMENT, 'reasn']);
+    assert.deepEqual([refusal('metadata').code, refusal('metadata').reason, refusal('metadata').metadata['field']], [Code.INTERNAL, 'INVALID_METADATA', 'metadata.reasn']);
+    assert.deepEqual([refusal('response').reason, refusal('response').metadata['field']], ['INVALID_RESPONSE', 'response.reasn']);
   });
 
   it('refuses what is not a message: a list, a class instance, a string', () => {
