@@ -127,7 +127,10 @@ export class OperationsService {
       ...(method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.packChecked(method.info.metadataType, initial as MessageValue, 'metadata')) }),
       ...(idempotencyKey !== undefined && {
         idempotencyKey,
-        requestFingerprint: registry.fingerprint(requestAny),
+        // Of the decoded request re-encoded as before the strict check existed: requests equal in
+        // meaning match (an explicit zero and an absent field alike), and keys stored by an earlier
+        // version still recognize their retries.
+        requestFingerprint: registry.fingerprint(registry.pack(method.info.requestType, request as MessageValue)),
       }),
       maxAttempts: method.options.maxAttempts,
       createTime: now,
