@@ -196,7 +196,7 @@ function isGeneratedMessage(value: unknown): value is { serializeBinary(): Uint8
 }
 
 function describe(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'a list';
   if (value instanceof Uint8Array) return `bytes (${value.length})`;
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);

@@ -299,6 +299,7 @@ export class Runner {
     /** Checks and encodes everything first, so a bad part saves nothing; then one store write. */
     const update = async (change: ProgressChange<MessageValue>) => {
       const { percent, estimatedCompletion, metadata } = change;
+      if (percent === undefined && estimatedCompletion === undefined && metadata === undefined) return;
       if (percent !== undefined && !(Number.isFinite(percent) && percent >= 0 && percent <= 100)) {
         throw new RangeError(`progress percent must be within 0..100, got ${percent}`);
       }

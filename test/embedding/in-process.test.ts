@@ -66,7 +66,13 @@ describe('the embedded API: cancel, delete, list, watch', { timeout: 120_000 }, 
         );
       },
     });
-    idle = await startTestServer({ runner: false, sleeper: false, setup: (longrun) => longrun.method(SLEEP_METHOD, () => assert.fail('runs nothing')) });
+    idle = await startTestServer({
+      runner: false,
+      sleeper: false,
+      // Streams end this soon over the wire; the in-process watch goes on.
+      watchCapMs: 150,
+      setup: (longrun) => longrun.method(SLEEP_METHOD, () => assert.fail('runs nothing')),
+    });
   });
   after(() => Promise.all([server.close(), idle.close()]));
 
@@ -191,6 +197,21 @@ describe('the embedded API: cancel, delete, list, watch', { timeout: 120_000 }, 
     }
     assert.equal(states.length, 1);
     await longrun.cancel(operation.name);
+  });
+
+  it('watches on past the cap on a stream\'s length, without repeating a state, until done', async () => {
+    const { longrun } = idle;
+    const operation = await longrun.create(SLEEP_METHOD, { steps: 0 });
+    const states: OperationRecord[] = [];
+    const watching = (async () => {
+      for await (const state of longrun.watch(operation.name)) states.push(state);
+    })();
+    // Several caps pass while nothing changes.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(states.length, 1, 'the pending state, once');
+    await longrun.cancel(operation.name);
+    await within(watching, 'the watch to end after the done state');
+    assert.deepEqual(states.map((s) => s.done), [false, true]);
   });
 
   it('holds each principal to maxWatchesPerPrincipal (RESOURCE_EXHAUSTED), and gives the slot back when a loop breaks', async () => {
