@@ -54,6 +54,8 @@ export const ERROR_REASONS = {
   PARTIAL_SUCCESS_UNSUPPORTED: 'return_partial_success: every operation lives in one store',
   METHOD_NOT_IMPLEMENTED: 'this server declares no such long-running method',
   OPERATION_CANCELLED: 'the operation was cancelled (the error a cancelled operation ends with)',
+  INVALID_METADATA: "a handler's metadata does not fit the method's metadata type (metadata.field names the field)",
+  INVALID_RESPONSE: "a handler's response does not fit the method's response type (metadata.field names the field)",
   PAYLOAD_TOO_LARGE: "a handler's metadata, response or error is over MAX_OPERATION_PAYLOAD_BYTES",
   TOO_MANY_WAITS: 'the principal has too many WaitOperation calls (or Prefer: wait) in progress',
   TOO_MANY_WATCHES: 'the principal has too many watch streams open',

@@ -58,8 +58,8 @@ export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle
       for (let step = 1; step <= steps; step++) {
         await sleep(totalMs / steps, undefined, { signal: context.signal });
         const percent = Math.floor((step * 100) / steps);
-        await context.progress(percent, new Date(start + totalMs));
-        await context.setMetadata(metadata(percent));
+        // One write: a watcher never sees the percent without the metadata that reports it.
+        await context.update({ percent, estimatedCompletion: new Date(start + totalMs), metadata: metadata(percent) });
       }
       if (request.failWith) throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN });
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
