@@ -46,8 +46,8 @@ async function main(argv: string[]): Promise<number> {
     // A bad or dangerous option of serve: the reason is enough, the whole help would drown it.
     if (error instanceof ConfigError) return usageError(new UsageError(error.message, command), false);
     if (error instanceof UsageError) return usageError(new UsageError(error.message, command));
-    // The database cannot be reached or written (at start, say): the reason, not a stack trace.
-    if (error instanceof LongrunError && error.reason === 'STORE_UNAVAILABLE') {
+    // The database cannot be reached, written or opened (at start, say): the reason, not a stack trace.
+    if (error instanceof LongrunError && (error.reason === 'STORE_UNAVAILABLE' || error.reason === 'STORE_CANNOT_OPEN')) {
       process.stderr.write(`longrun ${command}: ${error.message}\n`);
       return Exit.FAILED;
     }

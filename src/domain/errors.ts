@@ -62,6 +62,7 @@ export const ERROR_REASONS = {
   CALLBACKS_NOT_CONFIGURED: 'a completion callback was asked of a server started without --callback-secret-file',
   CALLBACK_URL_INVALID: 'the callback URL is malformed or points where the address policy forbids',
   STORE_UNAVAILABLE: 'the database cannot be reached or written right now; retry',
+  STORE_CANNOT_OPEN: 'the SQLite database file cannot be used (no such folder, no permission, not a database)',
   SHUTTING_DOWN: 'the server is stopping; the operation will be run again elsewhere or after a restart',
   LEASE_LOST: "this runner's lease on the operation was taken over; its run stops and writes nothing",
   TARGET_NOT_EMPTY: 'copy-store was pointed at a database that already holds operations',

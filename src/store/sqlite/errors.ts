@@ -22,3 +22,18 @@ function storeTrouble(code: string): string {
   if (code.startsWith('SQLITE_CANTOPEN')) return 'the database file cannot be opened';
   return 'the disk reported an I/O error';
 }
+
+/**
+ * The database file cannot be used at all (a folder where the file should be, a path through a
+ * file, no permission, a file that is not a SQLite database): one line naming the file and why.
+ */
+export function cannotOpen(path: string, error: unknown): LongrunError {
+  const code = (error as { code?: unknown }).code;
+  const why = error instanceof Error ? error.message : String(error);
+  return new LongrunError(
+    Code.FAILED_PRECONDITION,
+    `cannot open the SQLite database ${path}: ${why}${typeof code === 'string' ? ` (${code})` : ''}; choose another with --db`,
+    'STORE_CANNOT_OPEN',
+    { cause: error, metadata: { path } },
+  );
+}

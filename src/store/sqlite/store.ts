@@ -39,7 +39,7 @@ import type {
   StoreChange,
 } from '../types.js';
 import { openConnection, type Connection, type ConnectionOptions } from './connection.js';
-import { storeError } from './errors.js';
+import { cannotOpen, storeError } from './errors.js';
 import { SqliteChangeFeed } from './feed.js';
 import { migrate } from './migrations/index.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -48,6 +48,19 @@ export type { SqliteSynchronous } from './connection.js';
 export type { OperationRow } from '../sql/rows.js';
 
 export interface SqliteStoreOptions extends RetentionPolicy, ConnectionOptions {}
+
+/** The connection with the schema up to date; a file that cannot be used says which and why. */
+function openMigrated(options: SqliteStoreOptions): Connection {
+  let connection: Connection | undefined;
+  try {
+    connection = openConnection(options);
+    migrate(connection.db);
+    return connection;
+  } catch (error) {
+    void connection?.close();
+    throw cannotOpen(options.path, error);
+  }
+}
 
 export class SqliteOperationStore implements OperationStore {
   readonly changes: SqliteChangeFeed;
@@ -62,10 +75,9 @@ export class SqliteOperationStore implements OperationStore {
   private readonly stmt: Statements;
 
   constructor(options: SqliteStoreOptions) {
-    this.connection = openConnection(options);
+    this.connection = openMigrated(options);
     this.db = this.connection.db;
     this.retention = { retentionMs: options.retentionMs, keyedRetentionMs: options.keyedRetentionMs };
-    migrate(this.db);
     this.stmt = prepareStatements(this.db);
     this.inTransaction = this.db.transaction((body: () => unknown) => body());
     // A commit by another connection may have touched any row, logged or not: forget every read.
