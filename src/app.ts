@@ -30,7 +30,7 @@ import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
 import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js';
 import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
-import type { OperationStore } from './store/types.js';
+import type { OperationStore, SubscriberErrorHandler } from './store/types.js';
 
 /** Options of every in-process call: on whose behalf it is made. */
 export interface CallOptions {
@@ -413,8 +413,9 @@ export function openOperationStore(databasePath: string, options: { pgSchema?: s
 async function openStore(options: LongrunOptions, retentionMs: number, logger: Logger, metrics: () => Metrics | undefined): Promise<OperationStore> {
   const database = options.databasePath ?? './data/longrun.db';
   const retention = { retentionMs, keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS };
+  const onSubscriberError: SubscriberErrorHandler = (error, change) => logger.error({ err: error, change: change.kind }, 'a store change-feed subscriber threw');
   if (!isPostgresUrl(database)) {
-    return new SqliteOperationStore({ path: database, synchronous: options.synchronous ?? 'NORMAL', ...retention });
+    return new SqliteOperationStore({ path: database, synchronous: options.synchronous ?? 'NORMAL', ...retention, onSubscriberError });
   }
   return PostgresOperationStore.open({
     url: database,
@@ -423,6 +424,7 @@ async function openStore(options: LongrunOptions, retentionMs: number, logger: L
     ...(options.pgPoolSize !== undefined && { poolSize: options.pgPoolSize }),
     ...(options.pgListenUrl !== undefined && { listenUrl: options.pgListenUrl }),
     pollMs: options.pollMs ?? 1000,
+    onSubscriberError,
     listenerEvents: {
       listenerLost: (error) => logger.warn({ err: error }, 'the PostgreSQL LISTEN connection was lost; reconnecting (waits fall back to polling)'),
       listenerReconnected: () => {

@@ -1,11 +1,17 @@
 /**
  * Fan-out of store changes to this process's subscribers, shared by the backends. A listener that
- * throws is logged by nobody and harms nobody: the others still hear the change.
+ * throws harms nobody (the others still hear the change) and is reported, never swallowed.
  */
-import type { ChangeListener, StoreChange } from './types.js';
+import type { ChangeListener, StoreChange, SubscriberErrorHandler } from './types.js';
+
+/** Without a logger of the app's: a process warning on stderr. */
+export const warnSubscriberError: SubscriberErrorHandler = (error, change) =>
+  process.emitWarning(`a store change-feed subscriber threw on a '${change.kind}' change: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 
 export class ChangeFanout {
   private readonly listeners = new Set<ChangeListener>();
+
+  constructor(private readonly onSubscriberError: SubscriberErrorHandler = warnSubscriberError) {}
 
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener);
@@ -16,8 +22,9 @@ export class ChangeFanout {
     for (const listener of this.listeners) {
       try {
         listener(change);
-      } catch {
+      } catch (error) {
         // A subscriber's bug must not stop delivery to the rest, nor fail the write that caused it.
+        this.onSubscriberError(error, change);
       }
     }
   }

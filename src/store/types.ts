@@ -49,6 +49,9 @@ export interface NewOperation {
   answerStyle?: AnswerStyle;
 }
 
+/** Told when a change-feed subscriber throws (the feed goes on; the subscriber's bug is reported). */
+export type SubscriberErrorHandler = (error: unknown, change: StoreChange) => void;
+
 export interface CreateResult {
   operation: OperationRecord;
   /** false when an operation with the same owner and idempotency key already existed. */

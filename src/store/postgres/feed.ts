@@ -10,7 +10,7 @@
  */
 import pg from 'pg';
 import { ChangeFanout } from '../feed.js';
-import type { ChangeFeed, ChangeListener, StoreChange } from '../types.js';
+import type { ChangeFeed, ChangeListener, StoreChange, SubscriberErrorHandler } from '../types.js';
 import { LISTEN_APPLICATION_NAME, LONGRUN_TYPES, quoteIdentifier } from './connection.js';
 import { CHANGE_KINDS, channelOf, type ChangeKind } from './statements.js';
 
@@ -28,7 +28,7 @@ const RECONNECT_MAX_MS = 2000;
 const LISTENER_CHECK_MS = 5000;
 
 export class PostgresChangeFeed implements ChangeFeed {
-  private readonly fanout = new ChangeFanout();
+  private readonly fanout: ChangeFanout;
   private backstopTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private client: pg.Client | undefined;
@@ -38,8 +38,10 @@ export class PostgresChangeFeed implements ChangeFeed {
   private everConnected = false;
 
   constructor(
-    private readonly options: { listenUrl: string; schema: string; origin: string; pollMs: number; events?: ListenerEvents },
-  ) {}
+    private readonly options: { listenUrl: string; schema: string; origin: string; pollMs: number; events?: ListenerEvents; onSubscriberError?: SubscriberErrorHandler },
+  ) {
+    this.fanout = new ChangeFanout(options.onSubscriberError);
+  }
 
   /** Opens the LISTEN connection; resolves once LISTEN is in place (or rejects with why not). */
   start(): Promise<void> {

@@ -33,6 +33,7 @@ import type {
   ProgressUpdate,
   RetentionPolicy,
   StoreChange,
+  SubscriberErrorHandler,
 } from '../types.js';
 import { createPool, quoteIdentifier, type PoolOptions } from './connection.js';
 import { storeError } from './errors.js';
@@ -49,6 +50,8 @@ export interface PostgresStoreOptions extends RetentionPolicy, PoolOptions {
   pollMs?: number;
   /** Told when the LISTEN connection is lost and when it is back. */
   listenerEvents?: ListenerEvents;
+  /** Told when a change-feed subscriber throws (default: a process warning). */
+  onSubscriberError?: SubscriberErrorHandler;
 }
 
 export const DEFAULT_PG_SCHEMA = 'longrun';
@@ -78,6 +81,7 @@ export class PostgresOperationStore implements OperationStore {
       origin: this.origin,
       pollMs: options.pollMs ?? 1000,
       ...(options.listenerEvents !== undefined && { events: options.listenerEvents }),
+      ...(options.onSubscriberError !== undefined && { onSubscriberError: options.onSubscriberError }),
     });
     this.recentReads = new ReadCache(this.changes);
   }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ChangeFanout } from '../feed.js';
-import type { ChangeFeed, ChangeListener, StoreChange } from '../types.js';
+import type { ChangeFeed, ChangeListener, StoreChange, SubscriberErrorHandler } from '../types.js';
 import type { Statements } from './statements.js';
 
 export const WATCH_INTERVAL_MS = 25;
@@ -23,7 +23,7 @@ interface ChangeRow {
 }
 
 export class SqliteChangeFeed implements ChangeFeed {
-  private readonly fanout = new ChangeFanout();
+  private readonly fanout: ChangeFanout;
   private readonly origin = randomBytes(8).toString('hex');
   private lastSeq: number;
   private dataVersion: number;
@@ -34,7 +34,9 @@ export class SqliteChangeFeed implements ChangeFeed {
   constructor(
     private readonly stmt: Statements,
     private readonly onForeignCommit: () => void,
+    onSubscriberError?: SubscriberErrorHandler,
   ) {
+    this.fanout = new ChangeFanout(onSubscriberError);
     this.lastSeq = (stmt.lastChange.get() as { last: number }).last;
     this.dataVersion = stmt.dataVersion.get() as number;
   }

@@ -37,6 +37,7 @@ import type {
   ProgressUpdate,
   RetentionPolicy,
   StoreChange,
+  SubscriberErrorHandler,
 } from '../types.js';
 import { openConnection, type Connection, type ConnectionOptions } from './connection.js';
 import { cannotOpen, storeError } from './errors.js';
@@ -47,7 +48,10 @@ import { prepareStatements, type Statements } from './statements.js';
 export type { SqliteSynchronous } from './connection.js';
 export type { OperationRow } from '../sql/rows.js';
 
-export interface SqliteStoreOptions extends RetentionPolicy, ConnectionOptions {}
+export interface SqliteStoreOptions extends RetentionPolicy, ConnectionOptions {
+  /** Told when a change-feed subscriber throws (default: a process warning). */
+  onSubscriberError?: SubscriberErrorHandler;
+}
 
 /** The connection with the schema up to date; a file that cannot be used says which and why. */
 function openMigrated(options: SqliteStoreOptions): Connection {
@@ -81,7 +85,7 @@ export class SqliteOperationStore implements OperationStore {
     this.stmt = prepareStatements(this.db);
     this.inTransaction = this.db.transaction((body: () => unknown) => body());
     // A commit by another connection may have touched any row, logged or not: forget every read.
-    this.changes = new SqliteChangeFeed(this.stmt, () => this.recentReads.clear());
+    this.changes = new SqliteChangeFeed(this.stmt, () => this.recentReads.clear(), options.onSubscriberError);
     this.recentReads = new ReadCache(this.changes);
   }
 
