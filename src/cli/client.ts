@@ -50,7 +50,8 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
   const pageSize = command === 'list' ? count(flag('page-size'), '--page-size') : undefined;
   const timeoutMs = command === 'wait' && flag('timeout') !== undefined ? duration(flag('timeout')!, '--timeout') : undefined;
 
-  const client = createClient(flag('address') ?? env['LONGRUN_ADDRESS'] ?? DEFAULT_ADDRESS, {
+  const address = flag('address') ?? env['LONGRUN_ADDRESS'] ?? DEFAULT_ADDRESS;
+  const client = createClient(address, {
     // longrun's and the Vision sample's types, for the table's TYPE, CREATED and UPDATED columns.
     protoFiles: [...BUNDLED_PROTO_FILES, ...VISION_PROTO_FILES],
     ...connectionOptions(flag, env),
@@ -88,13 +89,20 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
         view.finish(operation);
         view = undefined;
         const code = await out.print(operation);
-        return operation.done ? code : Exit.STILL_RUNNING;
+        if (operation.done) return code;
+        terminal.stderr.write(`longrun wait: timed out after --timeout ${flag('timeout')}; ${name} is still running (exit ${Exit.STILL_RUNNING})\n`);
+        return Exit.STILL_RUNNING;
       }
     }
   } catch (error) {
     view?.abandon();
     const status = error as { code?: unknown; details?: string };
     if (typeof status.code !== 'number') throw error;
+    if (status.code === Code.UNAVAILABLE && /No connection established|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(status.details ?? '')) {
+      const cause = /(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT)/.exec(status.details ?? '')?.[1] ?? 'no connection';
+      terminal.stderr.write(`longrun ${command}: no longrun server answers at ${address} (${cause}); point at one with --address HOST:PORT or LONGRUN_ADDRESS\n`);
+      return Exit.NOT_FOUND_OR_UNREACHABLE;
+    }
     terminal.stderr.write(`longrun ${command}: ${status.details || String(error)}\n`);
     return exitOfStatus(status.code);
   } finally {
