@@ -53,7 +53,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
-  if (http !== undefined) process.stdout.write(`longrun http on ${http.url}\n`);
+  if (http !== undefined) process.stdout.write(`longrun http on ${http.url}\nlongrun console on ${http.url}/console/\n`);
   logger.info(
     {
       address,

@@ -140,6 +140,12 @@ export class Gateway {
       return;
     }
     for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+    // A person who opens the bare address gets the console.
+    if (rawPath === '/' && (method === 'GET' || method === 'HEAD')) {
+      req.resume();
+      res.writeHead(302, { location: '/console/' }).end();
+      return;
+    }
     if (isConsolePath(rawPath)) return this.console.serve(req, res, rawPath, query);
     const lookup = rawPath.startsWith('/') ? findRoute(this.routes, method, rawPath) : { kind: 'not-found' as const };
     if (lookup.kind !== 'found') {
