@@ -17,6 +17,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
 import { listBench } from './list.js';
+import { peersBench } from './peers.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { watchBench } from './watch.js';
@@ -391,6 +392,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await longrun.stop();
   },
   'in-process': inProcessThroughput,
+  peers: () => peersBench({ report, work }),
   waits: concurrentWaits,
   list: () =>
     listBench({
