@@ -188,13 +188,9 @@ export class Metrics {
 export function timedStore(store: OperationStore, histogram: Histogram<'call'>): OperationStore {
   const time =
     <Args extends unknown[], Result>(call: string, method: (...args: Args) => Promise<Result>) =>
-    {
-      // The labelled child once, not per call: prom-client hashes the labels on every lookup.
-      const child = histogram.labels({ call });
-      return (...args: Args): Promise<Result> => {
-        const end = child.startTimer();
-        return method.apply(store, args).finally(() => end());
-      };
+    (...args: Args): Promise<Result> => {
+      const end = histogram.startTimer({ call });
+      return method.apply(store, args).finally(() => end());
     };
   return {
     changes: store.changes,

@@ -24,16 +24,7 @@ export function codeName(code: number): string {
   return codeNameOf(code) ?? String(code);
 }
 
-/** Bound on the remembered metric children of `rpc` (methods times codes; both are few). */
-const RPC_CHILDREN_MAX = 1000;
-
 export class Telemetry {
-  /**
-   * The labelled metric children of each (method, code) seen: prom-client hashes the label
-   * values on every `inc` or `observe` given labels, a cost every RPC paid.
-   */
-  private readonly rpcChildren = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
-
   constructor(
     readonly logger: Logger,
     readonly metrics: Metrics,
@@ -41,15 +32,8 @@ export class Telemetry {
 
   rpc({ method, code, durationMs, principal, operation }: RpcRecord): void {
     const name = codeName(code);
-    const key = `${method} ${name}`;
-    let children = this.rpcChildren.get(key);
-    if (children === undefined) {
-      if (this.rpcChildren.size >= RPC_CHILDREN_MAX) this.rpcChildren.clear();
-      children = { count: this.metrics.rpcs.labels({ method, code: name }), duration: this.metrics.rpcDuration.labels({ method }) };
-      this.rpcChildren.set(key, children);
-    }
-    children.count.inc();
-    children.duration.observe(durationMs / 1000);
+    this.metrics.rpcs.inc({ method, code: name });
+    this.metrics.rpcDuration.observe({ method }, durationMs / 1000);
     this.logger.info(
       {
         rpc: method,
