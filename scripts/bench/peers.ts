@@ -148,7 +148,8 @@ function longrunContestant(name: string, many: boolean, database: () => string |
     const path = await database();
     const postgres = path.startsWith('postgres');
     const longrun = await createLongrun({ databasePath: path, logger: silent, ...(postgres && { pgPoolSize: 10 }) });
-    longrun.method(SLEEP_METHOD, async () => ({}), { concurrency: postgres ? 250 : 512 });
+    // 1,000 on PostgreSQL: more rows per claim and per completion statement (1.2-1.45x the rate of 250 here).
+    longrun.method(SLEEP_METHOD, async () => ({}), { concurrency: postgres ? 1000 : 512 });
     return longrun;
   };
   const insert = async (longrun: Longrun, total: number, each: (name: string) => void) => {
