@@ -314,6 +314,17 @@ export class Longrun {
     });
   }
 
+  /**
+   * Starts operations of one method, as many `create` calls at once: their rows are written
+   * together (one transaction on SQLite, one INSERT on PostgreSQL). In the order given. An
+   * invalid request rejects the whole call, but the valid ones are created all the same; a
+   * request's own `request_id` makes retrying it safe. (No shared idempotency key: it names one
+   * operation.)
+   */
+  createMany(path: string, requests: readonly Record<string, unknown>[], options: Omit<CreateOptions, 'idempotencyKey'> = {}): Promise<OperationRecord[]> {
+    return Promise.all(requests.map((request) => this.create(path, request, options)));
+  }
+
   /** GetOperation: NOT_FOUND for a deleted or expired operation, PERMISSION_DENIED for another principal's. */
   get(name: string, options: CallOptions = {}): Promise<OperationRecord> {
     return this.operations.get(name, this.callerOf(options));

@@ -29,7 +29,16 @@ describe('npm run bench', { timeout: 180_000 }, () => {
       ...['admin    ', 'one owner'].flatMap((who) =>
         ['done = false', 'name wildcard', 'time range'].map((filter) => new RegExp(`^list, ${who}, ${filter} .* page 100 / page 1 = \\d`, 'm')),
       ),
-      /^PostgreSQL create-to-done, .* ratio \d/m,
+      /^peers: \d+ no-op jobs a measure, .* PostgreSQL [\d.]+ .* fsync (on|off)/m,
+      ...['SQLite create', 'SQLite createMany', 'PostgreSQL create', 'PostgreSQL createMany'].map(
+        (side) => new RegExp(`^peers, longrun ${side}: end to end [\\d,]+/s .* processing alone [\\d,]+/s`, 'm'),
+      ),
+      /^peers, pg-boss 12\.[\d.]+: end to end [\d,]+\/s .* processing alone [\d,]+\/s/m,
+      /^peers, graphile-worker [\d.]+: end to end [\d,]+\/s .* processing alone [\d,]+\/s/m,
+      // Redis may be missing where the tests run: then the bench says so instead of a figure.
+      /^(peers, BullMQ [\d.]+: end to end [\d,]+\/s|peers: BullMQ absent: no Redis at )/m,
+      /^peers ratio, longrun SQLite createMany end to end against the best of pg-boss [\d.]+.*: \d[\d.]* of its end-to-end rate .* \d[\d.]* of its processing-alone rate/m,
+      /^peers ratio, longrun PostgreSQL createMany end to end against the best of pg-boss [\d.]+ and graphile-worker [\d.]+: \d/m,
       /^PostgreSQL cross-process wake .* p99 \d/m,
       /^PostgreSQL cross-process cancel .* p99 \d/m,
       /^PostgreSQL GetOperation server CPU, 16 in flight: .* ratio \d/m,

@@ -1,8 +1,6 @@
 /**
- * PostgreSQL figures (`npm run bench -- postgres`), each against a baseline from the same run:
- * - create-to-done through the embedding API with a no-op handler, against pg-boss creating and
- *   processing the same number of no-op jobs on the same database (batched insert, batchSize 250,
- *   4 local workers);
+ * PostgreSQL figures (`npm run bench -- postgres`), each against a baseline from the same run
+ * (create-to-done against pg-boss and graphile-worker is in `peers.ts`):
  * - cross-process wake (handler end in runner C to WaitOperation reply on server B) and cancel
  *   (CancelOperation on B to the end in C), p50/p99, absolute;
  * - GetOperation server CPU on PostgreSQL against a no-op grpc-js handler (via `getOperationCpu`).
@@ -12,14 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import PgBoss from 'pg-boss';
-import { createLongrun } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { stopTestPostgres, testPostgres } from '../../test/helpers/postgres.js';
 import { cpuSecondsOf, fmt, inWindow, percentile, scaled } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
 
 export interface PostgresBenchDeps {
   report(line: string): void;
@@ -33,58 +28,12 @@ export async function postgresBench(deps: PostgresBenchDeps): Promise<void> {
   if (process.env.BENCH_PG_URL) process.env.LONGRUN_TEST_PG_URL = process.env.BENCH_PG_URL;
   const server = await testPostgres();
   try {
-    await createToDone(deps, (await server.freshDatabase()).url);
     await crossProcess(deps, (await server.freshDatabase()).url);
     await deps.getOperationCpu((await server.freshDatabase()).url);
     await oneVersusTwoServers(deps, (await server.freshDatabase()).url);
   } finally {
     await stopTestPostgres();
   }
-}
-
-async function createToDone({ report }: PostgresBenchDeps, url: string): Promise<void> {
-  const total = scaled(5000, 100);
-  // longrun: created through the embedding API, run by its own runner, no-op handler.
-  const longrun = await createLongrun({ databasePath: url, logger: silent, pollMs: 1000, pgPoolSize: 10 });
-  longrun.method(SLEEP_METHOD, async () => ({}), { concurrency: 250 });
-  longrun.start();
-  let done = 0;
-  let allDone!: () => void;
-  const finished = new Promise<void>((resolve) => (allDone = resolve));
-  const t0 = performance.now();
-  await inWindow(total, 256, async () => {
-    const operation = await longrun.create(SLEEP_METHOD, { duration: { seconds: 0, nanos: 0 }, steps: 0 });
-    longrun.events.onceDone(operation.name, () => ++done === total && allDone());
-  });
-  await finished;
-  const longrunRate = total / ((performance.now() - t0) / 1000);
-  await longrun.close(1000);
-
-  // pg-boss: the same number of no-op jobs, batched inserts, batchSize 250, 4 local workers.
-  const boss = new PgBoss({ connectionString: url, max: 10 });
-  boss.on('error', () => undefined);
-  await boss.start();
-  await boss.createQueue('noop');
-  let processed = 0;
-  let bossDone!: () => void;
-  const bossFinished = new Promise<void>((resolve) => (bossDone = resolve));
-  const b0 = performance.now();
-  for (let worker = 0; worker < 4; worker++) {
-    await boss.work('noop', { batchSize: 250, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-      processed += jobs.length;
-      if (processed >= total) bossDone();
-    });
-  }
-  for (let i = 0; i < total; i += 1000) {
-    await boss.insert(Array.from({ length: Math.min(1000, total - i) }, () => ({ name: 'noop', data: {} })));
-  }
-  await bossFinished;
-  const bossRate = total / ((performance.now() - b0) / 1000);
-  await boss.stop({ graceful: false, wait: true });
-  report(
-    `PostgreSQL create-to-done, ${total} no-op operations: longrun ${fmt(longrunRate, 0)}/s (embedding API, 256 in flight) vs ` +
-      `pg-boss ${fmt(bossRate, 0)}/s (batched insert, batchSize 250, 4 workers): ratio ${fmt(longrunRate / bossRate)} (target >= 1.0)`,
-  );
 }
 
 async function crossProcess({ report }: PostgresBenchDeps, url: string): Promise<void> {

@@ -17,6 +17,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
 import { listBench } from './list.js';
+import { peersBench } from './peers.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { watchBench } from './watch.js';
@@ -124,7 +125,7 @@ async function startBaseline(reply: unknown): Promise<{ process: ServerProcess; 
   return { process: baseline, client: new OperationsClient(`127.0.0.1:${await baseline.port}`) };
 }
 
-async function getOperationCpu(longrunPort: number, longrunPid: number, target = 1.5, label = ''): Promise<Baseline> {
+async function getOperationCpu(longrunPort: number, longrunPid: number, target = 1.2, label = ''): Promise<Baseline> {
   // The no-op baseline returns exactly the message GetOperation returns for this operation.
   const client = new OperationsClient(`127.0.0.1:${longrunPort}`);
   const { name } = await startSleep(sleeper(longrunPort), 0, 0);
@@ -202,7 +203,7 @@ async function grpcThroughput(port: number, baseline: Baseline): Promise<void> {
   const ratios = rates.map((rate, i) => rate / noopRates[i]!);
   report(
     `Create-to-done through gRPC (no-op handler, durable creation, ${window} in flight): ${fmt(median(rates), 0)} operations/s ` +
-      `vs no-op call rate ${fmt(median(noopRates), 0)}/s: ratio ${fmt(median(ratios))} (target >= 0.6; rounds ${ratios.map((r) => fmt(r)).join(', ')})`,
+      `vs no-op call rate ${fmt(median(noopRates), 0)}/s: ratio ${fmt(median(ratios))} (target >= 0.9; rounds ${ratios.map((r) => fmt(r)).join(', ')})`,
   );
   for (const client of clients) client.close();
   operations.close();
@@ -248,11 +249,12 @@ async function wakeLatency(port: number): Promise<void> {
       const { operation } = await operations.wait(name, 10_000);
       const replied = monotonicMs();
       if (!operation.done) throw new Error('wait returned before done');
-      const metadata = registry.unpack<{ estimatedEndTime: { seconds: string; nanos: number } }>({
-        typeUrl: operation.metadata!.type_url,
-        value: operation.metadata!.value,
+      // The handler's return time, on the monotonic clock (see server.ts).
+      const response = registry.unpack<{ slept: { seconds: string; nanos: number } }>({
+        typeUrl: operation.response!.type_url,
+        value: operation.response!.value,
       });
-      latencies.push(replied - (Number(metadata.estimatedEndTime.seconds) * 1000 + metadata.estimatedEndTime.nanos / 1e6));
+      latencies.push(replied - (Number(response.slept.seconds) * 1000 + response.slept.nanos / 1e6));
       // Baseline: one plain GetOperation round trip under the same load.
       const t0 = monotonicMs();
       await operations.get(name);
@@ -263,7 +265,8 @@ async function wakeLatency(port: number): Promise<void> {
     report(
       `WaitOperation wake latency, handler completion to client reply, ${inFlight} in flight (${WAKE_OPERATIONS} operations): ` +
         `p50 ${fmt(percentile(latencies, 50))} ms, p99 ${fmt(percentile(latencies, 99))} ms (target p99 < 10 ms); ` +
-        `a GetOperation round trip under the same load: p50 ${fmt(percentile(roundTrips, 50))} ms, p99 ${fmt(percentile(roundTrips, 99))} ms`,
+        `a GetOperation round trip under the same load: p50 ${fmt(percentile(roundTrips, 50))} ms, p99 ${fmt(percentile(roundTrips, 99))} ms; ` +
+        `wake p99 / round-trip p99 ${fmt(percentile(latencies, 99) / percentile(roundTrips, 99))} (target <= 1.0)`,
     );
   }
   client.close();
@@ -391,6 +394,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await longrun.stop();
   },
   'in-process': inProcessThroughput,
+  peers: () => peersBench({ report, work }),
   waits: concurrentWaits,
   list: () =>
     listBench({

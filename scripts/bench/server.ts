@@ -22,7 +22,7 @@ import { monotonicMs } from './measure.js';
 
 interface SleepRequest {
   duration: { seconds: string; nanos: number } | null;
-  /** 0: return at once; 1: also stamp the completion time into the metadata (wake latency); n >= 2: n progress steps, each stamped. */
+  /** 0: return at once; 1: also stamp the return time into the response (wake latency); n >= 2: n progress steps, each stamped. */
   steps: number;
 }
 
@@ -60,8 +60,11 @@ if (mode === 'longrun') {
       }
       if (ms > 0) await sleep(ms, undefined, { signal: context.signal });
       if (request.steps === 1) {
+        // The wake figure starts when the handler returns: the stamp rides in the response (its
+        // `slept` field holds the monotonic clock), written by the completion itself. (Until
+        // 2026-12-07 it was a metadata write before returning, so the figure included that write.)
         const now = monotonicMs();
-        await context.setMetadata({ estimatedEndTime: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) } });
+        return { slept: { seconds: Math.floor(now / 1000), nanos: Math.round((now % 1000) * 1e6) } };
       }
       return {};
     },

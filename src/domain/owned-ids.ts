@@ -8,17 +8,22 @@
  * server on the store agrees and ids outlive restarts. Only the server can make a tag; a made-up
  * name carries another principal's tag (or none) and is refused like someone else's operation.
  */
-import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const RANDOM_BYTES = 16;
 const TAG_BYTES = 4;
 const ID_LENGTH = 27;
 /** Recently verified (owner, id) pairs, so that polling one operation does not pay an HMAC per call. */
 const VERIFIED_MAX = 10_000;
+/** Random bytes are drawn this many ids at a time: one call into OpenSSL per id cost more than the id. */
+const POOL_IDS = 256;
 
 export class OwnedIds {
   private readonly key: KeyObject;
   private readonly verified = new Set<string>();
+  /** Each id takes the next RANDOM_BYTES of the pool (never reused); refilled when used up. */
+  private readonly pool = Buffer.alloc(POOL_IDS * RANDOM_BYTES);
+  private poolOffset = this.pool.length;
 
   /** `secret`: the store's signing key (a separate key is derived from it for this use). */
   constructor(secret: Uint8Array) {
@@ -27,8 +32,15 @@ export class OwnedIds {
 
   /** A fresh id owned by `owner`. */
   newId(owner: string): string {
-    const random = randomBytes(RANDOM_BYTES);
-    return Buffer.concat([random, this.tag(owner, random)]).toString('base64url');
+    if (this.poolOffset === this.pool.length) {
+      randomFillSync(this.pool);
+      this.poolOffset = 0;
+    }
+    const id = Buffer.allocUnsafe(RANDOM_BYTES + TAG_BYTES);
+    this.pool.copy(id, 0, this.poolOffset, (this.poolOffset += RANDOM_BYTES));
+    const random = id.subarray(0, RANDOM_BYTES);
+    this.tag(owner, random).copy(id, RANDOM_BYTES);
+    return id.toString('base64url');
   }
 
   /** Whether `id` was made by this store's servers for `owner` (constant time in the tag). */
