@@ -63,8 +63,7 @@ describe('npm run build in the checkout', { timeout: 240_000 }, () => {
       assert.equal(listed.code, 0, listed.stderr);
       assert.equal(server.child.exitCode, null, 'the server kept running');
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

@@ -284,8 +284,7 @@ describe('longrun delete', { timeout: 180_000 }, () => {
       await runCli(['cancel', name, '--address', server.address]);
     } finally {
       caller.close();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });
