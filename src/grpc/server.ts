@@ -171,7 +171,7 @@ export function listen(server: Server, host: string, port: number, options: List
 const binds = new WeakMap<Server, Promise<void>[]>();
 
 /** grpc-js's bind failure as node:net's errno error; the first resolved address's reason wins. */
-export function listenErrorOf(error: Error, host: string, port: number): Error {
+function listenErrorOf(error: Error, host: string, port: number): Error {
   if ((error as { code?: unknown }).code !== undefined) return error;
   // grpc-js: "No address added out of total 1 resolved errors: [listen EADDRINUSE: address already in use 127.0.0.1:50051]"
   const reason = /errors: \[(?:listen|bind) ([A-Z]+): ([^,\]]*)/.exec(error.message);
@@ -185,9 +185,9 @@ export function listenErrorOf(error: Error, host: string, port: number): Error {
 }
 
 /**
- * Sends grpc-js's own log lines to `logger` (as warnings) instead of straight to stderr. A failed
- * bind is logged by grpc-js as an error and also rejects `listen`, which says it better: that line
- * goes to debug, so a taken port is reported once.
+ * Sends grpc-js's own log lines to `logger` (its errors as warnings) instead of straight to
+ * stderr. A failed bind is logged by grpc-js as an error and also rejects `listen`, which says it
+ * better: that line goes to debug, so a taken port is reported once.
  */
 export function logGrpcTo(logger: Logger): void {
   const text = (args: unknown[]) => args.map(String).join(' ');
