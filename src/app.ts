@@ -159,6 +159,8 @@ export class Longrun {
   readonly http: HttpFront;
   private readonly telemetry: Telemetry;
   private metricsServers: MetricsServer[] = [];
+  /** Metrics servers still binding: `stop` waits for them, so none opens after it and stays open. */
+  private readonly metricsOpening = new Set<Promise<MetricsServer>>();
   /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
   readonly caller: Caller;
   private readonly sweeper: Sweeper;
@@ -283,9 +285,15 @@ export class Longrun {
    * `metrics.scrape()` instead.
    */
   async serveMetrics(options: { host?: string; port?: number } = {}): Promise<MetricsServer> {
-    const server = await serveMetrics(this.metrics, options.host ?? '127.0.0.1', options.port ?? 0, this.logger);
-    this.metricsServers.push(server);
-    return server;
+    const opening = serveMetrics(this.metrics, options.host ?? '127.0.0.1', options.port ?? 0, this.logger);
+    this.metricsOpening.add(opening);
+    try {
+      const server = await opening;
+      this.metricsServers.push(server);
+      return server;
+    } finally {
+      this.metricsOpening.delete(opening);
+    }
   }
 
   /** Starts running handlers, sending completion callbacks and sweeping expired operations. */
@@ -400,6 +408,7 @@ export class Longrun {
     this.sweeper.stop();
     this.events.releaseWaiters();
     await Promise.all([this.runner.stop(graceMs), this.deliverer?.stop(graceMs)]);
+    await Promise.allSettled([...this.metricsOpening]);
     await Promise.all([...this.metricsServers.splice(0).map((server) => server.close()), this.http.close(graceMs)]);
   }
 

@@ -4,23 +4,20 @@
  * removes the outputs of deleted sources.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runChild } from './helpers/children.js';
 import { spawnServer } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dist = join(root, 'dist');
 
-function run(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(command, args, { cwd: root, timeout: 100_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
+async function run(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await runChild(command, args, { cwd: root, timeoutMs: 100_000 });
+  return { code: code ?? 1, stdout, stderr };
 }
 
 /** Every file of dist/ with its inode and modification time. */
@@ -66,8 +63,7 @@ describe('npm run build in the checkout', { timeout: 240_000 }, () => {
       assert.equal(listed.code, 0, listed.stderr);
       assert.equal(server.child.exitCode, null, 'the server kept running');
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

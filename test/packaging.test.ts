@@ -3,17 +3,19 @@
  * and its `longrun` command answers `longrun list`.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runChild, spawnChild } from './helpers/children.js';
 import { tempDir } from './helpers/temp.js';
-import { within } from './helpers/wait.js';
 
-const run = promisify(execFile);
+/** Runs a command to its end (30 s unless `timeout`); fails with its output unless it exits 0. */
+async function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeout?: number }): Promise<{ stdout: string; stderr: string }> {
+  const result = await runChild(command, args, { cwd: options.cwd, env: options.env, timeoutMs: options.timeout ?? 30_000 });
+  assert.equal(result.code, 0, `${command} ${args.join(' ')}\n${result.stderr}${result.stdout}`);
+  return result;
+}
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // npm passes its own settings to scripts as npm_* variables; a nested npm must not inherit them.
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
@@ -23,7 +25,7 @@ describe('the npm package', { timeout: 280_000 }, () => {
     const dir = tempDir('longrun-pack-');
     try {
       // dist/ is already built by `npm test`; prepack would rebuild it under the running tests.
-      await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir.path], { cwd: ROOT, env: cleanEnv });
+      await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir.path], { cwd: ROOT, env: cleanEnv, timeout: 90_000 });
       const tarball = readdirSync(dir.path).find((file) => file.endsWith('.tgz'));
       assert.ok(tarball, 'npm pack wrote a tarball');
 
@@ -44,27 +46,14 @@ describe('the npm package', { timeout: 280_000 }, () => {
       const bin = join(app, 'node_modules', '.bin', 'longrun');
       assert.ok(existsSync(bin), 'the package installs a longrun command');
 
-      const server = spawn(bin, ['serve', '--port', '0', '--http-port', '0', '--db', join(app, 'data', 'longrun.db'), '--log-level', 'warn'], { cwd: app, env: cleanEnv });
-      let stderr = '';
-      server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const server = spawnChild(bin, ['serve', '--port', '0', '--http-port', '0', '--db', join(app, 'data', 'longrun.db'), '--log-level', 'warn'], { cwd: app, env: cleanEnv });
       try {
-        const listening = new Promise<string>((resolve, reject) => {
-          let stdout = '';
-          server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-            stdout += chunk;
-            const match = /longrun listening on (\S+)/.exec(stdout);
-            if (match) resolve(match[1]!);
-          });
-          server.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${stderr}`)));
-        });
-        const address = await within(listening, 'the installed longrun serve to print its address', 30_000);
-        // execFile rejects unless the command exits 0.
-        const listed = await run(bin, ['list', '--address', address], { cwd: app, env: cleanEnv });
+        const [, address] = await server.waitFor(/longrun listening on (\S+)/, 'the installed longrun serve to print its address', 30_000);
+        const listed = await run(bin, ['list', '--address', address!], { cwd: app, env: cleanEnv });
         assert.equal(listed.stderr.includes('Error'), false, listed.stderr);
       } finally {
-        server.kill('SIGTERM');
-        const [code] = (await once(server, 'exit')) as [number | null];
-        assert.equal(code, 0, `serve exits 0 on SIGTERM: ${stderr}`);
+        const { code, forced } = await server.kill('SIGTERM', 30_000);
+        assert.ok(code === 0 && !forced, `serve exits 0 on SIGTERM:\n${server.output()}`);
       }
     } finally {
       dir.remove();

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OperationsClient } from '../src/index.js';
+import { runChild, spawnChild } from './helpers/children.js';
 import { GenericCaller } from './helpers/server.js';
 import { spawnServer } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
@@ -35,11 +34,8 @@ describe('the embedding guide\'s example', { timeout: 180_000 }, () => {
   it('runs: declares a method, serves it, watches, refuses, cancels, lists and deletes in process', async () => {
     const dir = tempDir();
     try {
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [examplePath], { cwd: dir.path, timeout: 30_000 }, (error, out, err) =>
-          error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
-        ),
-      );
+      const { code, stdout, stderr } = await runChild(process.execPath, [examplePath], { cwd: dir.path, timeoutMs: 30_000 });
+      assert.equal(code, 0, stderr);
       assert.match(stdout, /^serving on 127\.0\.0\.1:\d+$/m);
       assert.match(stdout, /^operations\/[\w-]{27} \{"title":"Q3","pages":3\}$/m);
       assert.match(stdout, /^DONE 100%$/m);
@@ -55,7 +51,7 @@ describe('the embedding guide\'s example', { timeout: 180_000 }, () => {
 describe('README client example', { timeout: 180_000 }, () => {
   it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('client-example', clientExamplePath));
 
-  it('runs against a real server: lists, follows progress, and prints the outcome', async () => {
+  it('runs against a real server: lists, follows progress, and prints the outcome', async (t) => {
     const dir = tempDir();
     const server = await spawnServer(dir.file('client.db'), ['--enable-sleeper']);
     const caller = new GenericCaller(server.address);
@@ -63,21 +59,11 @@ describe('README client example', { timeout: 180_000 }, () => {
     try {
       // Long enough to be running whenever the example starts; cancelled once it has shown progress.
       const { name } = await caller.call<{ name: string }>('/longrun.testing.v1.Sleeper/Sleep', { duration: { seconds: 60, nanos: 0 }, steps: 600 });
-      const example = spawn(process.execPath, [clientExamplePath, name], { env: { ...process.env, LONGRUN_ADDRESS: server.address } });
-      let stdout = '';
-      let stderr = '';
-      example.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = once(example, 'exit');
-      const showedProgress = new Promise<void>((resolve, reject) => {
-        example.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-          stdout += chunk;
-          if (/^progress: [1-9]\d*%$/m.test(stdout)) resolve();
-        });
-        void exited.then(() => reject(new Error(`the example exited early: ${stdout}${stderr}`)));
-      });
-      await within(showedProgress, 'the client example to print progress', 30_000);
+      const example = spawnChild(process.execPath, [clientExamplePath, name], { env: { ...process.env, LONGRUN_ADDRESS: server.address }, t });
+      await example.waitFor(/^progress: [1-9]\d*%$/m, 'the client example to print progress', 30_000);
       await client.cancel(name);
-      assert.deepEqual(await within(exited, 'the client example to exit after the cancel', 30_000), [0, null], stderr);
+      assert.deepEqual(await within(example.exited, 'the client example to exit after the cancel', 30_000), { code: 0, signal: null }, example.output());
+      const stdout = example.stdout();
       assert.match(stdout, new RegExp(`^running: ${name} longrun\\.testing\\.v1\\.SleepMetadata$`, 'm'));
       assert.match(stdout, /^failed: 1 the operation was cancelled$/m);
     } finally {
@@ -103,26 +89,17 @@ describe('README first minutes', { timeout: 180_000 }, () => {
     const block = /<!-- first-minutes -->\s*```sh\n([\s\S]*?)```/.exec(readme);
     assert.ok(block, 'the README has the first-minutes block');
     const dir = checkout();
-    // `npm start` is the build (test/build.test.ts) and then this, in the checkout, with its defaults but the port.
-    const server = spawn(process.execPath, ['dist/src/cli/main.js', 'serve', '--port', '0', '--log-level', 'warn'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = once(server, 'exit');
+    // `npm start` is the build (test/build.test.ts) and then this, in the checkout, with its defaults but
+    // the ports: free ones, so that a program holding 50051 or 8080 on this machine does not fail the test.
+    const server = spawnChild(process.execPath, ['dist/src/cli/main.js', 'serve', '--port', '0', '--http-port', '0', '--log-level', 'warn'], { cwd: dir.path });
     try {
-      let serverOut = '';
-      const address = await new Promise<string>((resolve, reject) => {
-        server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-          serverOut += chunk;
-          const match = /longrun listening on (\S+)/.exec(serverOut);
-          if (match) resolve(match[1]!);
-        });
-        void exited.then(([code]) => reject(new Error(`longrun serve exited (${code}) before listening`)));
-      });
+      // A server that exits instead fails this at once, with its output.
+      const address = (await server.waitFor(/longrun listening on (\S+)/, 'longrun serve to listen', 60_000))[1]!;
       // The only change: the port the server got instead of 50051 (for buf curl's URL, and LONGRUN_ADDRESS for longrun).
       const script = block[1]!.replaceAll('localhost:50051', address);
-      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-        execFile('sh', ['-e', '-c', script], { cwd: dir.path, timeout: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } }, (error, out, err) =>
-          error ? reject(new Error(`${error.message}\n${out}\n${err}`)) : resolve({ stdout: out, stderr: err }),
-        ),
-      );
+      const run = await runChild('sh', ['-e', '-c', script], { cwd: dir.path, timeoutMs: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } });
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\nserver:\n${server.output()}`);
+      const { stdout, stderr } = run;
       const name = /"name": "(operations\/[\w-]{27})"/.exec(stdout)?.[1];
       assert.ok(name, `buf curl printed the new operation: ${stdout}`);
       assert.match(stdout, /"@type": "type\.googleapis\.com\/google\.cloud\.vision\.v1\.OperationMetadata",\s*"state": "CREATED"/);
@@ -131,8 +108,7 @@ describe('README first minutes', { timeout: 180_000 }, () => {
       assert.match(stdout, /^output-1-to-2\.json$/m, 'ls shows the shard');
       assert.match(stdout, /^Hello from longrun\nThis page has two lines of text\.\nSecond page\nText detection reads every page\.$/m, 'the text of both pages');
     } finally {
-      server.kill('SIGTERM');
-      await exited;
+      await server.kill();
       dir.remove();
     }
   });

@@ -39,7 +39,8 @@ export async function postgresBench(deps: PostgresBenchDeps): Promise<void> {
 async function crossProcess({ report }: PostgresBenchDeps, url: string): Promise<void> {
   const rounds = scaled(100, 10);
   const common = ['--db', url, '--enable-sleeper', '--log-level', 'warn', '--poll', '1s'];
-  const b = await start(['serve', '--no-runner', '--port', '0', ...common], /longrun listening on (\S+)/);
+  // No HTTP: its default port (8080) may be anyone's on this machine.
+  const b = await start(['serve', '--no-runner', '--port', '0', '--http-port', 'off', ...common], /longrun listening on (\S+)/);
   const c = await start(['runner', ...common], /longrun runner ready/);
   const { OperationsClient } = await import('../../src/index.js');
   const { GenericCaller } = await import('../../test/helpers/server.js');

@@ -37,7 +37,9 @@ interface Stats {
 
 class ServerProcess {
   private lines: string[] = [];
-  private listeners: ((line: string) => void)[] = [];
+  private listeners: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  /** Set once the server exited: a line awaited after that never comes. */
+  private gone: Error | undefined;
   readonly port: Promise<number>;
   /** The HTTP gateway's port (longrun mode only). */
   readonly httpPort: Promise<number | undefined>;
@@ -53,9 +55,14 @@ class ServerProcess {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         const listener = this.listeners.shift();
-        if (listener) listener(line);
+        if (listener) listener.resolve(line);
         else this.lines.push(line);
       }
+    });
+    // A server that exits (a port taken, a crash) fails what waits on it at once instead of hanging the run.
+    child.once('exit', (code, signal) => {
+      this.gone = new Error(`the bench server exited (${code ?? signal})`);
+      for (const listener of this.listeners.splice(0)) listener.reject(this.gone);
     });
     const listening = this.nextLine().then((line) => /^listening (\d+)(?: http (\d+))?$/.exec(line)!);
     this.port = listening.then((match) => Number(match[1]));
@@ -83,7 +90,8 @@ class ServerProcess {
   private nextLine(): Promise<string> {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve) => this.listeners.push(resolve));
+    if (this.gone !== undefined) return Promise.reject(this.gone);
+    return new Promise((resolve, reject) => this.listeners.push({ resolve, reject }));
   }
 }
 

@@ -13,6 +13,7 @@ import { LongrunError } from '../domain/errors.js';
 import { runClientCommand, CLIENT_COMMANDS } from './client.js';
 import { copyStoreCommand } from './copy-store.js';
 import { deliveriesCommand } from './deliveries.js';
+import { ListenFailure } from './listen.js';
 import { runner } from './runner.js';
 import { serve, SERVE_FLAGS } from './serve.js';
 import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
@@ -50,6 +51,11 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof LongrunError && (error.reason === 'STORE_UNAVAILABLE' || error.reason === 'STORE_CANNOT_OPEN')) {
       process.stderr.write(`longrun ${command}: ${error.message}\n`);
       return Exit.FAILED;
+    }
+    // A port taken, an address not on this machine, a low port refused: one line, nothing left open.
+    if (error instanceof ListenFailure) {
+      process.stderr.write(`longrun ${command}: ${error.message}\n`);
+      return Exit.CANNOT_LISTEN;
     }
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return usageError(new UsageError((error as Error).message, command));
     throw error;

@@ -5,6 +5,8 @@
  */
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
+import type { MetricsServer } from '../observe/metrics-server.js';
+import { listening } from './listen.js';
 import { createConfiguredLongrun, redactUrl } from './serve.js';
 
 export async function runner(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
@@ -13,7 +15,17 @@ export async function runner(flags: Record<string, string | boolean | undefined>
   const longrun = await createConfiguredLongrun(config, logger, { runner: true });
   if (config.metricsPort !== undefined) {
     longrun.metrics.collectProcessMetrics();
-    const metrics = await longrun.serveMetrics({ host: config.host, port: config.metricsPort });
+    const metricsPort = config.metricsPort;
+    let metrics: MetricsServer;
+    try {
+      metrics = await listening({ what: 'metrics', host: config.host, port: metricsPort, option: '--metrics-port' }, () =>
+        longrun.serveMetrics({ host: config.host, port: metricsPort }),
+      );
+    } catch (error) {
+      // Nothing else is open but the store; the runner has not started.
+      await longrun.close(0);
+      throw error;
+    }
     process.stdout.write(`longrun metrics on ${metrics.url}\n`);
   }
   longrun.start();

@@ -7,12 +7,14 @@ import { TokenTable } from '../auth/tokens.js';
 import { parseRetrySchedule } from '../callbacks/schedule.js';
 import { CallbackSettings, parseEndpoints, readConfigFile, type CallbackOptions } from '../callbacks/settings.js';
 import { ConfigError, loadConfig, OPTIONS, type ServerConfig } from '../config.js';
-import { createServer, listen, shutdown, type ListenOptions } from '../grpc/server.js';
+import { createServer, listen, logGrpcTo, shutdown, type ListenOptions } from '../grpc/server.js';
+import type { HttpServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log.js';
 import { OriginPolicy } from '../http/origin-policy.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
+import { listening } from './listen.js';
 
 export const SERVE_FLAGS = Object.fromEntries(
   OPTIONS.flatMap((spec) => [
@@ -27,29 +29,48 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const auth = authOf(config);
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
+  logGrpcTo(logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: !config.noRunner });
-  // Bound before the gRPC port, so a taken metrics port fails the start before anything is served.
-  let metrics: MetricsServer | undefined;
-  if (config.metricsPort !== undefined) {
-    longrun.metrics.collectProcessMetrics();
-    metrics = await longrun.serveMetrics({ host: config.host, port: config.metricsPort });
-  }
   const server = createServer();
-  longrun.addToServer(server, { ...(auth !== undefined && { auth }) });
-  const port = await listen(server, config.host, config.port, listenOptions);
-  // Same host, same credentials, TLS when gRPC has it.
-  const http =
-    config.httpPort === undefined
-      ? undefined
-      : await longrun.http.listen({
-          host: config.host,
-          port: config.httpPort,
-          ...(listenOptions.tls !== undefined && { tls: listenOptions.tls }),
-          ...(auth !== undefined && { auth }),
-          retryAfterCapMs: config.httpRetryAfterCapMs,
-          allowedHosts: config.httpAllowedHosts,
-          corsOrigins: config.httpCorsOrigins,
-        });
+  let metrics: MetricsServer | undefined;
+  let port: number;
+  let http: HttpServer | undefined;
+  try {
+    // Bound before the gRPC port, so a taken metrics port fails the start before anything is served.
+    const metricsPort = config.metricsPort;
+    if (metricsPort !== undefined) {
+      longrun.metrics.collectProcessMetrics();
+      metrics = await listening({ what: 'metrics', host: config.host, port: metricsPort, option: '--metrics-port' }, () =>
+        longrun.serveMetrics({ host: config.host, port: metricsPort }),
+      );
+    }
+    longrun.addToServer(server, { ...(auth !== undefined && { auth }) });
+    port = await listening({ what: 'gRPC', host: config.host, port: config.port, option: '--port' }, () =>
+      listen(server, config.host, config.port, listenOptions),
+    );
+    // Same host, same credentials, TLS when gRPC has it.
+    const httpPort = config.httpPort;
+    http =
+      httpPort === undefined
+        ? undefined
+        : await listening({ what: 'HTTP', host: config.host, port: httpPort, option: '--http-port (or --http-port off)' }, () =>
+            longrun.http.listen({
+              host: config.host,
+              port: httpPort,
+              ...(listenOptions.tls !== undefined && { tls: listenOptions.tls }),
+              ...(auth !== undefined && { auth }),
+              retryAfterCapMs: config.httpRetryAfterCapMs,
+              allowedHosts: config.httpAllowedHosts,
+              corsOrigins: config.httpCorsOrigins,
+            }),
+          );
+  } catch (error) {
+    // Half started: close what did open (the other ports, the store) before the error is reported,
+    // so the process exits instead of serving half of itself; the runner was never started.
+    await shutdown(server, 0);
+    await longrun.close(0);
+    throw error;
+  }
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
@@ -105,8 +126,13 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     ...(config.callbackSecretFile !== undefined && { callbacks: callbacksOf(config, config.callbackSecretFile) }),
     logger,
   });
-  if (config.enableSleeper) addSleeper(longrun);
-  if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
+  try {
+    if (config.enableSleeper) addSleeper(longrun);
+    if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
+  } catch (error) {
+    await longrun.close(0);
+    throw error;
+  }
   return longrun;
 }
 

@@ -13,6 +13,8 @@ export const Exit = {
   NOT_FOUND_OR_UNREACHABLE: 3,
   /** `wait --timeout` ran out while the operation was still running. */
   STILL_RUNNING: 4,
+  /** `serve` or `runner` could not listen on one of its ports (in use, address not available, permission refused). */
+  CANNOT_LISTEN: 5,
 } as const;
 
 /** A mistake in the command line: its message and the command's usage go to stderr, exit 2. */
@@ -184,7 +186,9 @@ ${lines.join('\n')}
   -h, --help
       this help
 
-exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or dangerous option
+exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or dangerous option,
+  5 could not listen on a port (in use, address not available, or permission refused: one line on
+  stderr names the address and the option that moves it)
 `;
 }
 
@@ -211,5 +215,6 @@ export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --he
 Client commands talk to --address HOST:PORT (default 127.0.0.1:50051, or LONGRUN_ADDRESS).
 
 exit codes: 0 ok, 1 the operation failed (or the call was refused), 2 usage,
-  3 not found or server unreachable, 4 wait --timeout ran out with the operation still running
+  3 not found or server unreachable, 4 wait --timeout ran out with the operation still running,
+  5 serve or runner could not listen on a port
 `;

@@ -3,7 +3,7 @@
  * streams), the services of declared long-running methods, server reflection and the standard
  * health service.
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 import { readFileSync } from 'node:fs';
@@ -136,7 +136,12 @@ function callerOfCalls(open: Caller, auth: AuthOptions | undefined): (call: Serv
 
 const AUTHORIZATION_HEADER = 'authorization';
 
-/** Binds `host:port` (0 = any free port) and resolves with the bound port. */
+/**
+ * Binds `host:port` (0 = any free port) and resolves with the bound port. A failure rejects as
+ * node:net's `listen` would: an Error with `code` (EADDRINUSE, EADDRNOTAVAIL, EACCES...),
+ * `syscall: 'listen'`, `address` and `port`, instead of grpc-js's "No address added out of total
+ * N resolved" with the reasons folded into its message.
+ */
 export function listen(server: Server, host: string, port: number, options: ListenOptions = {}): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const credentials =
@@ -148,13 +153,59 @@ export function listen(server: Server, host: string, port: number, options: List
           // With a client CA, a client without a certificate it signed is refused at the handshake.
           options.tls.clientCa !== undefined,
         );
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+  const binding = new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (error, bound) => (error ? reject(listenErrorOf(error, host, port)) : resolve(bound))),
   );
+  const pending = binding.then(
+    () => undefined,
+    () => undefined,
+  );
+  binds.set(server, [...(binds.get(server) ?? []), pending]);
+  return binding;
+}
+
+/**
+ * Binds in progress per server. grpc-js shuts a server down without waiting for them, and a bind
+ * that completes afterwards stays listening with nothing to close it: `shutdown` waits for them.
+ */
+const binds = new WeakMap<Server, Promise<void>[]>();
+
+/** grpc-js's bind failure as node:net's errno error; the first resolved address's reason wins. */
+function listenErrorOf(error: Error, host: string, port: number): Error {
+  if ((error as { code?: unknown }).code !== undefined) return error;
+  // grpc-js: "No address added out of total 1 resolved errors: [listen EADDRINUSE: address already in use 127.0.0.1:50051]"
+  const reason = /errors: \[(?:listen|bind) ([A-Z]+): ([^,\]]*)/.exec(error.message);
+  if (reason === null) return error;
+  return Object.assign(new Error(`listen ${reason[1]}: ${reason[2]}`, { cause: error }), {
+    code: reason[1],
+    syscall: 'listen',
+    address: host,
+    port,
+  });
+}
+
+/**
+ * Sends grpc-js's own log lines to `logger` (its errors as warnings) instead of straight to
+ * stderr. A failed bind is logged by grpc-js as an error and also rejects `listen`, which says it
+ * better: that line goes to debug, so a taken port is reported once.
+ */
+export function logGrpcTo(logger: Logger): void {
+  const text = (args: unknown[]) => args.map(String).join(' ');
+  setLogger({
+    error: (...args: unknown[]) => {
+      const line = text(args);
+      if (/No address added out of total \d+ resolved/.test(line)) logger.debug({ grpc: line }, 'grpc-js could not bind');
+      else logger.warn({ grpc: line }, 'grpc-js');
+    },
+    info: (...args: unknown[]) => logger.info({ grpc: text(args) }, 'grpc-js'),
+    debug: (...args: unknown[]) => logger.debug({ grpc: text(args) }, 'grpc-js'),
+  });
 }
 
 /** Stops accepting calls, lets running ones finish for `graceMs`, then cuts the rest. */
 export async function shutdown(server: Server, graceMs: number): Promise<void> {
+  await Promise.all(binds.get(server) ?? []);
+  binds.delete(server);
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();

@@ -9,6 +9,7 @@ export interface HttpServeOptions extends GatewayOptions, HttpListenOptions {}
 
 export class HttpFront {
   private readonly servers: HttpServer[] = [];
+  private readonly opening = new Set<Promise<HttpServer>>();
 
   /** `parts` is called when the first gateway is made, after the app has declared its methods. */
   constructor(private readonly parts: () => GatewayParts) {}
@@ -29,13 +30,21 @@ export class HttpFront {
    */
   async listen(options: HttpServeOptions = {}): Promise<HttpServer> {
     const allowedHosts = [...(options.allowedHosts ?? []), ...(options.host === undefined ? [] : [options.host])];
-    const server = await listenHttp(this.handler({ ...options, allowedHosts }), options);
-    this.servers.push(server);
-    return server;
+    const opening = listenHttp(this.handler({ ...options, allowedHosts }), options);
+    this.opening.add(opening);
+    try {
+      const server = await opening;
+      this.servers.push(server);
+      return server;
+    } finally {
+      this.opening.delete(opening);
+    }
   }
 
-  /** Closes every server `listen` opened. */
+  /** Closes every server `listen` opened, including one still binding when `close` is called. */
   async close(graceMs?: number): Promise<void> {
+    // A listen in progress would otherwise bind after this close and stay open.
+    await Promise.allSettled([...this.opening]);
     await Promise.all(this.servers.splice(0).map((server) => server.close(graceMs)));
   }
 }

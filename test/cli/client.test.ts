@@ -3,10 +3,9 @@
  * `script`) and through a pipe, against a real `longrun serve`; help and exit codes of every command.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { spawnChild } from '../helpers/children.js';
 import { CLI, runCli, runCliInTerminal, SCRIPT, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { createLogger, createLongrun, createServer, listen, shutdown } from '../../src/index.js';
 import { GenericCaller } from '../helpers/server.js';
@@ -161,14 +160,13 @@ describe('longrun client commands, at a terminal and through a pipe', { timeout:
     await runCli(['cancel', name, ...address]);
   });
 
-  it('Ctrl-C (SIGINT) stops waiting with exit 130 and leaves the operation running', async () => {
+  it('Ctrl-C (SIGINT) stops waiting with exit 130 and leaves the operation running', async (t) => {
     const name = await start(60_000, 600);
-    const child = spawn(process.execPath, [CLI, 'wait', name, ...address], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = once(child, 'exit');
-    const [firstLine] = (await within(once(child.stderr!.setEncoding('utf8'), 'data'), 'longrun wait to print the running state')) as [string];
+    const wait = spawnChild(process.execPath, [CLI, 'wait', name, ...address], { t });
+    const [firstLine] = await wait.waitFor(/^.*\n/, 'longrun wait to print the running state', 10_000, 'stderr');
     assert.match(firstLine, /RUNNING/);
-    child.kill('SIGINT');
-    assert.equal((await within(exited, 'longrun wait to exit after SIGINT'))[0], 130);
+    wait.process.kill('SIGINT');
+    assert.equal((await within(wait.exited, 'longrun wait to exit after SIGINT')).code, 130);
     const got = await runCli(['get', name, ...address]);
     assert.equal(JSON.parse(got.stdout).done, false, 'still running');
     await runCli(['cancel', name, ...address]);
@@ -286,8 +284,7 @@ describe('longrun delete', { timeout: 180_000 }, () => {
       await runCli(['cancel', name, '--address', server.address]);
     } finally {
       caller.close();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

@@ -1,10 +1,10 @@
 /** `--db` takes a PostgreSQL URL; `copy-store` moves a SQLite store there, keys and names intact. */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { createLongrun } from '../../src/app.js';
 import { addSleeper, SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
+import { runChild } from '../helpers/children.js';
 import { CLI, runCli } from '../helpers/process.js';
 import { stopTestPostgres, testPostgres } from '../helpers/postgres.js';
 import { silentLogger } from '../helpers/server.js';
@@ -16,11 +16,7 @@ describe('--db with a PostgreSQL URL', { timeout: 180_000 }, () => {
   it('is taken for PostgreSQL, not a file name: an unreachable one fails UNAVAILABLE-style and leaves no file behind', async () => {
     const dir = tempDir();
     try {
-      const result = await new Promise<{ code: number; stderr: string }>((resolve) =>
-        execFile(process.execPath, [CLI, 'serve', '--port', '0', '--db', 'postgres://longrun@127.0.0.1:1/none'], { cwd: dir.path, timeout: 30_000 }, (error, _stdout, stderr) =>
-          resolve({ code: error ? Number(error.code) : 0, stderr }),
-        ),
-      );
+      const result = await runChild(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--db', 'postgres://longrun@127.0.0.1:1/none'], { cwd: dir.path });
       assert.equal(result.code, 1);
       assert.match(result.stderr, /^longrun serve: the operation store cannot be reached right now: PostgreSQL refused the connection/);
       assert.deepEqual(readdirSync(dir.path), [], 'no file called "postgres:" (or anything else)');

@@ -187,8 +187,7 @@ describe('what longrun serve serves', { timeout: 180_000 }, () => {
         // Served: the request is checked (no files: INVALID_ARGUMENT); not served: UNIMPLEMENTED.
         assert.match(call.stderr, served ? /invalid_argument/i : /unimplemented/i, call.stderr);
       } finally {
-        server.child.kill('SIGTERM');
-        await server.exited;
+        await server.stop();
       }
     }
   });
@@ -219,8 +218,7 @@ describe('what longrun serve serves', { timeout: 180_000 }, () => {
         assert.equal(operation.metadata?.['@type'], metadataType, `${method}: ${reply.stdout}`);
       }
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
     }
   });
 
@@ -243,8 +241,7 @@ describe('what longrun serve serves', { timeout: 180_000 }, () => {
       assert.deepEqual(done.response, { '@type': 'type.googleapis.com/longrun.testing.v1.SleepResponse', slept: '1.500s', steps: 3, attempt: 1 });
     } finally {
       caller.close();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
     }
   });
 });

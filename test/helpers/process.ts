@@ -1,10 +1,11 @@
-/** `longrun serve` as a separate process, as a person or a supervisor would run it. */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+/** `longrun serve` as a separate process, as a person or a supervisor would run it (started through children.ts). */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runChild, spawnChild, type Child } from './children.js';
 import { within } from './wait.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -52,41 +53,26 @@ function storageRootFor(database: string): string {
 }
 
 /**
- * `longrun ARGS` as a child process, resolved once stdout matches `ready`; `address` is the match's
- * first group (the bound address, or a runner's holder id).
+ * `longrun ARGS` as a child process (through children.ts: its own process group, always ended),
+ * resolved once stdout matches `ready`; `address` is the match's first group (the bound address,
+ * or a runner's holder id). A process that exits before it is ready fails this at once, with its
+ * output.
  */
 async function spawnLongrun(args: string[], ready: RegExp, what: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
-  let stdout = '';
-  child.stdout!.setEncoding('utf8');
-  const readyLine = new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: string) => {
-      stdout += chunk;
-      const match = ready.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
-    void exited.then((code) => reject(new Error(`${what} exited (${code}) before it was ready: ${stderr}`)));
-  });
-  let address: string;
-  try {
-    address = await within(readyLine, `${what} to print its ready line`, 30_000);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const started = spawnChild(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+  const address = (await started.waitFor(ready, `${what} to print its ready line`, 30_000))[1]!;
+  return serverProcess(started, address, what);
+}
+
+/** A started child as a ServerProcess (`stop` signals its group, SIGKILL after `ms`). */
+export function serverProcess(started: Child, address: string, what: string): ServerProcess {
+  const exited = started.exited.then(({ code, signal }) => (code ?? signal) as number | string);
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', ms = 30_000) => {
-    child.kill(signal);
-    try {
-      return await within(exited, `${what} to exit after ${signal}`, ms);
-    } catch (error) {
-      child.kill('SIGKILL');
-      throw error;
-    }
+    const exit = await started.kill(signal, ms);
+    if (exit.forced && signal !== 'SIGKILL') assert.fail(`not within ${ms} ms: ${what} to exit after ${signal}\n${started.output()}`);
+    return exit.code ?? exit.signal!;
   };
-  return { child, address, stderr: () => stderr, stdout: () => stdout, exited, stop };
+  return { child: started.process, address, stderr: started.stderr, stdout: started.stdout, exited, stop };
 }
 
 export interface CliResult {
@@ -96,13 +82,12 @@ export interface CliResult {
 }
 
 /** `env` is added to this process's environment; `input` is written to stdin. */
-export function runCli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-    child.stdin!.end(options.input ?? '');
+export async function runCli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
+  const result = await runChild(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...options.env },
+    ...(options.input !== undefined && { input: options.input }),
   });
+  return { code: result.code ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing. */
@@ -119,11 +104,10 @@ export function runCliInTerminal(
 ): Promise<{ code: number; output: string }> {
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const command = [...(options.columns === undefined ? [] : [`stty cols ${options.columns} rows 24;`]), 'exec', ...[process.execPath, CLI, ...args].map(quote)].join(' ');
-  return new Promise((resolve) => {
-    execFile(SCRIPT!, ['-qfec', command, '/dev/null'], { timeout: 30_000, env: { ...process.env, ...options.env } }, (error, stdout) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: stdout }),
-    );
-  });
+  return runChild(SCRIPT!, ['-qfec', command, '/dev/null'], { env: { ...process.env, ...options.env } }).then((result) => ({
+    code: result.code ?? 1,
+    output: result.stdout,
+  }));
 }
 
 /** `longrun runner` as a separate process; resolves once it printed its ready line (`address` is its holder id). */

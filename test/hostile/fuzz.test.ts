@@ -26,9 +26,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { BUNDLED_PROTO_FILES, hashToken } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { spawnChild } from '../helpers/children.js';
 import { tempDir } from '../helpers/temp.js';
 import { within } from '../helpers/wait.js';
 
@@ -377,37 +377,28 @@ interface ProbedServer {
 }
 
 async function spawnProbedServer(args: string[]): Promise<ProbedServer> {
-  const child = spawn(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
+  const started = spawnChild(process.execPath, ['--expose-gc', PROBE, 'serve', '--port', '0', '--http-port', '0', ...args]);
+  const child = started.process;
   const waiting: ((usage: NodeJS.MemoryUsage) => void)[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = once(child, 'exit');
-  let address = '';
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      let newline: number;
-      while ((newline = stdout.indexOf('\n')) >= 0) {
-        const line = stdout.slice(0, newline);
-        stdout = stdout.slice(newline + 1);
-        const grpcLine = /longrun listening on (\S+)/.exec(line);
-        if (grpcLine) address = grpcLine[1]!;
-        // Printed after the gRPC address.
-        const http = /longrun http on (\S+)/.exec(line);
-        if (http) resolve(http[1]!);
-        if (line.startsWith('longrun memory ')) waiting.shift()?.(JSON.parse(line.slice('longrun memory '.length)) as NodeJS.MemoryUsage);
-      }
-    });
-    void exited.then(([code]) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
+  let lines = '';
+  child.stdout!.on('data', (chunk: string) => {
+    lines += chunk;
+    let newline: number;
+    while ((newline = lines.indexOf('\n')) >= 0) {
+      const line = lines.slice(0, newline);
+      lines = lines.slice(newline + 1);
+      if (line.startsWith('longrun memory ')) waiting.shift()?.(JSON.parse(line.slice('longrun memory '.length)) as NodeJS.MemoryUsage);
+    }
   });
-  const httpUrl = await within(listening, 'the probed longrun serve to print its addresses', 30_000);
+  // The HTTP line is printed after the gRPC one; a server that exits first fails this at once, with its output.
+  const httpUrl = (await started.waitFor(/longrun http on (\S+)/, 'the probed longrun serve to print its addresses', 30_000))[1]!;
+  const address = /longrun listening on (\S+)/.exec(started.stdout())![1]!;
   return {
     child,
     address,
     httpUrl,
-    stderr: () => stderr,
-    exited,
+    stderr: started.stderr,
+    exited: started.exited,
     memory: () =>
       new Promise((resolve) => {
         waiting.push(resolve);

@@ -242,8 +242,7 @@ describe('longrun serve --http-port', { timeout: 180_000 }, () => {
       assert.equal(created.status, 202);
       assert.ok(String(created.headers['location']).startsWith(`${base}/v1/operations/`));
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

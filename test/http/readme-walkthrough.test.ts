@@ -1,9 +1,9 @@
 /** The README's curl walk-through of the REST form, run as written against a real `longrun serve`. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runChild } from '../helpers/children.js';
 import { httpAddressOf, spawnServer } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -24,11 +24,9 @@ describe('README: the curl walk-through of the REST form', { timeout: 180_000 },
       // This test starts the server itself (on free ports); the rest runs as written.
       const script = lines.slice(1).join('\n').replaceAll('localhost:8080', base);
       assert.ok(script.includes(base));
-      const output = await new Promise<string>((resolve, reject) =>
-        execFile('bash', ['-c', script], { cwd: dir.path, timeout: 60_000 }, (error, stdout, stderr) =>
-          error ? reject(new Error(`${error.message}\n${stderr}\n${stdout}`)) : resolve(stdout),
-        ),
-      );
+      const run = await runChild('bash', ['-c', script], { cwd: dir.path, timeoutMs: 60_000 });
+      assert.equal(run.code, 0, `${run.stderr}\n${run.stdout}`);
+      const output = run.stdout;
       const out = output.trim().split('\n');
       assert.match(out[0]!, new RegExp(`^started http://${base.replaceAll('.', '\\.')}/v1/operations/[A-Za-z0-9_-]{27}$`));
       const done = JSON.parse(out[1]!);
@@ -42,8 +40,7 @@ describe('README: the curl walk-through of the REST form', { timeout: 180_000 },
       assert.deepEqual(JSON.parse(out[4]!), {}, 'delete');
       assert.equal(out.length, 5);
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

@@ -78,7 +78,8 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
   const running = (name: string) => until(`${name} to run`, async () => ((await row(name))?.lease_holder ? true : undefined));
 
   before(async () => {
-    postgres = await testPostgres();
+    // Its own cluster: a test below stops and restarts the server.
+    postgres = await testPostgres({ restartable: true });
     database = await postgres.freshDatabase();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
     sql.on('error', () => undefined); // idle connections die with the server in the outage test

@@ -4,21 +4,25 @@
  * including decoding Anys whose types only reflection can tell it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { HealthImplementation } from 'grpc-health-check';
 import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from '../../src/grpc/reflection.js';
 import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PACKAGE_ROOT, PROTO_DIR } from '../../src/protos/paths.js';
+import { runChild } from '../helpers/children.js';
 
-const run = promisify(execFile);
+/** Runs a command to its end; its output, or a failure with it unless it exits 0. */
+async function run(command: string, args: string[], options: { cwd?: string; timeout?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  const result = await runChild(command, args, { ...(options.cwd !== undefined && { cwd: options.cwd }), timeoutMs: options.timeout ?? 60_000 });
+  assert.equal(result.code, 0, `${command} ${args.join(' ')}\n${result.stderr}${result.stdout}`);
+  return result;
+}
 const BUF = join(PACKAGE_ROOT, 'node_modules', '.bin', 'buf');
 const PROTOBUFJS_DIR = dirname(createRequire(import.meta.url).resolve('protobufjs/package.json'));
 

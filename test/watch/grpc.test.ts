@@ -10,7 +10,7 @@ import { hashToken, OperationsClient, TokenTable, type Longrun } from '../../src
 import type { OperationWithProgress } from '../../src/grpc/client.js';
 import { bufCurl } from '../helpers/buf-curl.js';
 import { httpAddressOf, spawnRunner, spawnServer } from '../helpers/process.js';
-import { testPostgres } from '../helpers/postgres.js';
+import { stopTestPostgres, testPostgres } from '../helpers/postgres.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { GenericCaller, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -160,6 +160,8 @@ describe('watch limits and tenancy', { timeout: 60_000 }, () => {
 });
 
 const onPostgres = process.env.LONGRUN_TEST_STORE === 'postgres';
+// The throwaway cluster (if this file started one) does not outlive the file.
+after(() => stopTestPostgres());
 
 describe(`a watcher on one server, the runner in another process (${onPostgres ? 'PostgreSQL' : 'one SQLite file'})`, { timeout: 90_000 }, () => {
   const dir = tempDir();

