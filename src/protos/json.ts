@@ -43,6 +43,18 @@ const WELL_KNOWN_FILES = [
   file_google_protobuf_wrappers,
 ];
 
+/** What a well-known type looks like in JSON, for a parse error that names one (its own words name none). */
+const WELL_KNOWN_FORMS: [RegExp, string][] = [
+  [/google\.protobuf\.Duration/, 'a Duration is a string of seconds ending in "s", e.g. "7200s" or "0.5s"'],
+  [/google\.protobuf\.Timestamp/, 'a Timestamp is an RFC 3339 string, e.g. "2026-12-07T15:04:05Z"'],
+  [/google\.protobuf\.FieldMask/, 'a FieldMask is a string of comma-separated camelCase paths, e.g. "title,pages"'],
+];
+
+function expectedFormOf(why: string): string {
+  const form = WELL_KNOWN_FORMS.find(([type]) => type.test(why))?.[1];
+  return form === undefined ? '' : ` (${form})`;
+}
+
 export class JsonCodec {
   /** The descriptors themselves, for what reads them beyond JSON (the HTTP gateway's route table). */
   readonly registry: FileRegistry;
@@ -94,7 +106,8 @@ export class JsonCodec {
     try {
       return toBinary(schema, fromJson(schema, json, { registry: this.registry, ignoreUnknownFields: options.ignoreUnknownFields ?? false }));
     } catch (error) {
-      throw invalidArgument(field, `is not a valid ${typeName} in proto3 JSON: ${error instanceof Error ? error.message : String(error)}`);
+      const why = error instanceof Error ? error.message : String(error);
+      throw invalidArgument(field, `is not a valid ${typeName} in proto3 JSON: ${why}${expectedFormOf(why)}`);
     }
   }
 

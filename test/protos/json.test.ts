@@ -50,6 +50,22 @@ describe('JsonCodec', { timeout: 10_000 }, () => {
     }
   });
 
+  it('a Duration or Timestamp that does not parse names the expected form', () => {
+    for (const [json, form] of [
+      [{ name: 'operations/a', timeout: '2h' }, /"7200s"/],
+      [{ name: 'operations/a', timeout: 7200 }, /"7200s"/],
+    ] as const) {
+      assert.throws(
+        () => codec.fromJson('google.longrunning.WaitOperationRequest', json as JsonValue, 'body'),
+        (error: unknown) => error instanceof LongrunError && error.code === 3 && form.test(error.message) && /^body: /.test(error.message),
+      );
+    }
+    assert.throws(
+      () => codec.fromJson('google.cloud.vision.v1.OperationMetadata', { createTime: 'tomorrow' }, 'metadata'),
+      (error: unknown) => error instanceof LongrunError && /RFC 3339/.test(error.message),
+    );
+  });
+
   it('knows the types of the sets it was given and no others', () => {
     assert.equal(codec.has('google.cloud.vision.v1.AsyncBatchAnnotateFilesResponse'), true);
     assert.equal(codec.has('example.Nothing'), false);
