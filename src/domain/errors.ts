@@ -52,6 +52,9 @@ export type ErrorReason =
   | 'OPERATION_CANCELLED'
   | 'ATTEMPTS_EXHAUSTED'
   | 'HANDLER_FAILED'
+  | 'LEASE_LOST'
+  | 'TIMEOUT'
+  | 'START_DEADLINE_EXCEEDED'
   | 'PAYLOAD_TOO_LARGE'
   | 'TOO_MANY_WAITS'
   | 'CALLBACKS_NOT_CONFIGURED'
@@ -61,9 +64,21 @@ export type ErrorReason =
   | 'INTERNAL'
   | (string & {});
 
+/** A packed `google.protobuf.Any` (the same shape as the store's `AnyMessage`). */
+export interface ErrorDetail {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
 export interface LongrunErrorOptions {
   /** Extra `ErrorInfo.metadata`, e.g. `{ field: 'page_size' }`. */
   metadata?: Record<string, string>;
+  /**
+   * More `google.rpc.Status.details` (packed Any messages, e.g. a `google.rpc.RetryInfo` or
+   * `BadRequest`). A handler's error keeps them in the operation's stored error, after which
+   * longrun adds its own `ErrorInfo`.
+   */
+  details?: readonly ErrorDetail[];
   /** Kept for logs only; never sent to clients. */
   cause?: unknown;
 }
@@ -71,6 +86,7 @@ export interface LongrunErrorOptions {
 export class LongrunError extends Error {
   override readonly name = 'LongrunError';
   readonly metadata: Readonly<Record<string, string>>;
+  readonly details: readonly ErrorDetail[];
 
   constructor(
     readonly code: Code,
@@ -80,6 +96,7 @@ export class LongrunError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.metadata = options.metadata ?? {};
+    this.details = options.details ?? [];
   }
 }
 

@@ -11,8 +11,6 @@ import { Code, LongrunError } from '../domain/errors.js';
 import {
   CANCELLED_ERROR,
   checkPayloadSize,
-  MAX_OPERATION_PAYLOAD_BYTES,
-  payloadTooLarge,
   type Lease,
   type OperationError,
   type OperationOutcome,
@@ -24,6 +22,7 @@ import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
 import type { Completion, OperationStore, ProgressUpdate } from '../store/types.js';
+import { storedError, withErrorInfo } from './stored-error.js';
 
 export interface RunnerOptions {
   /** Identifies this runner in leases (default: host:pid:random). */
@@ -248,7 +247,7 @@ export class Runner {
         const value = await method.handler(request, this.contextFor(method, record, run));
         outcome = { response: checkPayloadSize('response', registry.pack(method.info.responseType, value)) };
       } catch (error) {
-        outcome = { error: this.operationErrorOf(error, run, record.name) };
+        outcome = { error: this.operationErrorOf(error, run, record) };
       }
     }
     if (run.leaseLost) {
@@ -319,15 +318,15 @@ export class Runner {
     };
   }
 
-  private operationErrorOf(error: unknown, run: ActiveRun, name: string): OperationError {
-    if (run.cancelRequested) return CANCELLED_ERROR;
-    if (error instanceof LongrunError && error.code !== Code.OK) {
-      const bytes = Buffer.byteLength(error.message);
-      const kept = bytes > MAX_OPERATION_PAYLOAD_BYTES ? payloadTooLarge('error message', bytes) : error;
-      return { code: kept.code, message: kept.message, details: [] };
+  private operationErrorOf(error: unknown, run: ActiveRun, record: OperationRecord): OperationError {
+    const { registry } = this.deps;
+    if (run.cancelRequested) {
+      return withErrorInfo(registry, CANCELLED_ERROR, 'OPERATION_CANCELLED', { attempts: String(record.attempt) });
     }
-    this.deps.logger.error({ err: error, operation: name }, 'handler failed');
-    return { code: Code.UNKNOWN, message: 'the operation failed with an unexpected error', details: [] };
+    if (!(error instanceof LongrunError && error.code !== Code.OK)) {
+      this.deps.logger.error({ err: error, operation: record.name }, 'handler failed');
+    }
+    return storedError(registry, error, record.attempt);
   }
 
   private abortRun(name: string, why: 'cancel'): void {
@@ -381,11 +380,18 @@ export class Runner {
   private async recoverExhausted(): Promise<void> {
     if (!(await this.leasesFresh())) return;
     try {
-      const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) => ({
-        code: Code.ABORTED,
-        message: `the operation was abandoned after ${attempts} attempt${attempts === 1 ? '' : 's'}: each run lost its lease before finishing`,
-        details: [],
-      }));
+      const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) =>
+        withErrorInfo(
+          this.deps.registry,
+          {
+            code: Code.ABORTED,
+            message: `the operation was abandoned after ${attempts} attempt${attempts === 1 ? '' : 's'}: each run lost its lease before finishing`,
+            details: [],
+          },
+          'ATTEMPTS_EXHAUSTED',
+          { attempts: String(attempts) },
+        ),
+      );
       for (const record of aborted) {
         this.deps.telemetry.abandoned(record.name, record.method, record.attempt);
       }

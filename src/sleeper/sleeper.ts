@@ -18,7 +18,7 @@ interface Duration {
 interface SleepRequest {
   duration: Duration | null;
   steps: number;
-  failWith: { code: number; message: string } | null;
+  failWith: { code: number; message: string; details: { type_url: string; value: Uint8Array }[] } | null;
   requestId: string;
   parent: string;
 }
@@ -58,7 +58,10 @@ export function addSleeper(longrun: Longrun): void {
         await context.progress(percent, new Date(start + totalMs));
         await context.setMetadata(metadata(percent));
       }
-      if (request.failWith) throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED');
+      if (request.failWith) {
+        const details = request.failWith.details.map((any) => ({ typeUrl: any.type_url, value: any.value }));
+        throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { details });
+      }
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
