@@ -55,6 +55,19 @@ export interface OperationRecord {
   doneTime?: number;
   /** When a done operation stops being readable. */
   expireTime?: number;
+  /** How HTTP answers it (absent: 'async', as every operation was answered before styles existed). */
+  answerStyle?: AnswerStyle;
+}
+
+/**
+ * The two HTTP answers to a long-running call. 'google': 200 with the Operation and never
+ * Retry-After, as Google's APIs answer (their clients resend a 2xx that carries Retry-After).
+ * 'async': the async request-reply pattern's 202 with Location, Operation-Location and Retry-After.
+ */
+export type AnswerStyle = 'google' | 'async';
+
+export function answerStyleOf(record: Pick<OperationRecord, 'answerStyle'>): AnswerStyle {
+  return record.answerStyle ?? 'async';
 }
 
 export function stateOf(op: Pick<OperationRecord, 'done' | 'leaseHolder'>): OperationState {

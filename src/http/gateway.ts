@@ -3,15 +3,17 @@
  * same operations service, method table, authenticator and limits as gRPC, in-process. It knows
  * HTTP (statuses, headers, bodies) and nothing of the semantics, which stay in OperationsService.
  *
- * The async request-reply contract: a route that starts an operation answers 202 Accepted with the
- * Operation, `Location` (its GET URL), `Operation-Location` (its status monitor) and `Retry-After`.
+ * A route that starts an operation answers in its method's style (see AnswerStyle): Google's (200
+ * with the Operation) or the async request-reply pattern's (202 Accepted with `Location` (its GET
+ * URL), `Operation-Location` (its status monitor) and `Retry-After`); `Prefer: respond-async` asks
+ * for the second, `Prefer: wait=N` for the done Operation when the work ends within N seconds.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
 import type { Clock } from '../domain/clock.js';
 import { Code, invalidArgument, LongrunError } from '../domain/errors.js';
-import type { AnyMessage, OperationRecord } from '../domain/operation.js';
+import { answerStyleOf, type AnswerStyle, type AnyMessage, type OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
@@ -24,6 +26,7 @@ import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './even
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
 import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
 import { openApiDocument } from './openapi.js';
+import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
 
@@ -173,16 +176,29 @@ export class Gateway {
       case 'create': {
         const key = headerOf(context.req, IDEMPOTENCY_KEY_HEADER);
         const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
-        const record = await service.create(route.rpc, request, caller, {
+        const prefer = parsePrefer(context.req.headers['prefer']);
+        let record = await service.create(route.rpc, request, caller, {
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
+          ...(prefer.respondAsync && { answerStyle: 'async' as const }),
         });
+        const applied: string[] = [];
+        if (prefer.waitSeconds !== undefined && !record.done) {
+          // One round trip for quick work; WaitOperation's cap and per-principal limit apply.
+          const client = new AbortController();
+          res.once('close', () => client.abort());
+          record = await service.wait(record.name, prefer.waitSeconds * 1000, client.signal, caller);
+          applied.push(`wait=${prefer.waitSeconds}`);
+        }
         const base = baseUrl(context.req);
-        this.sendJson(res, 202, this.operationJson(record, context), {
-          location: `${base}/v1/${record.name}`,
-          'operation-location': `${base}/v1/${record.name}/status`,
-          'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)),
-          ...this.progressHeaders(record),
+        const links = { location: `${base}/v1/${record.name}`, 'operation-location': `${base}/v1/${record.name}/status` };
+        // Done (within the wait, or a replayed key): the result itself, as a GET would answer it.
+        const style = record.done ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
+        if (style === 'async' && prefer.respondAsync) applied.unshift('respond-async');
+        this.sendJson(res, style === 'google' ? 200 : 202, this.operationJson(record, context), {
+          ...links,
+          ...this.pollHeaders(record, style),
+          ...(applied.length > 0 && { 'preference-applied': applied.join(', ') }),
         });
         return record.name;
       }
@@ -302,10 +318,15 @@ export class Gateway {
     this.sendJson(res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
 
-  /** Retry-After and progress while the operation runs. */
-  private pollHeaders(record: OperationRecord): Record<string, string> {
+  /**
+   * Progress while the operation runs, and Retry-After when it was answered in the async style:
+   * Google's clients take a Retry-After on a 2xx answer for throttling and resend the call.
+   */
+  private pollHeaders(record: OperationRecord, style: AnswerStyle = answerStyleOf(record)): Record<string, string> {
     if (record.done) return {};
-    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...this.progressHeaders(record) };
+    const progress = this.progressHeaders(record);
+    if (style === 'google') return progress;
+    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...progress };
   }
 
   private progressHeaders(record: OperationRecord): Record<string, string> {

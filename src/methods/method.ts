@@ -4,6 +4,7 @@
  * runner, possibly in another process, possibly again after a crash (so handlers should be safe
  * to re-run from the start).
  */
+import type { AnswerStyle } from '../domain/operation.js';
 import type { GeneratedMessageClass, LongRunningMethodInfo, MessageValue } from '../protos/registry.js';
 
 /** What a handler gets besides its request. */
@@ -48,6 +49,13 @@ export interface MethodOptions<Request, Metadata> {
   parentOf?(request: Request): string | undefined;
   /** Hand the handler a protoc-generated (google-protobuf) message instead of a plain object. */
   requestClass?: GeneratedMessageClass<Request>;
+  /**
+   * How the HTTP front answers a call of this method and polls of its operations (default:
+   * 'async', the async request-reply pattern's 202 + Location + Retry-After). 'google' answers as
+   * Google's APIs do (200 with the Operation, never Retry-After), which Google's CLI and client
+   * libraries need. A client may still ask for the async answer with `Prefer: respond-async`.
+   */
+  httpAnswer?: AnswerStyle;
 }
 
 /** A declared method with everything resolved. */

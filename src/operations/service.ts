@@ -6,7 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
 import { checkParent, formatOperationName, parseCollection, parseOperationName } from '../domain/names.js';
-import { CANCELLED_ERROR, checkPayloadSize, type OperationRecord } from '../domain/operation.js';
+import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord } from '../domain/operation.js';
 import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
@@ -44,6 +44,8 @@ export interface CreateOptions {
   idempotencyKey?: string;
   /** From the `Longrun-Callback-Url` header or `longrun-callback-url` metadata; the request's `callback_url` field is used otherwise. */
   callback?: RequestedCallback;
+  /** How HTTP answers this operation; the method's `httpAnswer` otherwise. */
+  answerStyle?: AnswerStyle;
 }
 
 export interface OperationsServiceOptions {
@@ -132,6 +134,7 @@ export class OperationsService {
       maxAttempts: method.options.maxAttempts,
       createTime: now,
       ...(callbacks.length > 0 && { callbacks }),
+      answerStyle: options.answerStyle ?? method.options.httpAnswer ?? 'async',
     });
     if (result.created) {
       this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);

@@ -16,7 +16,7 @@ const COLUMNS = [
   'name', 'parent', 'method', 'owner', 'done', 'metadata_type', 'metadata_value', 'response_type', 'response_value',
   'error_code', 'error_message', 'error_details', 'progress_percent', 'estimated_completion', 'request_type',
   'request_value', 'idempotency_key', 'request_fingerprint', 'lease_holder', 'lease_expires_at', 'attempt',
-  'max_attempts', 'cancel_requested', 'create_time', 'update_time', 'done_time', 'expire_time', 'callbacks',
+  'max_attempts', 'cancel_requested', 'create_time', 'update_time', 'done_time', 'expire_time', 'callbacks', 'answer_style',
 ] as const;
 const BOOLEAN_COLUMNS = new Set<string>(['done', 'cancel_requested']);
 const BATCH_ROWS = 500;

@@ -26,7 +26,7 @@
  */
 import type { FilterExpr } from '../domain/filter.js';
 import type { PageCursor } from '../domain/page-token.js';
-import type { AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome } from '../domain/operation.js';
+import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome } from '../domain/operation.js';
 
 export interface NewOperation {
   name: string;
@@ -45,6 +45,8 @@ export interface NewOperation {
    * its principal's per-server endpoints. Each terminal write inserts one delivery per URL.
    */
   callbacks?: readonly string[];
+  /** How the HTTP front answers this operation's creation and polls (kept so every server answers alike). */
+  answerStyle?: AnswerStyle;
 }
 
 export interface CreateResult {

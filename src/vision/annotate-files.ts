@@ -35,40 +35,52 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
       const createTime = timestamp(context.createTime.getTime());
       const setState = (state: State) => context.setMetadata({ state, createTime, updateTime: timestamp(Date.now()) });
       await setState('RUNNING');
-      const files = await openAll(plans, storage, pool);
-      const writes: Promise<unknown>[] = [];
       try {
-        const totalPages = files.reduce((sum, file) => sum + file.document.pageCount, 0);
-        if (totalPages > LIMITS.pages) throw tooManyPages(totalPages);
-        let processed = 0;
-        let reported = 0;
-        const pageDone = async () => {
-          const percent = Math.floor((++processed * 100) / totalPages);
-          if (percent <= reported) return;
-          // As Vision does: update_time moves as pages complete, so a plain poller sees the operation move.
-          await setState('RUNNING');
-          await context.progress((reported = percent));
-        };
-        const stopIfCancelled = async () => {
-          if (!context.signal.aborted) return;
-          // Best effort: if the lease was lost rather than the operation cancelled, this write is fenced off.
-          await setState('CANCELLED').catch(() => undefined);
-          throw context.signal.reason;
-        };
-        for (const file of files) await annotateFile(file, { window: pool.size * 2, storage, writes, pageDone, stopIfCancelled });
-        await Promise.all(writes);
-      } finally {
-        for (const file of files) file.document.close();
-        // A cancelled operation still finishes the shards it started writing.
-        await Promise.allSettled(writes);
+        await annotateAll();
+      } catch (error) {
+        // Vision's State has no FAILED: a failed operation's metadata says DONE (its error says why).
+        if (!context.signal.aborted) await setState('DONE').catch(() => undefined);
+        throw error;
       }
       await setState('DONE');
       return {
         responses: plans.map((plan) => ({ outputConfig: { gcsDestination: { uri: plan.destination }, batchSize: plan.batchSize } })),
       };
+
+      async function annotateAll(): Promise<void> {
+        const files = await openAll(plans, storage, pool);
+        const writes: Promise<unknown>[] = [];
+        try {
+          const totalPages = files.reduce((sum, file) => sum + file.document.pageCount, 0);
+          if (totalPages > LIMITS.pages) throw tooManyPages(totalPages);
+          let processed = 0;
+          let reported = 0;
+          const pageDone = async () => {
+            const percent = Math.floor((++processed * 100) / totalPages);
+            if (percent <= reported) return;
+            // As Vision does: update_time moves as pages complete, so a plain poller sees the operation move.
+            await setState('RUNNING');
+            await context.progress((reported = percent));
+          };
+          const stopIfCancelled = async () => {
+            if (!context.signal.aborted) return;
+            // Best effort: if the lease was lost rather than the operation cancelled, this write is fenced off.
+            await setState('CANCELLED').catch(() => undefined);
+            throw context.signal.reason;
+          };
+          for (const file of files) await annotateFile(file, { window: pool.size * 2, storage, writes, pageDone, stopIfCancelled });
+          await Promise.all(writes);
+        } finally {
+          for (const file of files) file.document.close();
+          // A cancelled operation still finishes the shards it started writing.
+          await Promise.allSettled(writes);
+        }
+      }
     },
     {
       concurrency: options.concurrency ?? 2,
+      // As Vision answers: 200 with the Operation, never Retry-After (gcloud resends a 2xx that has one).
+      httpAnswer: 'google',
       async validate(request) {
         const plans = planOf(request, storage);
         // The page limit needs the files; missing or unreadable ones are reported by the run.

@@ -5,9 +5,9 @@
  * right before every read and write.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Code, LongrunError, invalidArgument } from '../index.js';
 
 export interface GcsUri {
@@ -91,14 +91,22 @@ export class LocalStorage {
     return uri;
   }
 
-  /** Fails when the URI's folder leads out of the root through a symlink (checked before a run). */
+  /**
+   * Fails when the URI's folder leads out of the root through a symlink, or lies under an existing
+   * object (`gs://b/file.pdf/`), where no shard could be written (checked before a run).
+   */
   checkPrefix(prefix: string, field: string): void {
     const { bucket, object } = parseGcsUri(prefix, field, 'prefix');
     let path = this.pathOf({ bucket, object: object.endsWith('/') || object === '' ? object : dirname(object) });
     // The deepest part that exists decides where the rest will be created.
     for (;;) {
       try {
-        this.confine(realpathSync(path), prefix, field);
+        const real = realpathSync(path);
+        this.confine(real, prefix, field);
+        if (!statSync(real).isDirectory()) {
+          const object = `gs://${bucket}/${relative(join(this.root, bucket), real).split(sep).join('/')}`;
+          throw invalidArgument(field, `${prefix} lies under the existing object ${object}: an output prefix must name a folder`);
+        }
         return;
       } catch (error) {
         if (!isMissing(error)) throw error;

@@ -73,9 +73,9 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // The unique (owner, idempotency_key) index decides between two creators with one key.
     insert: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
         VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-          @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb)
+          @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb, @answerStyle)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -83,14 +83,14 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Group commit: the creations of one event-loop turn in one statement (and one NOTIFY).
     insertMany: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
         SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb
+          idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb, answer_style
         FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
           @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
-          @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[])
+          @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[], @answerStyles::text[])
           AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
-            request_fingerprint, max_attempts, create_time, callbacks)
+            request_fingerprint, max_attempts, create_time, callbacks, answer_style)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}

@@ -129,6 +129,7 @@ export class PostgresOperationStore implements OperationStore {
         maxAttempts: ops.map((op) => op.maxAttempts),
         createTimes: ops.map((op) => op.createTime),
         callbacks: ops.map((op) => callbacksColumn(op.callbacks)),
+        answerStyles: ops.map((op) => op.answerStyle ?? null),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -157,6 +158,7 @@ export class PostgresOperationStore implements OperationStore {
       maxAttempts: op.maxAttempts,
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
+      answerStyle: op.answerStyle ?? null,
     };
     for (;;) {
       const [inserted] = await this.rows<{ inserted: number }>(this.stmt.insert, params);

@@ -4,7 +4,7 @@
  * bytea (its BIGINTs are parsed to numbers when the pool is made).
  */
 import { Code, LongrunError } from '../../domain/errors.js';
-import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import type { NewOperation } from '../types.js';
 
 /** A row of `operations` (`request_*` only when selected). */
@@ -36,13 +36,14 @@ export interface OperationRow {
   update_time: number;
   done_time: number | null;
   expire_time: number | null;
+  answer_style: string | null;
 }
 
 /** Everything but the request, which only a runner needs. */
 export const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, metadata_value, response_type,
   response_value, error_code, error_message, error_details, progress_percent, estimated_completion,
   idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
-  cancel_requested, create_time, update_time, done_time, expire_time`;
+  cancel_requested, create_time, update_time, done_time, expire_time, answer_style`;
 
 export function toRecord(row: OperationRow): OperationRecord {
   const record: OperationRecord = {
@@ -81,6 +82,7 @@ export function toRecord(row: OperationRow): OperationRecord {
   if (row.lease_holder !== null) record.leaseHolder = row.lease_holder;
   if (row.done_time !== null) record.doneTime = row.done_time;
   if (row.expire_time !== null) record.expireTime = row.expire_time;
+  if (row.answer_style !== null) record.answerStyle = row.answer_style as AnswerStyle;
   return record;
 }
 
@@ -103,6 +105,7 @@ export function newRecord(op: NewOperation): OperationRecord {
     cancelRequested: false,
     createTime: op.createTime,
     updateTime: op.createTime,
+    ...(op.answerStyle !== undefined && { answerStyle: op.answerStyle }),
   };
 }
 

@@ -21,9 +21,9 @@ const SQL = {
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
   insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
-      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks)
+      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
     VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-      @fingerprint, @maxAttempts, @now, @now, @callbacks)
+      @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,

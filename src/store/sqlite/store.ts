@@ -129,6 +129,7 @@ export class SqliteOperationStore implements OperationStore {
       maxAttempts: op.maxAttempts,
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
+      answerStyle: op.answerStyle ?? null,
     };
     for (;;) {
       if (this.stmt.insert.run(params).changes === 1) return { created: true, operation: newRecord(op) };

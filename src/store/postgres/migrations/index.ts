@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { init } from './0001-init.js';
 import { deliveries } from './0002-deliveries.js';
+import { answerStyle } from './0003-answer-style.js';
 
 export interface Migration {
   version: number;
@@ -14,7 +15,7 @@ export interface Migration {
   sql(schema: string): string;
 }
 
-export const migrations: readonly Migration[] = [init, deliveries];
+export const migrations: readonly Migration[] = [init, deliveries, answerStyle];
 
 /** Arbitrary, fixed: the advisory lock key of longrun's migrations (with the schema's hash). */
 const MIGRATION_LOCK = 0x6c6f6e67; // "long"

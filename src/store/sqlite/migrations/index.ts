@@ -6,13 +6,14 @@ import { init } from './0001-init.js';
 import { listAll } from './0002-list-all.js';
 import { changes } from './0003-changes.js';
 import { deliveries } from './0004-deliveries.js';
+import { answerStyle } from './0005-answer-style.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll, changes, deliveries];
+export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle];
 
 /** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
 export function migrate(db: import('better-sqlite3').Database): void {
