@@ -201,6 +201,8 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
     delete: time('delete', store.delete),
     claim: time('claim', store.claim),
     abortExhausted: time('abortExhausted', store.abortExhausted),
+    retry: time('retry', store.retry),
+    expireStartDeadlines: time('expireStartDeadlines', store.expireStartDeadlines),
     heartbeat: time('heartbeat', store.heartbeat),
     saveProgress: time('saveProgress', store.saveProgress),
     complete: time('complete', store.complete),
