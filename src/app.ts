@@ -15,6 +15,7 @@ import { addToServer, OPERATIONS_SERVICE, type AddToServerOptions, type ServedLo
 import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
 import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
+import type { RetryPolicy } from './methods/retry-policy.js';
 import { MethodTable } from './methods/table.js';
 import { Metrics, timedStore } from './observe/metrics.js';
 import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
@@ -83,8 +84,10 @@ export interface LongrunOptions {
   pollMs?: number;
   /** Retention sweep interval (default: 60 s). */
   sweepIntervalMs?: number;
-  /** Default maxAttempts of methods that do not set their own (default: 3). */
+  /** Default maxAttempts of methods that do not set their own: runs in all, retries and lost leases included (default: 3). */
   maxAttempts?: number;
+  /** Default retry policy of methods that do not set their own (default: DEFAULT_RETRY_POLICY). */
+  retry?: Partial<RetryPolicy>;
   /** Whether this process runs handlers (default: true); false for API-only servers. */
   runner?: boolean;
   /** Owner of operations created without authentication (default: "default"). */
@@ -329,7 +332,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
   const registry = new TypeRegistry(protoFiles, includeDirs);
-  const methods = new MethodTable(registry);
+  const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
   let runner: Runner | undefined;
