@@ -16,6 +16,7 @@ import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
 import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
 import type { RetryPolicy } from './methods/retry-policy.js';
+import { policiesFromOptions, type CreatePolicies, type PolicyOptions } from './operations/create-options.js';
 import { MethodTable } from './methods/table.js';
 import { Metrics, timedStore } from './observe/metrics.js';
 import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
@@ -33,7 +34,7 @@ import type { OperationStore } from './store/types.js';
 
 /** longrun's own protos, always loaded. */
 /** Options of `Longrun.create`: what the RPC's headers carry. */
-export interface CreateOptions {
+export interface CreateOptions extends PolicyOptions {
   /** As the `idempotency-key` header; the request's `request_id` is used otherwise. */
   idempotencyKey?: string;
   /** As the `longrun-callback-url` header: POSTed a signed webhook when the operation ends. */
@@ -255,7 +256,14 @@ export class Longrun {
   /** Starts an operation in-process, as the RPC would. */
   create(path: string, request: Record<string, unknown>, options: CreateOptions = {}): Promise<OperationRecord> {
     const { idempotencyKey, callbackUrl } = options;
+    let policies: CreatePolicies;
+    try {
+      policies = policiesFromOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.operations.create(path, request, this.caller, {
+      policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
     });

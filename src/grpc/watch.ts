@@ -3,6 +3,7 @@
  * only once the previous one was written to the connection (so a slow client holds one message,
  * not a queue).
  */
+import { queueStateOf } from '../operations/queue-state.js';
 import { status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { invalidArgument } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
@@ -69,9 +70,15 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
   };
 }
 
-export function toWatchMessage(record: OperationRecord): WatchOperationResponse {
-  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: record.progressPercent };
+export function toWatchMessage(record: OperationRecord, now: number = Date.now()): WatchOperationResponse {
+  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: record.progressPercent, attempt: record.attempt };
   if (record.estimatedCompletion !== undefined && !record.done) message.estimatedCompletionTime = timestamp(record.estimatedCompletion);
+  const waiting = queueStateOf(record, now);
+  if (waiting !== undefined) {
+    message.waitingReason = waiting.reason;
+    if (waiting.estimatedStart !== undefined) message.estimatedStartTime = timestamp(waiting.estimatedStart);
+  }
+  if (record.lastError !== undefined && !record.done) message.lastError = { code: record.lastError.code, message: record.lastError.message };
   return message;
 }
 

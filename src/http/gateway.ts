@@ -8,6 +8,7 @@
  * URL), `Operation-Location` (its status monitor) and `Retry-After`); `Prefer: respond-async` asks
  * for the second, `Prefer: wait=N` for the done Operation when the work ends within N seconds.
  */
+import { policiesFromHeaders } from '../operations/create-options.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
@@ -177,7 +178,9 @@ export class Gateway {
         const key = headerOf(context.req, IDEMPOTENCY_KEY_HEADER);
         const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
         const prefer = parsePrefer(context.req.headers['prefer']);
+        const policies = policiesFromHeaders((header) => headerOf(context.req, header));
         let record = await service.create(route.rpc, request, caller, {
+          policies,
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
           ...(prefer.respondAsync && { answerStyle: 'async' as const }),

@@ -4,6 +4,7 @@
  * (`/v1/operations/{operationsId}`); JSON Schemas follow proto3 JSON (64-bit integers as strings,
  * enums by name, well-known types in their JSON forms).
  */
+import { MAX_CONCURRENCY_KEY_LENGTH, PRIORITY_RANGE } from '../operations/create-options.js';
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
@@ -88,6 +89,41 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
             required: false,
             description: 'Where a signed webhook (Standard Webhooks) is POSTed when the operation ends.',
             schema: { type: 'string', format: 'uri' },
+          },
+          {
+            name: 'Longrun-Start-Time',
+            in: 'header',
+            required: false,
+            description: 'Not started before this time (RFC 3339); the operation exists at once.',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'Longrun-Start-Deadline',
+            in: 'header',
+            required: false,
+            description: 'Not started by this time (RFC 3339): it ends DEADLINE_EXCEEDED without starting.',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'Longrun-Priority',
+            in: 'header',
+            required: false,
+            description: 'Higher runs first among due operations of the method (default 0).',
+            schema: { type: 'integer', minimum: PRIORITY_RANGE.min, maximum: PRIORITY_RANGE.max },
+          },
+          {
+            name: 'Longrun-Concurrency-Key',
+            in: 'header',
+            required: false,
+            description: 'At most one operation per key runs at once, across every server on the store.',
+            schema: { type: 'string', maxLength: MAX_CONCURRENCY_KEY_LENGTH },
+          },
+          {
+            name: 'Longrun-Timeout',
+            in: 'header',
+            required: false,
+            description: "Execution timeout of each run, a Duration such as 30s (never above the method's); it then ends DEADLINE_EXCEEDED.",
+            schema: { type: 'string', pattern: '^[0-9]+(\\.[0-9]{1,9})?s$' },
           },
         );
       }
