@@ -77,6 +77,21 @@ export function policiesFromOptions(options: PolicyOptions): CreatePolicies {
   return checkPolicies(policies);
 }
 
+/**
+ * The headers (gRPC metadata) that ask for `options`, for clients: set them on a generated
+ * client's call (`new Metadata()` + `set`) or on an HTTP request. Checked as the server checks them.
+ */
+export function policyHeaders(options: PolicyOptions): Record<string, string> {
+  const policies = policiesFromOptions(options);
+  const headers: Record<string, string> = {};
+  if (policies.timeoutMs !== undefined) headers[TIMEOUT_HEADER] = `${policies.timeoutMs / 1000}s`;
+  if (policies.startTime !== undefined) headers[START_TIME_HEADER] = new Date(policies.startTime).toISOString();
+  if (policies.startDeadline !== undefined) headers[START_DEADLINE_HEADER] = new Date(policies.startDeadline).toISOString();
+  if (policies.priority !== undefined) headers[PRIORITY_HEADER] = String(policies.priority);
+  if (policies.concurrencyKey !== undefined) headers[CONCURRENCY_KEY_HEADER] = policies.concurrencyKey;
+  return headers;
+}
+
 /** Headers win over options given for the same policy (a transport passes both only in tests). */
 export function mergePolicies(base: CreatePolicies, over: CreatePolicies): CreatePolicies {
   const { fields: baseFields, ...baseValues } = base;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Code, LongrunError } from '../../src/domain/errors.js';
-import { effectiveTimeout, policiesFromHeaders, policiesFromOptions } from '../../src/operations/create-options.js';
+import { effectiveTimeout, policiesFromHeaders, policiesFromOptions, policyHeaders } from '../../src/operations/create-options.js';
 
 function refused(run: () => unknown, field: string): void {
   assert.throws(run, (error: unknown) => {
@@ -70,6 +70,20 @@ describe('create options (headers and the embedding API)', { timeout: 10_000 }, 
     refused(() => policiesFromOptions({ priority: 1.5 }), 'priority');
     refused(() => policiesFromOptions({ timeout: -1 }), 'timeout');
     refused(() => policiesFromOptions({ startTime: new Date('nope') }), 'startTime');
+  });
+
+  it('gives clients the headers for typed options, which read back the same', () => {
+    const options = { timeout: 1500, startTime: new Date('2030-01-01T00:00:00Z'), priority: 2, concurrencyKey: 'k' };
+    const sent = policyHeaders(options);
+    const read = policiesFromHeaders((name) => sent[name]);
+    assert.deepEqual({ ...sent }, {
+      'longrun-timeout': '1.5s',
+      'longrun-start-time': '2030-01-01T00:00:00.000Z',
+      'longrun-priority': '2',
+      'longrun-concurrency-key': 'k',
+    });
+    const given = policiesFromOptions(options);
+    assert.deepEqual({ ...read, fields: {} }, { ...given, fields: {} });
   });
 
   it("never lets an operation's timeout exceed its method's", () => {
