@@ -3,7 +3,6 @@
  * only once the previous one was written to the connection (so a slow client holds one message,
  * not a queue).
  */
-import { queueStateOf } from '../operations/queue-state.js';
 import { status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { invalidArgument } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
@@ -13,6 +12,7 @@ import type { Caller, OperationsService } from '../operations/service.js';
 import { toOperationMessage } from './convert.js';
 import { toServiceError } from './status.js';
 import { MalformedRequest, type HandlerDeps } from './unary.js';
+import { queueStateOf } from '../operations/queue-state.js';
 
 export const WATCHER_SERVICE = 'longrun.v1.Watcher';
 

@@ -8,7 +8,6 @@
  * URL), `Operation-Location` (its status monitor) and `Retry-After`); `Prefer: respond-async` asks
  * for the second, `Prefer: wait=N` for the done Operation when the work ends within N seconds.
  */
-import { policiesFromHeaders } from '../operations/create-options.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
@@ -30,6 +29,7 @@ import { openApiDocument } from './openapi.js';
 import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
+import { policiesFromHeaders } from '../operations/create-options.js';
 
 export interface GatewayParts {
   service: OperationsService;

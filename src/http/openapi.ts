@@ -4,10 +4,10 @@
  * (`/v1/operations/{operationsId}`); JSON Schemas follow proto3 JSON (64-bit integers as strings,
  * enums by name, well-known types in their JSON forms).
  */
-import { MAX_CONCURRENCY_KEY_LENGTH, PRIORITY_RANGE } from '../operations/create-options.js';
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
+import { MAX_CONCURRENCY_KEY_LENGTH, PRIORITY_RANGE } from '../operations/create-options.js';
 
 type Schema = Record<string, unknown>;
 

@@ -2,7 +2,6 @@
  * google.longrunning.Operations over the store, in plain objects: what the RPCs mean, with no
  * transport. gRPC (and later HTTP) handlers translate to and from this and nothing else.
  */
-import { effectiveTimeout, type CreatePolicies } from './create-options.js';
 import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
@@ -16,6 +15,7 @@ import type { MessageValue, TypeRegistry } from '../protos/registry.js';
 import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
+import { effectiveTimeout, type CreatePolicies } from './create-options.js';
 
 /** Who is calling: operations belong to the principal that created them. */
 export interface Caller {
