@@ -331,7 +331,7 @@ export class Runner {
    * it keeps trying, holding the work, rather than dropping a finished result to be run again;
    * it stops when the lease is lost or given back at shutdown.
    */
-  private async record(run: ActiveRun, outcome: OperationOutcome): Promise<boolean> {
+  private record(run: ActiveRun, outcome: OperationOutcome): Promise<boolean> {
     return this.writeWhileUnavailable(run, () => this.enqueueCompletion({ lease: run.lease, outcome, metadata: run.unsaved?.metadata }));
   }
 
