@@ -510,6 +510,14 @@ export function storeContract(backend: ContractBackend): void {
         assert.deepEqual((await claimAll(b, 'runner-b')).map((op) => op.name), [k2.operation.name], 'the key is free once its holder is done');
       });
 
+      it('fills a batch past candidates that share one key', async () => {
+        for (let i = 0; i < 4; i++) await a.create(newOp({ concurrencyKey: 'busy', createTime: Date.now() - 10 + i }));
+        const free = await a.create(newOp({ createTime: Date.now() }));
+        const claimed = await b.claim({ holder: 'r', method: METHOD, limit: 2, leaseMs: 30_000, now: Date.now() });
+        assert.equal(claimed.length, 2, 'one of key busy and the keyless one behind them');
+        assert.ok(claimed.some((op) => op.name === free.operation.name));
+      });
+
       it('keeps a key held by a lease that ran out until that operation is claimed again', async () => {
         const k1 = await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 2 }));
         await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 1 }));

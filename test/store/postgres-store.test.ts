@@ -67,7 +67,7 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
           await client.query('ROLLBACK');
         }
       };
-      const claim = await planOf('claim', { holder: 'h', method: '/m/1', limit: 16, leaseMs: 1000, now: Date.now() });
+      const claim = await planOf('claim', { holder: 'h', method: '/m/1', limit: 16, scan: 64, leaseMs: 1000, now: Date.now() });
       assert.match(claim, /Index Scan using operations_claim on operations o/, claim);
       assert.match(claim, /Index Only Scan using operations_running_key on operations r|Index Scan using operations_running_key on operations r/, claim);
       assert.doesNotMatch(claim, /Seq Scan on operations/, claim);

@@ -159,7 +159,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     retry: compile(
       updateNotifying(
         `UPDATE ${T} SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL,
-            run_after = ${NOW_MS} + @delayMs::bigint, last_error_code = @errorCode::int, last_error_message = @errorMessage,
+            run_after = ${NOW_MS} + @delayMs::bigint, progress_percent = 0, estimated_completion = NULL, last_error_code = @errorCode::int, last_error_message = @errorMessage,
             update_time = @now::bigint
           WHERE ${fenced} AND attempt < max_attempts RETURNING name`,
         'updated',

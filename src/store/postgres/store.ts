@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { ReadCache } from '../read-cache.js';
 import { POSTGRES_DIALECT } from '../sql/dialect.js';
+import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
 import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
@@ -236,6 +237,7 @@ export class PostgresOperationStore implements OperationStore {
       holder: request.holder,
       method: request.method,
       limit: request.limit,
+      scan: claimScan(request.limit),
       leaseMs: request.leaseMs,
       now: request.now,
     };

@@ -50,18 +50,29 @@ export function claimable(options: PolicySqlOptions): string {
  */
 export function onePerKey(candidates: string): string {
   return `SELECT name FROM (
-      SELECT name, concurrency_key,
+      SELECT name, concurrency_key, priority, fair_seq, create_time,
         row_number() OVER (PARTITION BY concurrency_key ORDER BY ${CLAIM_ORDER}) AS k
       FROM ${candidates} c) ranked
-    WHERE concurrency_key IS NULL OR k = 1`;
+    WHERE concurrency_key IS NULL OR k = 1
+    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
 }
+
+/**
+ * How many candidates a claim reads for `limit` operations: more than `limit`, so that a batch
+ * whose first candidates share a key still fills from the ones after them.
+ */
+export function claimScan(limit: number): number {
+  return Math.min(limit * CLAIM_SCAN_FACTOR, MAX_CLAIM_SCAN);
+}
+const CLAIM_SCAN_FACTOR = 4;
+const MAX_CLAIM_SCAN = 1000;
 
 /** The candidate rows of a claim, in claim order (SQLite; PostgreSQL adds its lock clause). */
 export function claimCandidates(options: PolicySqlOptions, lockClause = ''): string {
   return `SELECT o.name, o.concurrency_key, o.priority, o.fair_seq, o.create_time
     FROM ${options.table} o ${options.claimIndexHint}
     WHERE ${claimable(options)}
-    ORDER BY ${CLAIM_ORDER} LIMIT @limit ${lockClause}`;
+    ORDER BY ${CLAIM_ORDER} LIMIT @scan ${lockClause}`;
 }
 
 /**

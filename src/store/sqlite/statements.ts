@@ -51,6 +51,7 @@ const SQL = {
     RETURNING *`,
   // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
   retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,
+      progress_percent = 0, estimated_completion = NULL,
       last_error_code = @errorCode, last_error_message = @errorMessage, update_time = @now
     WHERE ${fenced} AND attempt < max_attempts
     RETURNING method`,

@@ -13,6 +13,7 @@ import type { Lease, OperationError, OperationRecord } from '../../domain/operat
 import { distinctChanges } from '../feed.js';
 import { ReadCache } from '../read-cache.js';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
+import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
 import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
@@ -202,6 +203,7 @@ export class SqliteOperationStore implements OperationStore {
         holder: request.holder,
         method: request.method,
         limit: request.limit,
+        scan: claimScan(request.limit),
         leaseMs: request.leaseMs,
         now: request.now,
       }) as OperationRow[];
