@@ -1,16 +1,17 @@
 #!/usr/bin/env node
-// Writes README's configuration table from src/config.ts (run after a build: `npm run docs`).
-// test/docs.test.ts fails when the README and the code disagree.
+// Writes the generated tables of the docs from the code (run after a build: `npm run docs`): the
+// configuration reference from src/config.ts and the error reasons from src/domain/errors.ts.
+// test/docs.test.ts fails when a page and the code disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { configurationTable } from '../dist/src/config.js';
+import { GENERATED_SECTIONS } from '../dist/src/docs-tables.js';
 
-const BEGIN = '<!-- configuration-table: generated from src/config.ts by `npm run docs` -->';
-const END = '<!-- /configuration-table -->';
-const readme = fileURLToPath(new URL('../README.md', import.meta.url));
-const text = readFileSync(readme, 'utf8');
-const start = text.indexOf(BEGIN);
-const end = text.indexOf(END);
-if (start < 0 || end < start) throw new Error(`README.md lacks the ${BEGIN} ... ${END} markers`);
-writeFileSync(readme, `${text.slice(0, start + BEGIN.length)}\n${configurationTable()}\n${text.slice(end)}`);
-console.log('README.md configuration table written');
+for (const section of GENERATED_SECTIONS) {
+  const path = fileURLToPath(new URL(`../${section.file}`, import.meta.url));
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf(section.begin);
+  const end = text.indexOf(section.end);
+  if (start < 0 || end < start) throw new Error(`${section.file} lacks the ${section.begin} ... ${section.end} markers`);
+  writeFileSync(path, `${text.slice(0, start + section.begin.length)}\n${section.table()}\n${text.slice(end)}`);
+  console.log(`${section.file}: ${section.name} written`);
+}

@@ -23,6 +23,8 @@ import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
 import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller } from './operations/service.js';
+import { pathOf, type MethodRef } from './methods/ref.js';
+import type { MessageValue } from './protos/registry.js';
 import { JsonCodec } from './protos/json.js';
 import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
@@ -32,13 +34,54 @@ import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js
 import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
 import type { OperationStore } from './store/types.js';
 
-/** longrun's own protos, always loaded. */
-/** Options of `Longrun.create`: what the RPC's headers carry. */
-export interface CreateOptions extends PolicyOptions {
+/** Options of every in-process call: on whose behalf it is made. */
+export interface CallOptions {
+  /**
+   * Act as this principal, with the RPCs' tenancy: a caller that is not `admin` sees and manages
+   * only the operations it created, and creates operations it owns (default: `Longrun.caller`, the
+   * app itself, an admin owning what it creates as `LongrunOptions.principal`).
+   */
+  caller?: Caller;
+}
+
+/** Options of `Longrun.create`: what the RPC's headers carry. More may be added; it stays an object. */
+export interface CreateOptions extends CallOptions, PolicyOptions {
   /** As the `idempotency-key` header; the request's `request_id` is used otherwise. */
   idempotencyKey?: string;
   /** As the `longrun-callback-url` header: POSTed a signed webhook when the operation ends. */
   callbackUrl?: string;
+}
+
+/** Options of `Longrun.wait`. */
+export interface InProcessWaitOptions extends CallOptions {
+  /** How long to wait at most (default and cap: `waitCapMs`); then the latest state is returned. */
+  timeoutMs?: number;
+  /** Stops waiting (resolving with the latest state). */
+  signal?: AbortSignal;
+}
+
+/** Options of `Longrun.watch`. */
+export interface InProcessWatchOptions extends CallOptions {
+  /** Ends the iteration (breaking out of the loop does too). */
+  signal?: AbortSignal;
+}
+
+/** ListOperations' request in process (`name` is the collection: `operations` or `<parent>/operations`). */
+export interface ListRequest {
+  /** The collection (default: "operations", every operation without a parent). */
+  name?: string;
+  /** AIP-160 filter, as ListOperations takes it (default: none). */
+  filter?: string;
+  /** Up to 1000 (default: 50). */
+  pageSize?: number;
+  /** `nextPageToken` of the previous page (default: the first page). */
+  pageToken?: string;
+}
+
+export interface ListPage {
+  operations: OperationRecord[];
+  /** Empty on the last page. */
+  nextPageToken: string;
 }
 
 export const BUNDLED_PROTO_FILES = [
@@ -130,7 +173,7 @@ export class Longrun {
   /** Sends completion callbacks; undefined when callbacks are not configured. */
   readonly deliverer: Deliverer | undefined;
   private served: ServedLongrun[] = [];
-  private codec: JsonCodec | undefined;
+  private readonly jsonCodec: () => JsonCodec;
 
   constructor(
     readonly store: OperationStore,
@@ -153,8 +196,10 @@ export class Longrun {
       callbacks: CallbackSettings | undefined;
       retentionMs: number;
       pollMs: number;
+      jsonCodec: () => JsonCodec;
     },
   ) {
+    this.jsonCodec = parts.jsonCodec;
     this.registry = parts.registry;
     this.methods = parts.methods;
     this.events = parts.events;
@@ -185,6 +230,7 @@ export class Longrun {
         clock: parts.clock,
         caller: this.caller,
         services: [OPERATIONS_SERVICE, ...this.methods.services()],
+        answerStyleOf: (rpc) => this.methods.get(rpc)?.options.httpAnswer ?? 'async',
       };
     });
   }
@@ -192,14 +238,26 @@ export class Longrun {
   /**
    * Declares a long-running method (`/package.Service/Method`, returning google.longrunning.Operation)
    * and the handler that does its work. Response and metadata types come from the method's
-   * `google.longrunning.operation_info` unless overridden in `options`.
+   * `google.longrunning.operation_info` unless overridden in `options`. Given a `methodRef`, the
+   * handler's request, metadata and response are typed from it; given a path, from the type
+   * arguments (plain objects by default).
    */
+  method<Request, Metadata, Response, Received>(
+    method: MethodRef<Request, Metadata, Response, Received>,
+    // Inferred from the ref alone: the handler is checked against its types, not widened to fit.
+    handler: Handler<NoInfer<Received>, NoInfer<Metadata>, NoInfer<Response>>,
+    options?: MethodOptions<NoInfer<Received>, NoInfer<Metadata>>,
+  ): this;
   method<Request = Record<string, unknown>, Metadata = Record<string, unknown>, Response = Record<string, unknown>>(
     path: string,
     handler: Handler<Request, Metadata, Response>,
-    options: MethodOptions<Request, Metadata> = {},
-  ): this {
-    this.methods.define(path, handler, { maxAttempts: this.defaultMaxAttempts, ...options });
+    options?: MethodOptions<Request, Metadata>,
+  ): this;
+  method(method: string | MethodRef<unknown, unknown, unknown, unknown>, handler: Handler<unknown, unknown, unknown>, options: MethodOptions<unknown, unknown> = {}): this {
+    this.methods.define(pathOf(method), handler as Handler<unknown, MessageValue, MessageValue>, {
+      maxAttempts: this.defaultMaxAttempts,
+      ...(options as MethodOptions<unknown, MessageValue>),
+    });
     return this;
   }
 
@@ -234,15 +292,6 @@ export class Longrun {
     return server;
   }
 
-  /** proto3 JSON of every type this app knows; made once, on first use: describing the app's protos takes a moment. */
-  private jsonCodec(): JsonCodec {
-    if (this.codec === undefined) {
-      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
-      this.codec = new JsonCodec([longrunSet, descriptorSetFromProtoFiles(this.protoFiles, this.includeDirs, longrunSet)]);
-    }
-    return this.codec;
-  }
-
   /** Starts running handlers, sending completion callbacks and sweeping expired operations. */
   start(): this {
     if (this.runnerEnabled) {
@@ -253,8 +302,15 @@ export class Longrun {
     return this;
   }
 
-  /** Starts an operation in-process, as the RPC would. */
-  create(path: string, request: Record<string, unknown>, options: CreateOptions = {}): Promise<OperationRecord> {
+  /**
+   * Starts an operation in-process, as the method's RPC would: the same checks (the request is
+   * checked against its message type as strictly as over the wire: an unknown field or a value of
+   * the wrong type is INVALID_ARGUMENT naming the field), idempotency, tenancy and callbacks. With
+   * a `methodRef`, `request` is typed from it.
+   */
+  create<Request>(method: MethodRef<Request, unknown, unknown, unknown>, request: NoInfer<Request>, options?: CreateOptions): Promise<OperationRecord>;
+  create(path: string, request: Record<string, unknown>, options?: CreateOptions): Promise<OperationRecord>;
+  create(method: string | MethodRef<unknown, unknown, unknown, unknown>, request: unknown, options: CreateOptions = {}): Promise<OperationRecord> {
     const { idempotencyKey, callbackUrl } = options;
     let policies: CreatePolicies;
     try {
@@ -262,19 +318,75 @@ export class Longrun {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.operations.create(path, request, this.caller, {
+    return this.operations.create(pathOf(method), request as Record<string, unknown>, this.callerOf(options), {
       policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
     });
   }
 
-  get(name: string): Promise<OperationRecord> {
-    return this.operations.get(name, this.caller);
+  /** GetOperation: NOT_FOUND for a deleted or expired operation, PERMISSION_DENIED for another principal's. */
+  get(name: string, options: CallOptions = {}): Promise<OperationRecord> {
+    return this.operations.get(name, this.callerOf(options));
   }
 
-  wait(name: string, timeoutMs?: number, signal: AbortSignal = new AbortController().signal): Promise<OperationRecord> {
-    return this.operations.wait(name, timeoutMs, signal, this.caller);
+  /**
+   * WaitOperation: resolves when the operation is done, or with its latest state after the timeout
+   * (capped by `waitCapMs`) or when the signal fires. `wait(name, timeoutMs, signal)` still works.
+   */
+  wait(name: string, options?: InProcessWaitOptions): Promise<OperationRecord>;
+  wait(name: string, timeoutMs?: number, signal?: AbortSignal): Promise<OperationRecord>;
+  wait(name: string, timeoutOrOptions?: number | InProcessWaitOptions, signal?: AbortSignal): Promise<OperationRecord> {
+    const options = typeof timeoutOrOptions === 'object' ? timeoutOrOptions : { timeoutMs: timeoutOrOptions, signal };
+    return this.operations.wait(name, options.timeoutMs, options.signal ?? new AbortController().signal, this.callerOf(options));
+  }
+
+  /**
+   * CancelOperation: asks the handler to stop (its `context.signal` fires, in whichever process runs
+   * it); the operation ends CANCELLED. FAILED_PRECONDITION if it is already done.
+   */
+  cancel(name: string, options: CallOptions = {}): Promise<void> {
+    return this.operations.cancel(name, this.callerOf(options));
+  }
+
+  /** DeleteOperation: forgets a done operation. FAILED_PRECONDITION if it is not done (delete never cancels). */
+  delete(name: string, options: CallOptions = {}): Promise<void> {
+    return this.operations.delete(name, this.callerOf(options));
+  }
+
+  /** ListOperations: one page, newest first; pass `nextPageToken` back for the next. */
+  list(request: ListRequest = {}, options: CallOptions = {}): Promise<ListPage> {
+    return this.operations.list(
+      { name: request.name ?? '', filter: request.filter ?? '', pageSize: request.pageSize ?? 0, pageToken: request.pageToken ?? '', returnPartialSuccess: false },
+      this.callerOf(options),
+    );
+  }
+
+  /**
+   * The operation's states as they change, as longrun.v1.Watcher/WatchOperation streams them: the
+   * current one at once, then the latest after each change (progress, metadata, state; bursts
+   * coalesced to one per `watchIntervalMs`), ending after the done one. Where the RPC ends a stream
+   * at `watchCapMs`, this watches again, as the typed client does. Ends early when the signal fires,
+   * the loop breaks, or the instance stops; throws as GetOperation does (NOT_FOUND once deleted),
+   * and RESOURCE_EXHAUSTED beyond `maxWatchesPerPrincipal` watches at once.
+   */
+  async *watch(name: string, options: InProcessWatchOptions = {}): AsyncGenerator<OperationRecord, void, undefined> {
+    const caller = this.callerOf(options);
+    const signal = options.signal ?? new AbortController().signal;
+    let last: OperationRecord | undefined;
+    while (!signal.aborted && !this.events.stopped) {
+      for await (const state of this.operations.watch(name, caller, signal)) {
+        // A new stream starts with the current state, which may be the one already given.
+        if (last !== undefined && sameState(last, state)) continue;
+        last = state;
+        yield state;
+      }
+      if (last?.done) return;
+    }
+  }
+
+  private callerOf(options: CallOptions): Caller {
+    return options.caller ?? this.caller;
   }
 
   /**
@@ -297,6 +409,10 @@ export class Longrun {
     this.events.close();
     await this.store.close();
   }
+}
+
+function sameState(a: OperationRecord, b: OperationRecord): boolean {
+  return a.updateTime === b.updateTime && a.done === b.done && a.progressPercent === b.progressPercent && a.cancelRequested === b.cancelRequested;
 }
 
 /** The store at `databasePath` on its own, for operator commands (`longrun deliveries`). */
@@ -339,7 +455,9 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
-  const registry = new TypeRegistry(protoFiles, includeDirs);
+  const jsonCodec = lazyJsonCodec(protoFiles, includeDirs);
+  // The strict checks of requests, metadata and responses use the @bufbuild/protobuf descriptors.
+  const registry = new TypeRegistry(protoFiles, includeDirs, { descriptors: () => jsonCodec().registry });
   const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
@@ -397,5 +515,18 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     callbacks,
     retentionMs,
     pollMs: options.pollMs ?? 1000,
+    jsonCodec,
   });
+}
+
+/** proto3 JSON (and the descriptors) of every type this app knows; made once, on first use: describing the app's protos takes a moment. */
+function lazyJsonCodec(protoFiles: readonly string[], includeDirs: readonly string[]): () => JsonCodec {
+  let codec: JsonCodec | undefined;
+  return () => {
+    if (codec === undefined) {
+      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
+      codec = new JsonCodec([longrunSet, descriptorSetFromProtoFiles(protoFiles, includeDirs, longrunSet)]);
+    }
+    return codec;
+  };
 }

@@ -40,6 +40,8 @@ export interface ServerConfig {
   /** undefined: no HTTP gateway. */
   httpPort: number | undefined;
   httpRetryAfterCapMs: number;
+  httpAllowedHosts: string[];
+  httpCorsOrigins: string[];
   tokenFile?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -134,6 +136,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Serve the REST form (HTTP/JSON from the google.api.http rules) on this port, same host, TLS when gRPC has it; 0 picks a free one; off (or empty): no HTTP.' },
   { key: 'httpRetryAfterCapMs', flag: 'http-retry-after-cap', env: 'LONGRUN_HTTP_RETRY_AFTER_CAP', kind: 'duration', default: '30s',
     description: 'Longest Retry-After the HTTP gateway suggests while an operation runs (it is derived from progress and the estimated completion).' },
+  { key: 'httpAllowedHosts', flag: 'http-allowed-hosts', env: 'LONGRUN_HTTP_ALLOWED_HOSTS', kind: 'list', default: '',
+    description: 'Comma-separated host names the HTTP gateway answers to (any port; .example.com for its subdomains) besides IP addresses, localhost and --host; other Host headers get 421, so a web page cannot reach it by DNS rebinding. * turns the check off, behind a proxy that checks Host. See docs/security.md.' },
+  { key: 'httpCorsOrigins', flag: 'http-cors-origins', env: 'LONGRUN_HTTP_CORS_ORIGINS', kind: 'list', default: '',
+    description: "Comma-separated origins (https://app.example.com) whose pages may call the HTTP gateway, with CORS; a request from any other page but the server's own (its console) is refused with 403." },
   { key: 'tokenFile', flag: 'token-file', env: 'LONGRUN_TOKEN_FILE', kind: 'file', default: '',
     description: 'Require "authorization: Bearer <token>" and map tokens to principals with this file (lines of "<sha256 hex> <principal>"; see longrun hash-token). Read at start.' },
   { key: 'tlsCert', flag: 'tls-cert', env: 'LONGRUN_TLS_CERT', kind: 'file', default: '',

@@ -1,12 +1,24 @@
 /**
  * longrun's public library API. Everything an embedding app needs is exported here by name.
  */
-export { createLongrun, Longrun, BUNDLED_PROTO_FILES, type CreateOptions, type LongrunOptions } from './app.js';
-export { Code, LongrunError, ERROR_DOMAIN, invalidArgument, type ErrorReason } from './domain/errors.js';
-export type { AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
+export {
+  createLongrun,
+  Longrun,
+  BUNDLED_PROTO_FILES,
+  type CallOptions,
+  type CreateOptions,
+  type ListPage,
+  type ListRequest,
+  type LongrunOptions,
+  type InProcessWaitOptions,
+  type InProcessWatchOptions,
+} from './app.js';
+export { methodRef, type MethodRef } from './methods/ref.js';
+export { Code, LongrunError, ERROR_DOMAIN, ERROR_REASONS, invalidArgument, type ErrorReason } from './domain/errors.js';
+export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
 export { stateOf } from './domain/operation.js';
 export type { Clock } from './domain/clock.js';
-export type { Handler, MethodOptions, OperationContext } from './methods/method.js';
+export type { Handler, MethodOptions, OperationContext, ProgressChange } from './methods/method.js';
 export type { Caller } from './operations/service.js';
 export type { AddToServerOptions, ListenOptions, ServedLongrun, TlsOptions } from './grpc/server.js';
 export { Authenticator, type AuthOptions, type PresentedCredentials } from './auth/authenticator.js';

@@ -23,16 +23,16 @@ function assertVerbatim(marker: string, path: string): void {
   assert.equal(block[1], readFileSync(path, 'utf8').split('\n').slice(1).join('\n'));
 }
 
-describe('README embedding example', { timeout: 180_000 }, () => {
+describe('the embedding guide\'s example', { timeout: 180_000 }, () => {
   it('is the code of examples/embed.mjs, verbatim', () => {
-    const readme = readFileSync(`${root}README.md`, 'utf8');
-    const block = /<!-- embedding-example -->\s*```js\n([\s\S]*?)```/.exec(readme);
-    assert.ok(block, 'the README has the embedding example block');
+    const guide = readFileSync(`${root}docs/embedding.md`, 'utf8');
+    const block = /<!-- embedding-example -->\s*```js\n([\s\S]*?)```/.exec(guide);
+    assert.ok(block, 'docs/embedding.md has the embedding example block');
     const example = readFileSync(examplePath, 'utf8').split('\n').slice(1).join('\n'); // minus the "verbatim" comment
     assert.equal(block[1], example);
   });
 
-  it('runs: declares a method, serves it and finishes an operation', async () => {
+  it('runs: declares a method, serves it, watches, refuses, cancels, lists and deletes in process', async () => {
     const dir = tempDir();
     try {
       const stdout = await new Promise<string>((resolve, reject) =>
@@ -42,6 +42,10 @@ describe('README embedding example', { timeout: 180_000 }, () => {
       );
       assert.match(stdout, /^serving on 127\.0\.0\.1:\d+$/m);
       assert.match(stdout, /^operations\/[\w-]{27} \{"title":"Q3","pages":3\}$/m);
+      assert.match(stdout, /^DONE 100%$/m);
+      assert.match(stdout, /^refused: pages: expected number \(int32\), got "many"$/m);
+      assert.match(stdout, /^cancelled: true$/m);
+      assert.match(stdout, /^done: 2, more pages: false$/m);
     } finally {
       dir.remove();
     }

@@ -41,8 +41,8 @@ class Receiver {
         const at = Date.now();
         const id = String(req.headers['webhook-id']);
         if (!this.arrivals.has(id)) {
-          const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { updated_at: string } };
-          this.arrivals.set(id, { at, doneAt: Date.parse(payload.data.updated_at) });
+          const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { updated_at: string };
+          this.arrivals.set(id, { at, doneAt: Date.parse(payload.updated_at) });
         }
         res.writeHead(204).end();
         for (const waiter of this.waiters.filter((w) => this.arrivals.size >= w.count)) {

@@ -14,6 +14,7 @@ import type { Any__Output } from '../gen/google/protobuf/Any.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
 import { encodeSet } from '../grpc/reflection.js';
 import { JsonCodec, type JsonValue } from '../protos/json.js';
+import { anyJson } from '../protos/operation-json.js';
 import { DESCRIPTOR_SET_PATH } from '../protos/paths.js';
 import { typeNameOf, type TypeRegistry } from '../protos/registry.js';
 
@@ -70,15 +71,6 @@ export class OperationJson {
   }
 
   private any(any: Any__Output): JsonValue {
-    // protobufjs names Any's fields as protoc does (type_url), whatever the case option.
-    const bytes = this.registry.encode('google.protobuf.Any', { type_url: any.type_url, value: any.value });
-    try {
-      // "@type" first, as buf curl and grpcurl print it (@bufbuild/protobuf puts it last).
-      const { '@type': type, ...fields } = this.codec.toJson('google.protobuf.Any', bytes) as { [key: string]: JsonValue };
-      return { '@type': type!, ...fields };
-    } catch {
-      // Its type (or a type inside it) is in no descriptor set we have.
-      return { '@type': any.type_url, value: Buffer.from(any.value).toString('base64') };
-    }
+    return anyJson(this.codec, { typeUrl: any.type_url, value: any.value });
   }
 }

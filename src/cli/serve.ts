@@ -9,6 +9,7 @@ import { CallbackSettings, parseEndpoints, readConfigFile, type CallbackOptions 
 import { ConfigError, loadConfig, OPTIONS, type ServerConfig } from '../config.js';
 import { createServer, listen, shutdown, type ListenOptions } from '../grpc/server.js';
 import { createLogger, type Logger } from '../log.js';
+import { OriginPolicy } from '../http/origin-policy.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
@@ -22,6 +23,7 @@ export const SERVE_FLAGS = Object.fromEntries(
 
 export async function serve(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(flags, env);
+  checkBrowserSafety(config);
   const auth = authOf(config);
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
@@ -45,6 +47,8 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
           ...(listenOptions.tls !== undefined && { tls: listenOptions.tls }),
           ...(auth !== undefined && { auth }),
           retryAfterCapMs: config.httpRetryAfterCapMs,
+          allowedHosts: config.httpAllowedHosts,
+          corsOrigins: config.httpCorsOrigins,
         });
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
@@ -124,6 +128,20 @@ function callbacksOf(config: ServerConfig, secretFile: string): CallbackOptions 
     return options;
   } catch (error) {
     throw new ConfigError((error as Error).message);
+  }
+}
+
+/** A malformed allowed host or CORS origin is a configuration error (exit 2), found before anything starts. */
+function checkBrowserSafety(config: ServerConfig): void {
+  for (const [flag, options] of [
+    ['--http-allowed-hosts', { allowedHosts: config.httpAllowedHosts }],
+    ['--http-cors-origins', { corsOrigins: config.httpCorsOrigins }],
+  ] as const) {
+    try {
+      new OriginPolicy(options);
+    } catch (error) {
+      throw new ConfigError(`${flag}: ${(error as Error).message}`);
+    }
   }
 }
 

@@ -35,34 +35,50 @@ export function codeNameOf(code: number): string | undefined {
 /** `google.rpc.ErrorInfo.domain` of every error longrun itself raises (AIP-193). */
 export const ERROR_DOMAIN = 'longrun';
 
-/** Machine-readable reasons (`google.rpc.ErrorInfo.reason`): UPPER_SNAKE_CASE, stable API. */
-export type ErrorReason =
-  | 'INVALID_ARGUMENT'
-  | 'INVALID_FILTER'
-  | 'INVALID_PAGE_TOKEN'
-  | 'OPERATION_NOT_FOUND'
-  | 'OPERATION_NOT_OWNED'
-  | 'CREDENTIALS_MISSING'
-  | 'CREDENTIALS_INVALID'
-  | 'OPERATION_ALREADY_DONE'
-  | 'OPERATION_NOT_DONE'
-  | 'IDEMPOTENCY_KEY_REUSED'
-  | 'PARTIAL_SUCCESS_UNSUPPORTED'
-  | 'METHOD_NOT_IMPLEMENTED'
-  | 'OPERATION_CANCELLED'
-  | 'ATTEMPTS_EXHAUSTED'
-  | 'HANDLER_FAILED'
-  | 'LEASE_LOST'
-  | 'TIMEOUT'
-  | 'START_DEADLINE_EXCEEDED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'TOO_MANY_WAITS'
-  | 'CALLBACKS_NOT_CONFIGURED'
-  | 'CALLBACK_URL_INVALID'
-  | 'STORE_UNAVAILABLE'
-  | 'SHUTTING_DOWN'
-  | 'INTERNAL'
-  | (string & {});
+/**
+ * Every `google.rpc.ErrorInfo.reason` longrun itself raises (domain `longrun`), with what it means:
+ * one closed table, a stable API, listed in the docs (docs/errors.md, checked by a test). An app's
+ * handler raises reasons of its own under its own domain (LongrunErrorOptions.domain).
+ */
+export const ERROR_REASONS = {
+  INVALID_ARGUMENT: 'a request field breaks a rule; metadata.field names it',
+  INVALID_FILTER: 'the list filter does not parse or names an unknown field',
+  INVALID_PAGE_TOKEN: 'the page token was not issued for this list, or has been tampered with',
+  OPERATION_NOT_FOUND: "the caller's operation does not exist (deleted, or expired after its retention)",
+  OPERATION_NOT_OWNED: 'the operation is not the caller\'s (also for names that never existed, so names cannot be probed)',
+  CREDENTIALS_MISSING: 'no bearer token or client certificate was presented',
+  CREDENTIALS_INVALID: 'the token or certificate presented is not known',
+  OPERATION_ALREADY_DONE: 'a cancel was asked of an operation that has already ended',
+  OPERATION_NOT_DONE: 'a delete was asked of an operation that is still running',
+  IDEMPOTENCY_KEY_REUSED: 'the idempotency key was already used with a different request',
+  PARTIAL_SUCCESS_UNSUPPORTED: 'return_partial_success: every operation lives in one store',
+  METHOD_NOT_IMPLEMENTED: 'this server declares no such long-running method',
+  OPERATION_CANCELLED: 'the operation was cancelled (the error a cancelled operation ends with)',
+  INVALID_METADATA: "a handler's metadata does not fit the method's metadata type (metadata.field names the field)",
+  INVALID_RESPONSE: "a handler's response does not fit the method's response type (metadata.field names the field)",
+  PAYLOAD_TOO_LARGE: "a handler's metadata, response or error is over MAX_OPERATION_PAYLOAD_BYTES",
+  TOO_MANY_WAITS: 'the principal has too many WaitOperation calls (or Prefer: wait) in progress',
+  TOO_MANY_WATCHES: 'the principal has too many watch streams open',
+  CALLBACKS_NOT_CONFIGURED: 'a completion callback was asked of a server started without --callback-secret-file',
+  CALLBACK_URL_INVALID: 'the callback URL is malformed or points where the address policy forbids',
+  STORE_UNAVAILABLE: 'the database cannot be reached or written right now; retry',
+  SHUTTING_DOWN: 'the server is stopping; the operation will be run again elsewhere or after a restart',
+  LEASE_LOST: "this runner's lease on the operation was taken over; its run stops and writes nothing",
+  ATTEMPTS_EXHAUSTED: 'every attempt of the operation lost its lease before finishing; it ended ABORTED (metadata.attempts)',
+  HANDLER_FAILED: 'the handler threw something other than a LongrunError; stored as UNKNOWN, its text only in the log',
+  TIMEOUT: "a run took longer than its timeout (the method's, or Longrun-Timeout); the operation ended DEADLINE_EXCEEDED",
+  START_DEADLINE_EXCEEDED: 'the operation had not started by its start deadline (Longrun-Start-Deadline); it ended DEADLINE_EXCEEDED',
+  TARGET_NOT_EMPTY: 'copy-store was pointed at a database that already holds operations',
+  ROUTE_NOT_FOUND: 'no HTTP route has this path',
+  METHOD_NOT_ALLOWED: 'the HTTP route exists, but not with this method',
+  BODY_TOO_LARGE: 'the HTTP request body is over the limit',
+  UNSUPPORTED_MEDIA_TYPE: 'an HTTP request body that is not declared application/json',
+  HOST_NOT_ALLOWED: 'the HTTP Host names no name this server answers to (see --http-allowed-hosts)',
+  ORIGIN_NOT_ALLOWED: 'a web page of another origin sent the request (see --http-cors-origins)',
+  INTERNAL: 'a fault of the server itself; details are in its log, never in the reply',
+} as const;
+
+export type ErrorReason = keyof typeof ERROR_REASONS;
 
 /** A packed `google.protobuf.Any` (the same shape as the store's `AnyMessage`). */
 export interface ErrorDetail {
@@ -79,6 +95,11 @@ export interface LongrunErrorOptions {
    * longrun adds its own `ErrorInfo`.
    */
   details?: readonly ErrorDetail[];
+  /**
+   * `ErrorInfo.domain` (default: `longrun`, whose reasons are ERROR_REASONS). An app's handler that
+   * raises reasons of its own names its own domain, e.g. `reports.example.com`.
+   */
+  domain?: string;
   /** Kept for logs only; never sent to clients. */
   cause?: unknown;
 }
@@ -87,16 +108,23 @@ export class LongrunError extends Error {
   override readonly name = 'LongrunError';
   readonly metadata: Readonly<Record<string, string>>;
   readonly details: readonly ErrorDetail[];
+  readonly domain: string;
+  readonly reason: ErrorReason | (string & {});
 
+  constructor(code: Code, message: string, reason: ErrorReason, options?: LongrunErrorOptions & { domain?: typeof ERROR_DOMAIN });
+  /** An app's own reason, under its own domain. */
+  constructor(code: Code, message: string, reason: string, options: LongrunErrorOptions & { domain: string });
   constructor(
     readonly code: Code,
     message: string,
-    readonly reason: ErrorReason,
+    reason: string,
     options: LongrunErrorOptions = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = reason;
     this.metadata = options.metadata ?? {};
     this.details = options.details ?? [];
+    this.domain = options.domain ?? ERROR_DOMAIN;
   }
 }
 

@@ -5,7 +5,7 @@
  * INTERNAL, never internals.
  */
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { Code, ERROR_DOMAIN, LongrunError } from '../domain/errors.js';
+import { Code, LongrunError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import { TYPE_URL_PREFIX, type TypeRegistry } from '../protos/registry.js';
 
@@ -36,7 +36,7 @@ function withDetails(error: unknown, registry: TypeRegistry, logger: Logger, met
   const metadata = new Metadata();
   const errorInfo = registry.encode('google.rpc.ErrorInfo', {
     reason: known.reason,
-    domain: ERROR_DOMAIN,
+    domain: known.domain,
     metadata: known.metadata,
   });
   const status = registry.encode('google.rpc.Status', {

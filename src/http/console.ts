@@ -14,7 +14,7 @@ import { queueStateOf } from '../operations/queue-state.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { statusMonitor, type StatusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
-import { anyInit, operationInit } from '../protos/operation-json.js';
+import { anyJson, operationJson } from '../protos/operation-json.js';
 
 const ASSETS_DIR = new URL('../../../console/', import.meta.url);
 const ASSETS: Record<string, string> = {
@@ -99,13 +99,13 @@ export class ConsolePages {
     const record = await this.parts.service.get(name, caller);
     return {
       ...this.summary(record),
-      operation: this.parts.codec.toJsonOf('google.longrunning.Operation', operationInit(record)),
+      operation: operationJson(this.parts.codec, record),
       timeline: timelineOf(record),
     } as unknown as JsonValue;
   }
 
   private summary(record: OperationRecord): StatusMonitor & { method: string; state: string; attempt: number; cancel_requested: boolean } {
-    const monitor = statusMonitor(record, (any) => this.anyJson(any));
+    const monitor = statusMonitor(record, (any) => anyJson(this.parts.codec, any));
     return {
       ...monitor,
       method: record.method,
@@ -113,14 +113,6 @@ export class ConsolePages {
       attempt: record.attempt,
       cancel_requested: record.cancelRequested,
     };
-  }
-
-  private anyJson(any: NonNullable<OperationRecord['metadata']>): JsonValue {
-    try {
-      return this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any));
-    } catch {
-      return { '@type': any.typeUrl, value: Buffer.from(any.value).toString('base64') };
-    }
   }
 }
 

@@ -23,9 +23,13 @@ export class HttpFront {
     return this.gateway(options).handler;
   }
 
-  /** Serves the gateway on `host:port` (port 0: any free port; see `url`). Closed by `Longrun.stop()`. */
+  /**
+   * Serves the gateway on `host:port` (port 0: any free port; see `url`). Closed by `Longrun.stop()`.
+   * `host` is one of the names it answers to, with `allowedHosts`.
+   */
   async listen(options: HttpServeOptions = {}): Promise<HttpServer> {
-    const server = await listenHttp(this.handler(options), options);
+    const allowedHosts = [...(options.allowedHosts ?? []), ...(options.host === undefined ? [] : [options.host])];
+    const server = await listenHttp(this.handler({ ...options, allowedHosts }), options);
     this.servers.push(server);
     return server;
   }

@@ -4,9 +4,10 @@
  * HTTP (statuses, headers, bodies) and nothing of the semantics, which stay in OperationsService.
  *
  * A route that starts an operation answers in its method's style (see AnswerStyle): Google's (200
- * with the Operation) or the async request-reply pattern's (202 Accepted with `Location` (its GET
- * URL), `Operation-Location` (its status monitor) and `Retry-After`); `Prefer: respond-async` asks
- * for the second, `Prefer: wait=N` for the done Operation when the work ends within N seconds.
+ * with the Operation) or the async request-reply pattern's (202 Accepted with the headers of
+ * async-answer.ts: `Location`, `Operation-Location`, `Azure-AsyncOperation` and `Retry-After`);
+ * `Prefer: respond-async` asks for the second, `Prefer: wait=N` for the done Operation when the
+ * work ends within N seconds.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -17,15 +18,18 @@ import { answerStyleOf, type AnswerStyle, type AnyMessage, type OperationRecord 
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
-import type { JsonCodec, JsonValue } from '../protos/json.js';
-import { anyInit, operationInit } from '../protos/operation-json.js';
+import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
+import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
-import { DEFAULT_RETRY_AFTER_CAP_MS, retryAfterSeconds } from './monitor.js';
+import { armStatusPath, asyncAnswerHeaders, linkHeaders, pollHeaders, progressHeaders } from './async-answer.js';
+import { DEFAULT_RETRY_AFTER_CAP_MS } from './monitor.js';
 import { openApiDocument } from './openapi.js';
+import { OriginPolicy, type BrowserSafetyOptions } from './origin-policy.js';
 import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
@@ -42,9 +46,11 @@ export interface GatewayParts {
   caller: Caller;
   /** Services whose annotated methods get routes: google.longrunning.Operations and the declared methods'. */
   services: readonly string[];
+  /** The answer style of a declared method (its `httpAnswer`), by RPC path. */
+  answerStyleOf(rpc: string): AnswerStyle;
 }
 
-export interface GatewayOptions {
+export interface GatewayOptions extends BrowserSafetyOptions {
   /** The same credentials as gRPC (`authorization: Bearer`, client certificates); default: none. */
   auth?: AuthOptions;
   /** Longest Retry-After, in milliseconds (default: 30 s). */
@@ -63,8 +69,7 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 /** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
+export { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -77,6 +82,7 @@ export class Gateway {
   private readonly watchJson = new WeakMap<OperationRecord, string>();
   private readonly watchJsonIntEnums = new WeakMap<OperationRecord, string>();
   private openapi: string | undefined;
+  private readonly policy: OriginPolicy;
 
   private readonly console: ConsolePages;
 
@@ -89,6 +95,7 @@ export class Gateway {
     this.retryAfterCapMs = options.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    this.policy = new OriginPolicy(options);
     this.console = new ConsolePages({
       service: parts.service,
       codec: parts.codec,
@@ -109,7 +116,7 @@ export class Gateway {
 
   /** The OpenAPI 3.1 description of every route (also served at /openapi.json). */
   openApi(): Record<string, unknown> {
-    return openApiDocument(this.routes, this.parts.codec);
+    return openApiDocument(this.routes, this.parts.codec, this.parts.answerStyleOf);
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -119,6 +126,21 @@ export class Gateway {
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
     const method = req.method ?? 'GET';
+    // Before routing: a request a web page should not be able to make does nothing at all.
+    const verdict = this.policy.check(req);
+    if (verdict.kind === 'refuse') {
+      req.resume();
+      this.parts.logger.info({ host: req.headers.host, origin: req.headers.origin, reason: verdict.error.reason }, 'refused an HTTP request a web page could have sent');
+      // An unread body is not drained: the connection closes instead.
+      this.sendError(res, verdict.error, rawPath, { connection: 'close' });
+      return;
+    }
+    if (verdict.kind === 'preflight') {
+      req.resume();
+      res.writeHead(204, verdict.headers).end();
+      return;
+    }
+    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
     if (isConsolePath(rawPath)) return this.console.serve(req, res, rawPath, query);
     const lookup = rawPath.startsWith('/') ? findRoute(this.routes, method, rawPath) : { kind: 'not-found' as const };
     if (lookup.kind !== 'found') {
@@ -193,14 +215,18 @@ export class Gateway {
           record = await service.wait(record.name, prefer.waitSeconds * 1000, client.signal, caller);
           applied.push(`wait=${prefer.waitSeconds}`);
         }
-        const base = baseUrl(context.req);
-        const links = { location: `${base}/v1/${record.name}`, 'operation-location': `${base}/v1/${record.name}/status` };
-        // Done (within the wait, or a replayed key): the result itself, as a GET would answer it.
-        const style = record.done ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
+        // Done within the asked wait: the result itself, as a GET would answer it. (A replayed key
+        // without one is answered as its first call was.)
+        const finished = record.done && prefer.waitSeconds !== undefined;
+        const style = finished ? 'google' : prefer.respondAsync ? 'async' : answerStyleOf(record);
         if (style === 'async' && prefer.respondAsync) applied.unshift('respond-async');
+        const base = baseUrl(context.req);
+        const headers =
+          style === 'async'
+            ? asyncAnswerHeaders(base, record, this.parts.clock.now(), this.retryAfterCapMs)
+            : { ...linkHeaders(base, record), ...progressHeaders(record) };
         this.sendJson(res, style === 'google' ? 200 : 202, this.operationJson(record, context), {
-          ...links,
-          ...this.pollHeaders(record, style),
+          ...headers,
           ...(applied.length > 0 && { 'preference-applied': applied.join(', ') }),
         });
         return record.name;
@@ -229,7 +255,7 @@ export class Gateway {
         const toJson = (record: OperationRecord) => {
           let json = cache.get(record);
           if (json === undefined) {
-            json = JSON.stringify(this.parts.codec.toJsonOf('longrun.v1.WatchOperationResponse', watchInit(record), { enumAsInteger: context.enumAsInteger }));
+            json = JSON.stringify(watchJson(this.parts.codec, record, { enumAsInteger: context.enumAsInteger }));
             cache.set(record, json);
           }
           return json;
@@ -248,11 +274,7 @@ export class Gateway {
           },
           caller,
         );
-        const json = this.parts.codec.toJsonOf(
-          'google.longrunning.ListOperationsResponse',
-          { operations: result.operations.map(operationInit), nextPageToken: result.nextPageToken },
-          { enumAsInteger: context.enumAsInteger },
-        );
+        const json = listJson(this.parts.codec, result.operations, result.nextPageToken, { enumAsInteger: context.enumAsInteger });
         this.sendJson(res, 200, json, {});
         return undefined;
       }
@@ -272,6 +294,14 @@ export class Gateway {
       case 'status-cancel': {
         await service.cancel(name, caller);
         this.sendMonitor(res, await service.get(name, caller), context);
+        return undefined;
+      }
+      case 'arm-status': {
+        // 200 whatever the operation's outcome: a 4xx or 5xx here means reading the status failed.
+        const record = await service.get(name, caller);
+        const body = armOperationStatus(record, armStatusPath(record.name), (any) => anyJson(this.parts.codec, any, { enumAsInteger: context.enumAsInteger }));
+        // ARM's pollers rely on Retry-After, whatever style the operation was created with.
+        this.sendJson(res, 200, body as unknown as JsonValue, isTerminalArmStatus(body.status) ? {} : this.pollHeaders(record, 'async'));
         return undefined;
       }
       case 'openapi':
@@ -310,34 +340,18 @@ export class Gateway {
   }
 
   private operationJson(record: OperationRecord, context: Pick<Context, 'enumAsInteger'>): JsonValue {
-    return this.parts.codec.toJsonOf('google.longrunning.Operation', operationInit(record), { enumAsInteger: context.enumAsInteger });
+    return operationJson(this.parts.codec, record, { enumAsInteger: context.enumAsInteger });
   }
 
   private sendMonitor(res: ServerResponse, record: OperationRecord, context: Context): void {
-    const monitor = statusMonitor(record, (any) =>
-      this.parts.codec.toJsonOf('google.protobuf.Any', anyInit(any), { enumAsInteger: context.enumAsInteger }),
-    );
+    const monitor = statusMonitor(record, (any) => anyJson(this.parts.codec, any, { enumAsInteger: context.enumAsInteger }));
     const terminal = monitorStatusOf(record) !== 'pending' && monitorStatusOf(record) !== 'running';
     this.sendJson(res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
 
-  /**
-   * Progress while the operation runs, and Retry-After when it was answered in the async style:
-   * Google's clients take a Retry-After on a 2xx answer for throttling and resend the call.
-   */
-  private pollHeaders(record: OperationRecord, style: AnswerStyle = answerStyleOf(record)): Record<string, string> {
-    if (record.done) return {};
-    const progress = this.progressHeaders(record);
-    if (style === 'google') return progress;
-    return { 'retry-after': String(retryAfterSeconds(record, this.parts.clock.now(), this.retryAfterCapMs)), ...progress };
-  }
-
-  private progressHeaders(record: OperationRecord): Record<string, string> {
-    if (record.done) return {};
-    return {
-      [PROGRESS_HEADER]: String(record.progressPercent),
-      ...(record.estimatedCompletion !== undefined && { [ESTIMATED_COMPLETION_HEADER]: new Date(record.estimatedCompletion).toISOString() }),
-    };
+  /** Progress while the operation runs, and Retry-After when it is answered in the async style. */
+  private pollHeaders(record: OperationRecord, style?: AnswerStyle): Record<string, string> {
+    return pollHeaders(record, this.parts.clock.now(), this.retryAfterCapMs, style);
   }
 
   /** Returns the google.rpc.Code sent. */
@@ -412,11 +426,12 @@ function durationMs(duration: unknown): number | undefined {
   return Number(seconds ?? 0) * 1000 + Math.floor((nanos ?? 0) / 1e6);
 }
 
-function watchInit(record: OperationRecord): Record<string, unknown> {
-  const init: Record<string, unknown> = { operation: operationInit(record), progressPercent: record.progressPercent };
+/** longrun.v1.WatchOperationResponse as proto3 JSON, its operation written as every other one is. */
+function watchJson(codec: JsonCodec, record: OperationRecord, options: ToJsonOptions): JsonValue {
+  const init: Record<string, unknown> = { progressPercent: record.progressPercent };
   if (record.estimatedCompletion !== undefined && !record.done) {
     init['estimatedCompletionTime'] = { seconds: BigInt(Math.floor(record.estimatedCompletion / 1000)), nanos: (record.estimatedCompletion % 1000) * 1e6 };
   }
-  return init;
+  return { operation: operationJson(codec, record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };
 }
 

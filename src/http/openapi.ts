@@ -5,6 +5,7 @@
  * enums by name, well-known types in their JSON forms).
  */
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import type { AnswerStyle } from '../domain/operation.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
 import { MAX_CONCURRENCY_KEY_LENGTH, PRIORITY_RANGE } from '../operations/create-options.js';
@@ -50,8 +51,41 @@ const STATUS_MONITOR_SCHEMA: Schema = {
   required: ['id', 'status', 'created_at', 'updated_at', 'progress'],
 };
 
-export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Record<string, unknown> {
-  const schemas: Record<string, Schema> = { 'longrun.Error': ERROR_SCHEMA, 'longrun.StatusMonitor': STATUS_MONITOR_SCHEMA };
+/** Azure Resource Manager's operation status resource (the `Azure-AsyncOperation` URL); see ../operations/arm-status.ts. */
+const ARM_STATUS_SCHEMA: Schema = {
+  type: 'object',
+  description:
+    "An operation's Azure Resource Manager status resource, in the format of ARM's asynchronous API reference. " +
+    'Always answered 200: a 4xx or 5xx means reading the status failed, never that the operation did.',
+  properties: {
+    id: { type: 'string', description: 'the path this resource is read at; its last segment is `name`' },
+    name: { type: 'string', description: "the operation's id (the last segment of its resource name)" },
+    status: {
+      type: 'string',
+      enum: ['InProgress', 'Succeeded', 'Failed', 'Canceled'],
+      description: 'Succeeded, Failed and Canceled are terminal; InProgress while the operation is not done',
+    },
+    startTime: { type: 'string', format: 'date-time' },
+    endTime: { type: 'string', format: 'date-time', description: 'once terminal' },
+    percentComplete: { type: 'number', minimum: 0, maximum: 100, description: '100 once Succeeded; else the last progress the handler reported, when above 0' },
+    properties: { $ref: '#/components/schemas/google.protobuf.Any', description: "the operation's response; only when Succeeded" },
+    error: {
+      type: 'object',
+      description: 'only when Failed or Canceled',
+      properties: { code: { type: 'string', description: 'google.rpc.Code name, e.g. FAILED_PRECONDITION or CANCELLED' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['id', 'name', 'status', 'startTime'],
+};
+
+/** `styleOf` gives a creating route's answer style (its method's `httpAnswer`), to say which answer is its usual one. */
+export function openApiDocument(routes: readonly Route[], codec: JsonCodec, styleOf: (rpc: string) => AnswerStyle = () => 'async'): Record<string, unknown> {
+  const schemas: Record<string, Schema> = {
+    'longrun.Error': ERROR_SCHEMA,
+    'longrun.StatusMonitor': STATUS_MONITOR_SCHEMA,
+    'longrun.ArmOperationStatus': ARM_STATUS_SCHEMA,
+  };
   const ref = (typeName: string): Schema => {
     addSchema(codec, typeName, schemas);
     return { $ref: `#/components/schemas/${typeName}` };
@@ -66,14 +100,19 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
     const verb = route.method.toLowerCase();
     if (item[verb] !== undefined) continue; // the first route for a path and method is the one served
     const baseId = route.rpc === '' ? route.action : `${route.rpc.slice(1).replaceAll('/', '.')}`;
-    let operationId = route.action === 'status' || route.action === 'status-cancel' ? `longrun.StatusMonitor.${route.action}` : baseId;
+    let operationId =
+      route.action === 'status' || route.action === 'status-cancel'
+        ? `longrun.StatusMonitor.${route.action}`
+        : route.action === 'arm-status'
+          ? 'longrun.ArmOperationStatus.get'
+          : baseId;
     for (let n = 2; operationIds.has(operationId); n++) operationId = `${baseId}.${n}`;
     operationIds.add(operationId);
     const operation: Record<string, unknown> = {
       operationId,
       summary: `${route.rpc === '' ? '' : route.rpc.slice(1)}${route.extension ? " (longrun's extension)" : ''}`,
       parameters: parameters.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
-      responses: responsesOf(route, ref),
+      responses: responsesOf(route, ref, styleOf),
     };
     if (route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH') {
       if (route.body !== '' && route.requestType !== '') {
@@ -83,6 +122,16 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
       if (route.action === 'create') {
         (operation['parameters'] as unknown[]).push(
           { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } },
+          {
+            name: 'Prefer',
+            in: 'header',
+            required: false,
+            description:
+              'RFC 7240. `respond-async`: answer 202 with Location, Operation-Location and Retry-After whatever the method\'s usual answer ' +
+              '(Preference-Applied says so). `wait=N`: hold the call up to N seconds (capped as WaitOperation is); if the operation is done by then, ' +
+              'answer 200 with the done Operation, else the usual answer.',
+            schema: { type: 'string', examples: ['respond-async', 'wait=10', 'respond-async, wait=5'] },
+          },
           {
             name: 'Longrun-Callback-Url',
             in: 'header',
@@ -128,6 +177,11 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
         );
       }
     }
+    if (route.action === 'create') {
+      // AutoRest's extensions, so that Azure's generators emit a poller that follows Azure-AsyncOperation.
+      operation['x-ms-long-running-operation'] = true;
+      operation['x-ms-long-running-operation-options'] = { 'final-state-via': 'azure-async-operation' };
+    }
     if (route.action === 'list') {
       (operation['parameters'] as unknown[]).push(
         { name: 'filter', in: 'query', required: false, schema: { type: 'string' } },
@@ -148,24 +202,44 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec): Rec
   };
 }
 
-function responsesOf(route: Route, ref: (typeName: string) => Schema): Record<string, unknown> {
+function responsesOf(route: Route, ref: (typeName: string) => Schema, styleOf: (rpc: string) => AnswerStyle): Record<string, unknown> {
   const json = (schema: Schema) => ({ 'application/json': { schema } });
   const error = { description: 'AIP-193 error', content: json({ $ref: '#/components/schemas/longrun.Error' }) };
-  const retryAfter = { 'Retry-After': { description: 'seconds before polling again, while not done', schema: { type: 'integer' } } };
+  const retryAfter = {
+    'Retry-After': { description: 'seconds before polling again, while not done (operations answered in the async style only)', schema: { type: 'integer' } },
+  };
   switch (route.action) {
-    case 'create':
+    case 'create': {
+      const usual = styleOf(route.rpc);
+      const links = {
+        Location: { description: "the operation's URL", schema: { type: 'string', format: 'uri' } },
+        'Operation-Location': { description: "the operation's status monitor", schema: { type: 'string', format: 'uri' } },
+      };
+      const preferenceApplied = { 'Preference-Applied': { description: 'the Prefer preferences honoured', schema: { type: 'string' } } };
       return {
+        '200': {
+          description:
+            (usual === 'google' ? "this method's usual answer, as Google's APIs give it (no Retry-After): " : '') +
+            'the Operation; also the done Operation when `Prefer: wait=N` saw it finish',
+          headers: { ...links, ...preferenceApplied },
+          content: json(ref('google.longrunning.Operation')),
+        },
         '202': {
-          description: 'the operation, started',
+          description: `${usual === 'async' ? "this method's usual answer" : 'the answer to `Prefer: respond-async`'} (the async request-reply pattern): the operation, started`,
           headers: {
-            Location: { description: "the operation's URL", schema: { type: 'string', format: 'uri' } },
-            'Operation-Location': { description: "the operation's status monitor", schema: { type: 'string', format: 'uri' } },
+            ...links,
+            'Azure-AsyncOperation': {
+              description: "the operation's Azure Resource Manager status resource (longrun.ArmOperationStatus)",
+              schema: { type: 'string', format: 'uri' },
+            },
             ...retryAfter,
+            ...preferenceApplied,
           },
           content: json(ref('google.longrunning.Operation')),
         },
         default: error,
       };
+    }
     case 'get':
     case 'wait':
       return { '200': { description: 'the operation', headers: retryAfter, content: json(ref('google.longrunning.Operation')) }, default: error };
@@ -188,6 +262,15 @@ function responsesOf(route: Route, ref: (typeName: string) => Schema): Record<st
         '200': { description: 'the status monitor', headers: retryAfter, content: json({ $ref: '#/components/schemas/longrun.StatusMonitor' }) },
         ...(route.action === 'status-cancel' && { '409': { description: 'the operation is already done', content: error.content } }),
         default: error,
+      };
+    case 'arm-status':
+      return {
+        '200': {
+          description: "the operation's Azure Resource Manager status, whatever its outcome",
+          headers: retryAfter,
+          content: json({ $ref: '#/components/schemas/longrun.ArmOperationStatus' }),
+        },
+        default: { description: 'reading the status failed (the operation itself may be fine)', content: error.content },
       };
     default:
       return { '200': { description: 'done', content: json({ type: 'object' }) }, default: error };

@@ -1,11 +1,12 @@
 /**
  * The gateway's route table: the `google.api.http` rules (and their `additional_bindings`) of every
  * service longrun serves, read from the descriptor sets, plus the few routes the gateway adds itself
- * (WaitOperation, operations under a parent, the status monitor, watching as Server-Sent Events,
- * the OpenAPI description).
+ * (WaitOperation, operations under a parent, the status monitor, the Azure Resource Manager status
+ * resource, watching as Server-Sent Events, the OpenAPI description).
  */
 import { getExtension, hasExtension, toJson, type DescExtension, type DescMethod } from '@bufbuild/protobuf';
 import type { JsonCodec } from '../protos/json.js';
+import { ARM_STATUS_COLLECTION } from './async-answer.js';
 import { matchTemplate, parseTemplate, type PathTemplate, type TemplateMatch } from './template.js';
 
 export type HttpVerb = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -21,6 +22,7 @@ export type Action =
   | 'watch' // Server-Sent Events of longrun.v1.Watcher/WatchOperation
   | 'status' // the status monitor resource
   | 'status-cancel'
+  | 'arm-status' // the Azure Resource Manager status resource (Azure-AsyncOperation)
   | 'openapi';
 
 export interface Route {
@@ -118,12 +120,17 @@ function operationsExtensions(): Route[] {
 
 export const WATCH_RPC = '/longrun.v1.Watcher/WatchOperation';
 
-/** `GET /v1/{operation name}/status` and `POST .../status/cancel`: see status.ts. */
+/**
+ * `GET /v1/{operation name}/status` and `POST .../status/cancel` (the status monitor, see
+ * ../operations/status-monitor.ts), and `GET /v1/operationStatuses/{operation name}` (the ARM
+ * status resource, see ../operations/arm-status.ts; its paths are in async-answer.ts).
+ */
 function statusMonitorRoutes(): Route[] {
   const routes: Route[] = [];
   for (const name of ['operations/*', '**/operations/*']) {
     routes.push({ method: 'GET', template: parseTemplate(`/v1/{name=${name}}/status`), body: '', rpc: rpcOf('GetOperation'), requestType: requestOf('GetOperation'), action: 'status', extension: true });
     routes.push({ method: 'POST', template: parseTemplate(`/v1/{name=${name}}/status/cancel`), body: '', rpc: rpcOf('CancelOperation'), requestType: requestOf('CancelOperation'), action: 'status-cancel', extension: true });
+    routes.push({ method: 'GET', template: parseTemplate(`/v1/${ARM_STATUS_COLLECTION}/{name=${name}}`), body: '', rpc: rpcOf('GetOperation'), requestType: requestOf('GetOperation'), action: 'arm-status', extension: true });
   }
   return routes;
 }

@@ -18,14 +18,32 @@ export interface OperationContext<Metadata = MessageValue> {
   readonly attempt: number;
   /** Fires when cancellation is requested or this runner lost the lease; stop soon after. */
   readonly signal: AbortSignal;
-  /** Records progress (0-100) and optionally an estimated completion time. */
+  /**
+   * Records progress, estimated completion and metadata together, in one store write: a watcher
+   * or poller sees all of them or none. Parts left out keep their last value. The metadata is
+   * checked against the method's metadata type as strictly as the wire would (see setMetadata).
+   */
+  update(change: ProgressChange<Metadata>): Promise<void>;
+  /** Records progress (0-100) and optionally an estimated completion time: `update({ percent, estimatedCompletion })`. */
   progress(percent: number, estimatedCompletion?: Date): Promise<void>;
   /**
-   * Replaces the operation's metadata (the method's metadata type). Rejects with
+   * Replaces the operation's metadata (the method's metadata type): `update({ metadata })`. A
+   * field the type does not have, or a value of the wrong type, rejects with INTERNAL
+   * (INVALID_METADATA) naming the field path; left uncaught, that ends the operation with that
+   * error, and nothing is silently dropped. Rejects with
    * RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE) when it is over MAX_OPERATION_PAYLOAD_BYTES serialized;
    * left uncaught, that ends the operation with that error. A response over the limit does too.
    */
   setMetadata(metadata: Metadata): Promise<void>;
+}
+
+/** What `OperationContext.update` records; every part is optional. */
+export interface ProgressChange<Metadata = MessageValue> {
+  /** 0-100. */
+  percent?: number;
+  estimatedCompletion?: Date;
+  /** Replaces the operation's metadata. */
+  metadata?: Metadata;
 }
 
 export type Handler<Request, Metadata, Response> = (

@@ -113,7 +113,7 @@ export class OperationsService {
     if (method === undefined) {
       throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
     }
-    const requestAny = registry.pack(method.info.requestType, request as MessageValue);
+    const requestAny = registry.packChecked(method.info.requestType, request as MessageValue, 'request');
     // Validate what the handler will see: the decoded request, with defaults, however it arrived.
     request = registry.decode(method.info.requestType, requestAny.value);
     await method.options.validate?.(request);
@@ -131,10 +131,13 @@ export class OperationsService {
       method: method.info.path,
       owner: caller.principal,
       request: requestAny,
-      ...(method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.pack(method.info.metadataType, initial as MessageValue)) }),
+      ...(method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.packChecked(method.info.metadataType, initial as MessageValue, 'metadata')) }),
       ...(idempotencyKey !== undefined && {
         idempotencyKey,
-        requestFingerprint: registry.fingerprint(requestAny),
+        // Of the decoded request re-encoded as before the strict check existed: requests equal in
+        // meaning match (an explicit zero and an absent field alike), and keys stored by an earlier
+        // version still recognize their retries.
+        requestFingerprint: registry.fingerprint(registry.pack(method.info.requestType, request as MessageValue)),
       }),
       maxAttempts: method.options.maxAttempts,
       createTime: now,

@@ -8,7 +8,17 @@
  * and an embedding app's (its build, or `descriptorSetFromProtoFiles`).
  */
 import { create, fromBinary, fromJson, toBinary, toJson, createFileRegistry, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
-import { FileDescriptorSetSchema, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
+import {
+  file_google_protobuf_any,
+  file_google_protobuf_duration,
+  file_google_protobuf_empty,
+  file_google_protobuf_field_mask,
+  file_google_protobuf_struct,
+  file_google_protobuf_timestamp,
+  file_google_protobuf_wrappers,
+  FileDescriptorSetSchema,
+  type FileDescriptorProto,
+} from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '../domain/errors.js';
 
 export type { JsonValue } from '@bufbuild/protobuf';
@@ -23,6 +33,16 @@ export interface FromJsonOptions {
   ignoreUnknownFields?: boolean;
 }
 
+const WELL_KNOWN_FILES = [
+  file_google_protobuf_any,
+  file_google_protobuf_duration,
+  file_google_protobuf_empty,
+  file_google_protobuf_field_mask,
+  file_google_protobuf_struct,
+  file_google_protobuf_timestamp,
+  file_google_protobuf_wrappers,
+];
+
 export class JsonCodec {
   /** The descriptors themselves, for what reads them beyond JSON (the HTTP gateway's route table). */
   readonly registry: FileRegistry;
@@ -35,6 +55,9 @@ export class JsonCodec {
         if (!files.has(file.name)) files.set(file.name, file);
       }
     }
+    // The well-known types TypeRegistry always knows, even where no set imports them (a method may
+    // answer with a Struct or a wrapper): @bufbuild/protobuf carries their descriptors.
+    for (const wkt of WELL_KNOWN_FILES) if (!files.has(wkt.proto.name)) files.set(wkt.proto.name, wkt.proto);
     this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: [...files.values()] }));
   }
 

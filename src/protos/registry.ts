@@ -11,9 +11,11 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import jspb from 'google-protobuf';
 import protobuf from 'protobufjs';
-import { invalidArgument } from '../domain/errors.js';
+import type { FileRegistry } from '@bufbuild/protobuf';
+import { Code, invalidArgument, LongrunError } from '../domain/errors.js';
 import type { AnyMessage } from '../domain/operation.js';
 import { LOADER_OPTIONS, PROTO_DIR } from './paths.js';
+import { encodeStrict, FieldProblem } from './strict.js';
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
 
@@ -49,13 +51,26 @@ const WELL_KNOWN_TYPES = ['any', 'duration', 'empty', 'field_mask', 'struct', 't
   (name) => `google/protobuf/${name}.proto`,
 );
 
+/** Which part of an operation a message is: says who is at fault when it does not fit its type. */
+export type MessagePart = 'request' | 'metadata' | 'response';
+
+export interface TypeRegistryOptions {
+  /**
+   * The same types as @bufbuild/protobuf descriptors, for `packChecked` (made on first use: describing
+   * an app's protos takes a moment). Without it `packChecked` cannot be used.
+   */
+  descriptors?: () => FileRegistry;
+}
+
 export class TypeRegistry {
   /** Every loaded type, service and option. */
   readonly root: protobuf.Root;
   private readonly types = new Map<string, protobuf.Type>();
+  private readonly descriptors: (() => FileRegistry) | undefined;
 
   /** `files` relative to one of `includeDirs` (longrun's own proto/ is always included). */
-  constructor(files: readonly string[], includeDirs: readonly string[] = []) {
+  constructor(files: readonly string[], includeDirs: readonly string[] = [], options: TypeRegistryOptions = {}) {
+    this.descriptors = options.descriptors;
     const dirs = [...includeDirs, PROTO_DIR, protobufjsDir];
     this.root = new protobuf.Root();
     const fallback = this.root.resolvePath.bind(this.root);
@@ -100,6 +115,34 @@ export class TypeRegistry {
 
   pack(typeName: string, value: MessageValue): AnyMessage {
     return { typeUrl: TYPE_URL_PREFIX + typeName, value: this.encode(typeName, value) };
+  }
+
+  /**
+   * Like `pack`, but a plain object is checked against the type as strictly as the wire checks
+   * JSON (src/protos/strict.ts): a field the type does not have or a value of the wrong type is
+   * refused, naming the field path, instead of being dropped or coerced. A request that does not
+   * fit is the caller's mistake (INVALID_ARGUMENT); metadata or a response that does not fit is
+   * the handler's (INTERNAL, INVALID_METADATA / INVALID_RESPONSE), and fails the operation.
+   * Generated (google-protobuf) messages encode themselves, as in `pack`.
+   */
+  packChecked(typeName: string, value: MessageValue, part: MessagePart): AnyMessage {
+    if (isGeneratedMessage(value)) return this.pack(typeName, value);
+    if (this.descriptors === undefined) throw new Error('this TypeRegistry was made without descriptors; packChecked needs them');
+    const schema = this.descriptors().getMessage(typeName);
+    if (schema === undefined) throw new Error(`message type ${typeName} is not in the descriptor sets`);
+    try {
+      return { typeUrl: TYPE_URL_PREFIX + typeName, value: encodeStrict(schema, value, part === 'request' ? '' : part) };
+    } catch (error) {
+      if (!(error instanceof FieldProblem)) throw error;
+      const field = error.path === '' ? part : error.path;
+      if (part === 'request') throw invalidArgument(field, error.rule);
+      throw new LongrunError(
+        Code.INTERNAL,
+        `${field}: ${error.rule} (the handler's ${part} does not fit ${typeName})`,
+        part === 'metadata' ? 'INVALID_METADATA' : 'INVALID_RESPONSE',
+        { metadata: { field } },
+      );
+    }
   }
 
   /** Decodes an `Any` whose type this registry knows. */

@@ -17,7 +17,7 @@ import {
   type OperationRecord,
 } from '../domain/operation.js';
 import type { Logger } from '../log.js';
-import type { LongRunningMethod, OperationContext } from '../methods/method.js';
+import type { LongRunningMethod, OperationContext, ProgressChange } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
@@ -279,13 +279,13 @@ export class Runner {
                   }, timeoutMs);
                 }),
               ]);
-        outcome = { response: checkPayloadSize('response', registry.pack(method.info.responseType, value)) };
+        outcome = { response: checkPayloadSize('response', registry.packChecked(method.info.responseType, value, 'response')) };
       } catch (error) {
         outcome = { error: this.operationErrorOf(run.timedOut ? timeoutError(timeoutMs!) : error, run, record) };
         retryable =
           !run.cancelRequested &&
           !run.timedOut &&
-          !(error instanceof LongrunError && error.reason === 'PAYLOAD_TOO_LARGE') &&
+          !(error instanceof LongrunError && (error.reason === 'PAYLOAD_TOO_LARGE' || error.reason === 'INVALID_RESPONSE' || error.reason === 'INVALID_METADATA')) &&
           isRetryable(method.options.retry, error instanceof LongrunError ? error.code : undefined);
       } finally {
         clearTimeout(timer);
@@ -364,26 +364,38 @@ export class Runner {
         this.deps.logger.warn({ err: error, operation: record.name }, 'cannot save progress yet; it goes with the next update');
       }
     };
+    /** Checks and encodes everything first, so a bad part saves nothing; then one store write. */
+    const update = async (change: ProgressChange<MessageValue>) => {
+      const { percent, estimatedCompletion, metadata } = change;
+      if (percent === undefined && estimatedCompletion === undefined && metadata === undefined) return;
+      if (percent !== undefined && !(Number.isFinite(percent) && percent >= 0 && percent <= 100)) {
+        throw new RangeError(`progress percent must be within 0..100, got ${percent}`);
+      }
+      if (estimatedCompletion !== undefined && !(estimatedCompletion instanceof Date && Number.isFinite(estimatedCompletion.getTime()))) {
+        throw new RangeError(`estimatedCompletion must be a valid Date, got ${String(estimatedCompletion)}`);
+      }
+      let packed: ProgressUpdate['metadata'];
+      if (metadata !== undefined) {
+        const type = method.info.metadataType;
+        if (type === undefined) throw new Error(`${method.info.path} declares no metadata type`);
+        packed = checkPayloadSize('metadata', registry.packChecked(type, metadata, 'metadata'));
+      }
+      if (percent !== undefined) this.deps.telemetry.progress(record.name, percent);
+      await save({
+        ...(percent !== undefined && { progressPercent: percent }),
+        ...(estimatedCompletion !== undefined && { estimatedCompletion: estimatedCompletion.getTime() }),
+        ...(packed !== undefined && { metadata: packed }),
+      });
+    };
     return {
       name: record.name,
       createTime: new Date(record.createTime),
       attempt: record.attempt,
       signal: run.controller.signal,
-      progress: async (percent: number, estimatedCompletion?: Date) => {
-        if (!(Number.isFinite(percent) && percent >= 0 && percent <= 100)) {
-          throw new RangeError(`progress percent must be within 0..100, got ${percent}`);
-        }
-        this.deps.telemetry.progress(record.name, percent);
-        await save({
-          progressPercent: percent,
-          ...(estimatedCompletion !== undefined && { estimatedCompletion: estimatedCompletion.getTime() }),
-        });
-      },
-      setMetadata: async (metadata: MessageValue) => {
-        const type = method.info.metadataType;
-        if (type === undefined) throw new Error(`${method.info.path} declares no metadata type`);
-        await save({ metadata: checkPayloadSize('metadata', registry.pack(type, metadata)) });
-      },
+      update,
+      progress: (percent: number, estimatedCompletion?: Date) =>
+        update({ percent, ...(estimatedCompletion !== undefined && { estimatedCompletion }) }),
+      setMetadata: (metadata: MessageValue) => update({ metadata }),
     };
   }
 

@@ -12,10 +12,10 @@ export const ERROR_INFO_TYPE = 'google.rpc.ErrorInfo';
 export const RETRY_INFO_TYPE = 'google.rpc.RetryInfo';
 
 /** An ErrorInfo of longrun's, packed. */
-export function errorInfo(registry: TypeRegistry, reason: ErrorReason, metadata: Record<string, string>): AnyMessage {
+export function errorInfo(registry: TypeRegistry, reason: ErrorReason | (string & {}), metadata: Record<string, string>, domain = ERROR_DOMAIN): AnyMessage {
   return {
     typeUrl: TYPE_URL_PREFIX + ERROR_INFO_TYPE,
-    value: registry.encode(ERROR_INFO_TYPE, { reason, domain: ERROR_DOMAIN, metadata }),
+    value: registry.encode(ERROR_INFO_TYPE, { reason, domain, metadata }),
   };
 }
 
@@ -32,20 +32,24 @@ export function storedError(registry: TypeRegistry, error: unknown, attempts: nu
       : new LongrunError(Code.UNKNOWN, 'the operation failed with an unexpected error', 'HANDLER_FAILED');
   const bytes = Buffer.byteLength(known.message) + known.details.reduce((sum, detail) => sum + detail.value.length, 0);
   const kept = bytes > MAX_OPERATION_PAYLOAD_BYTES ? payloadTooLarge('error message', bytes) : known;
-  return withErrorInfo(registry, { code: kept.code, message: kept.message, details: [...kept.details] }, kept.reason, {
-    ...kept.metadata,
-    attempts: String(attempts),
-  });
+  return withErrorInfo(
+    registry,
+    { code: kept.code, message: kept.message, details: [...kept.details] },
+    kept.reason,
+    { ...kept.metadata, attempts: String(attempts) },
+    kept.domain,
+  );
 }
 
 /** `error` with longrun's ErrorInfo appended to its details. */
 export function withErrorInfo(
   registry: TypeRegistry,
   error: OperationError,
-  reason: ErrorReason,
+  reason: ErrorReason | (string & {}),
   metadata: Record<string, string>,
+  domain = ERROR_DOMAIN,
 ): OperationError {
-  return { ...error, details: [...error.details, errorInfo(registry, reason, metadata)] };
+  return { ...error, details: [...error.details, errorInfo(registry, reason, metadata, domain)] };
 }
 
 /** The delay a `google.rpc.RetryInfo` among `details` asks for, in ms; undefined when there is none. */

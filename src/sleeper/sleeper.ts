@@ -4,9 +4,11 @@
  * against longrun's public API, as an embedding app would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Code, LongrunError, invalidArgument, type Longrun } from '../index.js';
+import { Code, LongrunError, invalidArgument, type AnswerStyle, type Longrun } from '../index.js';
 
 export const SLEEP_METHOD = '/longrun.testing.v1.Sleeper/Sleep';
+/** `ErrorInfo.domain` of the Sleeper's own errors (an app's reasons live under its own domain). */
+export const SLEEPER_ERROR_DOMAIN = 'sleeper.longrun.testing';
 export const MAX_SLEEP_MS = 60 * 60 * 1000;
 export const MAX_STEPS = 1000;
 const DEFAULT_STEPS = 10;
@@ -39,7 +41,8 @@ interface SleepResponse {
   attempt: number;
 }
 
-export function addSleeper(longrun: Longrun): void {
+/** `httpAnswer` as in MethodOptions: the Sleeper answers in the async style unless told otherwise. */
+export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle } = {}): void {
   longrun.method<SleepRequest, SleepMetadata, SleepResponse>(
     SLEEP_METHOD,
     async (request, context) => {
@@ -56,20 +59,21 @@ export function addSleeper(longrun: Longrun): void {
       for (let step = 1; step <= steps; step++) {
         await sleep(totalMs / steps, undefined, { signal: context.signal });
         const percent = Math.floor((step * 100) / steps);
-        await context.progress(percent, new Date(start + totalMs));
-        await context.setMetadata(metadata(percent));
+        // One write: a watcher never sees the percent without the metadata that reports it.
+        await context.update({ percent, estimatedCompletion: new Date(start + totalMs), metadata: metadata(percent) });
       }
       if (request.failAttempts > 0) {
         if (context.attempt <= request.failAttempts) {
           const message = request.failWith?.message || `the Sleeper fails attempt ${context.attempt} of the first ${request.failAttempts} (fail_attempts)`;
-          throw new LongrunError((request.failWith?.code ?? Code.UNAVAILABLE) as Code, message, 'SLEEP_FAILED', { details: detailsOf(request) });
+          throw new LongrunError((request.failWith?.code ?? Code.UNAVAILABLE) as Code, message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN, details: detailsOf(request) });
         }
       } else if (request.failWith) {
-        throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { details: detailsOf(request) });
+        throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN, details: detailsOf(request) });
       }
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
+      ...options,
       // Nothing has run yet: no attempt, no start time.
       initialMetadata: () => ({ progressPercent: 0, attempt: 0 }) as SleepMetadata,
       validate(request) {

@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Code, LongrunError } from '../index.js';
+import { VISION_ERROR_DOMAIN } from './errors.js';
 
 export type WorkerRequest =
   | { type: 'open'; doc: number; bytes: Uint8Array; source: string; id?: number }
@@ -155,6 +156,6 @@ export class PoolDocument {
 
 function failure(reply: WorkerReply, source: string): Error {
   const { unreadable, message } = 'error' in reply ? reply.error : { unreadable: false, message: 'unexpected reply' };
-  if (unreadable) return new LongrunError(Code.INVALID_ARGUMENT, message, 'INVALID_PDF', { metadata: { uri: source } });
+  if (unreadable) return new LongrunError(Code.INVALID_ARGUMENT, message, 'INVALID_PDF', { metadata: { uri: source }, domain: VISION_ERROR_DOMAIN });
   return new Error(`annotating ${source}: ${message}`);
 }

@@ -9,6 +9,7 @@ import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Code, LongrunError, invalidArgument } from '../index.js';
+import { VISION_ERROR_DOMAIN } from './errors.js';
 
 export interface GcsUri {
   bucket: string;
@@ -56,14 +57,14 @@ export class LocalStorage {
     try {
       real = await realpath(path);
     } catch (error) {
-      if (isMissing(error)) throw new LongrunError(Code.NOT_FOUND, `Input file not found: ${uri}`, 'INPUT_NOT_FOUND', { metadata: { uri } });
+      if (isMissing(error)) throw new LongrunError(Code.NOT_FOUND, `Input file not found: ${uri}`, 'INPUT_NOT_FOUND', { metadata: { uri }, domain: VISION_ERROR_DOMAIN });
       throw error;
     }
     this.confine(real, uri, field);
     const file = await open(real, 'r');
     try {
       const stat = await file.stat();
-      if (!stat.isFile()) throw new LongrunError(Code.NOT_FOUND, `Input file not found: ${uri}`, 'INPUT_NOT_FOUND', { metadata: { uri } });
+      if (!stat.isFile()) throw new LongrunError(Code.NOT_FOUND, `Input file not found: ${uri}`, 'INPUT_NOT_FOUND', { metadata: { uri }, domain: VISION_ERROR_DOMAIN });
       if (stat.size > maxBytes) throw invalidArgument(field, `the object is ${stat.size} bytes; at most ${maxBytes} are accepted`);
       return await file.readFile();
     } finally {

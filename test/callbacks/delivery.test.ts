@@ -61,12 +61,13 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
     assert.equal(delivery!.headers['content-type'], 'application/json');
     assert.match(String(delivery!.headers['webhook-id']), /^msg_[0-9a-f]{32}$/);
     assert.equal(payload.type, 'operation.succeeded');
-    assert.equal(payload.data.id, name);
-    assert.equal(payload.data.status, 'succeeded');
-    assert.ok(Date.parse(payload.data.created_at) <= Date.parse(payload.data.updated_at));
-    assert.equal(payload.data.result['@type'], 'type.googleapis.com/longrun.testing.v1.SleepResponse');
-    assert.deepEqual([payload.data.operation.name, payload.data.operation.done], [name, true]);
-    assert.equal(payload.data.operation.response['@type'], 'type.googleapis.com/longrun.testing.v1.SleepResponse');
+    assert.equal(payload.id, name);
+    assert.equal(payload.status, 'succeeded');
+    assert.ok(Date.parse(payload.created_at) <= Date.parse(payload.updated_at));
+    assert.equal(payload.result['@type'], 'type.googleapis.com/longrun.testing.v1.SleepResponse');
+    assert.deepEqual([payload.operation.name, payload.operation.done], [name, true]);
+    assert.equal(payload.operation.response['@type'], 'type.googleapis.com/longrun.testing.v1.SleepResponse');
+    assert.equal(payload.data, undefined, 'the status fields are at the top level, where the documents put them');
 
     const headers = { 'webhook-id': String(delivery!.headers['webhook-id']), 'webhook-timestamp': String(delivery!.headers['webhook-timestamp']), 'webhook-signature': String(delivery!.headers['webhook-signature']) };
     assert.throws(() => new Webhook(SECRET).verify(delivery!.body.replace('succeeded', 'failed'), headers), /signature/i);
@@ -86,11 +87,11 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
     const running = await start({ duration: '60s', steps: 60 }, receiver.url);
     await http('POST', `${server.httpUrl}/v1/${running.json.name}:cancel`);
     const received = (await receiver.count(2)).map((r) => verified(SECRET, r));
-    const byId = new Map(received.map((payload) => [payload.data.id, payload]));
+    const byId = new Map(received.map((payload) => [payload.id, payload]));
     assert.equal(byId.get(failed.name)?.type, 'operation.failed');
-    assert.deepEqual(byId.get(failed.name)?.data.error, { code: 5, message: 'no such thing', status: 'NOT_FOUND' });
+    assert.deepEqual(byId.get(failed.name)?.error, { code: 5, message: 'no such thing', status: 'NOT_FOUND' });
     assert.equal(byId.get(running.json.name)?.type, 'operation.cancelled');
-    assert.equal(byId.get(running.json.name)?.data.operation.error.code, 1);
+    assert.equal(byId.get(running.json.name)?.operation.error.code, 1);
   });
 
   it('keeps one webhook-id while the receiver is down, and delivers once it is back', async () => {
@@ -208,8 +209,8 @@ describe('completion callbacks', { timeout: 120_000 }, () => {
     const asSomeone = await startTestServer({ principal: 'someone', callbacks: { secrets: [SECRET], allow: ['127.0.0.1'], endpoints: { someone: [endpoint.url] } } });
     try {
       const record = await asSomeone.longrun.create(SLEEP_METHOD, { duration: { seconds: 0 } });
-      await eventually(() => endpoint.received.some((r) => r.json?.data?.id === record.name), 'the endpoint got the operation');
-      verified(SECRET, endpoint.received.find((r) => r.json?.data?.id === record.name)!);
+      await eventually(() => endpoint.received.some((r) => r.json?.id === record.name), 'the endpoint got the operation');
+      verified(SECRET, endpoint.received.find((r) => r.json?.id === record.name)!);
       const other = await server.longrun.create(SLEEP_METHOD, { duration: { seconds: 0 } });
       await server.longrun.wait(other.name, 5000);
       assert.deepEqual(await deliveriesOf(other.name), [], "another principal's operations do not go to it");

@@ -54,7 +54,7 @@ describe('completion callbacks across processes', { timeout: 180_000 }, () => {
     // The dead process's claim runs out (3 x the 2 s timeout + 1 s), then the new one sends it.
     const [, again] = await receiver.count(2, 30_000);
     assert.equal(again!.headers['webhook-id'], inFlight!.headers['webhook-id']);
-    assert.equal(verified(SECRET, again!).data.id, name);
+    assert.equal(verified(SECRET, again!).id, name);
     await eventually(async () => {
       const listed = await runCli(['deliveries', 'list', '--db', db, '--json', '--operation', name]);
       return JSON.parse(listed.stdout).deliveries[0]?.state === 'delivered';
@@ -118,7 +118,7 @@ describe('completion callbacks across processes', { timeout: 180_000 }, () => {
     const operationOf = new Map<string, string>();
     for (const request of receiver.received) {
       const id = String(request.headers['webhook-id']);
-      const operation = verified(SECRET, request).data.id as string;
+      const operation = verified(SECRET, request).id as string;
       assert.equal(operationOf.get(id) ?? operation, operation, 'one webhook-id, one operation');
       operationOf.set(id, operation);
     }

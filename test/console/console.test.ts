@@ -3,7 +3,8 @@
  * server on loopback: loading it starts nothing; an operation started by the test moves from 0 to
  * 100 % on its page; another is cancelled from its page and ends CANCELLED; the list filters; the
  * keyboard reaches everything; 360 px wide has no sideways scrolling; a server with tokens asks
- * for one and shows a principal only its own operations. Screenshots go to test-output/screenshots.
+ * for one and shows a principal only its own operations. None of its calls trips the checks
+ * against cross-site requests (test/http/browser-safety.test.ts). Screenshots go to test-output/screenshots.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -54,6 +55,11 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
       const page = await chromium.browser.newPage({ viewport: { width: 1280, height: 860 } });
       page.setDefaultTimeout(15_000);
       const foreign = onlyLocal(page, server.httpUrl);
+      // The console's own calls are same-origin JSON: the browser-safety checks never refuse them.
+      const refused: string[] = [];
+      page.on('response', (response) => {
+        if ([403, 415, 421].includes(response.status())) refused.push(`${response.request().method()} ${response.url()} ${response.status()}`);
+      });
       const consoleErrors: string[] = [];
       page.on('pageerror', (error) => consoleErrors.push(error.message));
 
@@ -157,6 +163,7 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
       await page.screenshot({ path: join(shots, 'operation-narrow.png'), fullPage: true });
 
       assert.deepEqual(foreign, [], 'nothing fetched from other hosts');
+      assert.deepEqual(refused, [], 'no call of the console was refused as cross-site');
       assert.deepEqual(consoleErrors, []);
       await http('POST', `${server.httpUrl}/v1/${third.name}:cancel`);
     } finally {

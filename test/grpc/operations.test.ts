@@ -108,7 +108,7 @@ describe('google.longrunning.Operations over gRPC', { timeout: 180_000 }, () => 
   describe('handler outcomes', () => {
     it('keeps the code and message of a typed error', async () => {
       const op = await start();
-      (await controlled.next()).fail(new LongrunError(Code.FAILED_PRECONDITION, 'bucket is locked', 'BUCKET_LOCKED'));
+      (await controlled.next()).fail(new LongrunError(Code.FAILED_PRECONDITION, 'bucket is locked', 'BUCKET_LOCKED', { domain: 'storage.example.com' }));
       const done = (await server.client.wait(op.name, 5000)).operation;
       assert.deepEqual([done.done, done.error?.code, done.error?.message, done.response ?? null], [true, 9, 'bucket is locked', null]);
     });

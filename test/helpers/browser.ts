@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 export const CHROMIUM = process.env.LONGRUN_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 /** The browser, or undefined when the test was skipped (never under CI=true). */
-export async function launchBrowser(t: TestContext): Promise<{ browser: Browser; close(): Promise<void> } | undefined> {
+export async function launchBrowser(t: TestContext, extraArgs: readonly string[] = []): Promise<{ browser: Browser; close(): Promise<void> } | undefined> {
   if (!existsSync(CHROMIUM)) {
     const why = `${CHROMIUM} is missing (apt-get install chromium, as .ci/run does)`;
     if (process.env.CI === 'true') throw new Error(why);
@@ -21,7 +21,7 @@ export async function launchBrowser(t: TestContext): Promise<{ browser: Browser;
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', ...extraArgs],
   });
   return {
     browser,

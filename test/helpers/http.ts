@@ -14,8 +14,8 @@ export interface HttpCallOptions {
   /** A value to send as JSON, or a string sent as it is. */
   body?: unknown;
   headers?: Record<string, string>;
-  /** For https: the CA, and a client certificate. */
-  tls?: { ca?: string; cert?: string; key?: string };
+  /** For https: the CA, a client certificate, and the name to verify when the Host header names another. */
+  tls?: { ca?: string; cert?: string; key?: string; servername?: string };
 }
 
 export function http(method: string, url: string, options: HttpCallOptions = {}): Promise<HttpReply> {

@@ -41,7 +41,7 @@ describe('metadata and response size per operation (MAX_OPERATION_PAYLOAD_BYTES)
               case 2: // response over the limit
                 return statusOfSize(MAX_OPERATION_PAYLOAD_BYTES + 1);
               case 5: // an error whose message is over the limit
-                throw new LongrunError(Code.FAILED_PRECONDITION, 'x'.repeat(MAX_OPERATION_PAYLOAD_BYTES + 1), 'TOO_LONG');
+                throw new LongrunError(Code.FAILED_PRECONDITION, 'x'.repeat(MAX_OPERATION_PAYLOAD_BYTES + 1), 'TOO_LONG', { domain: 'test.example.com' });
               case 3: // metadata over the limit, caught: the previous metadata stays, the run goes on
                 await context.setMetadata({ message: 'small' });
                 await context.setMetadata(statusOfSize(MAX_OPERATION_PAYLOAD_BYTES + 1)).catch((error: Error) => keptMetadata.push(error.message));

@@ -8,6 +8,8 @@ import { silentLogger } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 import { eventually } from '../helpers/wait.js';
 
+/** The domain of the test app's own reasons. */
+const APP = { domain: 'test.example.com' };
 const FAST = { initialBackoffMs: 30, maxBackoffMs: 1000, jitter: 0 };
 
 function attemptsOf(longrun: Longrun, record: OperationRecord): string | undefined {
@@ -42,7 +44,7 @@ describe('runner retries and timeouts', { timeout: 120_000 }, () => {
     const first = await controlled.next();
     assert.equal(first.context.attempt, 1);
     const before = Date.now();
-    first.fail(new LongrunError(Code.UNAVAILABLE, 'the backend said 503', 'BACKEND_DOWN'));
+    first.fail(new LongrunError(Code.UNAVAILABLE, 'the backend said 503', 'BACKEND_DOWN', APP));
     const second = await controlled.next();
     assert.equal(second.context.attempt, 2);
     assert.ok(Date.now() - before >= FAST.initialBackoffMs, 'not before the backoff');
@@ -62,7 +64,7 @@ describe('runner retries and timeouts', { timeout: 120_000 }, () => {
   it("ends with the handler's own error after the last attempt, saying how many ran", async () => {
     const op = await longrun.create(SLEEP_METHOD, {});
     for (let attempt = 1; attempt <= 3; attempt++) {
-      (await controlled.next()).fail(new LongrunError(Code.RESOURCE_EXHAUSTED, `quota, attempt ${attempt}`, 'QUOTA'));
+      (await controlled.next()).fail(new LongrunError(Code.RESOURCE_EXHAUSTED, `quota, attempt ${attempt}`, 'QUOTA', APP));
     }
     const done = await longrun.wait(op.name, 10_000);
     assert.deepEqual([done.error?.code, done.error?.message], [Code.RESOURCE_EXHAUSTED, 'quota, attempt 3']);
@@ -72,7 +74,7 @@ describe('runner retries and timeouts', { timeout: 120_000 }, () => {
 
   it('ends at once on a code that does not retry', async () => {
     const op = await longrun.create(SLEEP_METHOD, {});
-    (await controlled.next()).fail(new LongrunError(Code.FAILED_PRECONDITION, 'the bucket does not exist', 'NO_BUCKET'));
+    (await controlled.next()).fail(new LongrunError(Code.FAILED_PRECONDITION, 'the bucket does not exist', 'NO_BUCKET', APP));
     const done = await longrun.wait(op.name, 10_000);
     assert.deepEqual([done.error?.code, done.attempt, attemptsOf(longrun, done)], [Code.FAILED_PRECONDITION, 1, '1']);
     await assert.rejects(controlled.next(200), /not within/);
@@ -82,7 +84,7 @@ describe('runner retries and timeouts', { timeout: 120_000 }, () => {
     const op = await longrun.create(SLEEP_METHOD, {});
     const retryInfo = longrun.registry.pack('google.rpc.RetryInfo', { retryDelay: { seconds: 0, nanos: 400_000_000 } });
     const failedAt = Date.now();
-    (await controlled.next()).fail(new LongrunError(Code.UNAVAILABLE, 'come back later', 'BUSY', { details: [retryInfo] }));
+    (await controlled.next()).fail(new LongrunError(Code.UNAVAILABLE, 'come back later', 'BUSY', { ...APP, details: [retryInfo] }));
     const second = await controlled.next();
     assert.ok(Date.now() - failedAt >= 380, `retried after ${Date.now() - failedAt} ms`);
     second.finish({});
@@ -96,7 +98,7 @@ describe('runner retries and timeouts', { timeout: 120_000 }, () => {
     longrun.start();
     const op = await longrun.create(SLEEP_METHOD, {});
     const failedAt = Date.now();
-    (await controlled.next()).fail(new LongrunError(Code.UNAVAILABLE, 'flaky', 'FLAKY'));
+    (await controlled.next()).fail(new LongrunError(Code.UNAVAILABLE, 'flaky', 'FLAKY', APP));
     await eventually(async () => (await longrun.get(op.name)).lastError !== undefined, 'the retry is scheduled');
     await longrun.close(100); // "kill" before the retry is due
     controlled = new Controlled();

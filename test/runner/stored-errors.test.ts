@@ -50,6 +50,7 @@ describe('stored errors', { timeout: 60_000 }, () => {
     });
     (await controlled.next()).fail(
       new LongrunError(Code.FAILED_PRECONDITION, 'the tenant is over its quota', 'QUOTA_EXCEEDED', {
+        domain: 'billing.example.com',
         metadata: { tenant: 't1' },
         details: [badRequest],
       }),
@@ -59,7 +60,7 @@ describe('stored errors', { timeout: 60_000 }, () => {
     assert.equal(done.error?.message, 'the tenant is over its quota');
     assert.equal(done.error?.details[0]?.typeUrl, BAD_REQUEST, "the handler's details come first, unchanged");
     assert.deepEqual(Buffer.from(done.error!.details[0]!.value), Buffer.from(badRequest.value));
-    assert.deepEqual(errorInfoOf(longrun, done), { reason: 'QUOTA_EXCEEDED', domain: 'longrun', metadata: { tenant: 't1', attempts: '1' } });
+    assert.deepEqual(errorInfoOf(longrun, done), { reason: 'QUOTA_EXCEEDED', domain: 'billing.example.com', metadata: { tenant: 't1', attempts: '1' } });
   });
 
   it('stores an unexpected throw as UNKNOWN (HANDLER_FAILED) without its text', async () => {

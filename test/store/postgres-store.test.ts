@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { Code, LongrunError } from '../../src/domain/errors.js';
+import { migrations } from '../../src/store/postgres/migrations/index.js';
 import { PostgresOperationStore } from '../../src/store/postgres/store.js';
 import { prepareStatements, valuesOf } from '../../src/store/postgres/statements.js';
 import { stopTestPostgres, testPostgres } from '../helpers/postgres.js';
+import { eventually } from '../helpers/wait.js';
 
 after(() => stopTestPostgres());
 
@@ -22,7 +24,7 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const { rows } = await client.query<{ version: number }>('SELECT version FROM custom.migrations ORDER BY version');
-      assert.deepEqual(rows.map((row) => row.version), [1, 2, 3, 4]);
+      assert.deepEqual(rows.map((row) => row.version), migrations.map((migration) => migration.version));
       // Every connection says who it is.
       await Promise.all(stores.map((store) => store.countByState(Date.now())));
       const names = await client.query<{ application_name: string; count: number }>(
@@ -138,5 +140,99 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       assert.match(error.message, /PostgreSQL refused the connection/);
       return true;
     });
+  });
+});
+
+describe('PostgresOperationStore: a database in trouble is UNAVAILABLE, never INTERNAL', { timeout: 180_000 }, () => {
+  const newOperation = (name: string) => ({
+    name,
+    parent: '',
+    method: '/m',
+    owner: 'o',
+    request: { typeUrl: 'type.googleapis.com/x', value: new Uint8Array() },
+    maxAttempts: 1,
+    createTime: Date.now(),
+  });
+  /**
+   * The store's call rejects UNAVAILABLE with `pattern` in its message. A pooled connection the test
+   * just had the server end may still be handed out once (its error arrives asynchronously) and fail
+   * with "restarting or shutting down": such a call is made again.
+   */
+  const rejectsUnavailable = async (call: () => Promise<unknown>, pattern: RegExp) => {
+    for (let attempt = 1; ; attempt++) {
+      const error = await call().then(
+        () => assert.fail(`resolved; expected UNAVAILABLE matching ${pattern}`),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof LongrunError, `a LongrunError, not ${String(error)}`);
+      assert.deepEqual([error.code, error.reason], [Code.UNAVAILABLE, 'STORE_UNAVAILABLE']);
+      if (pattern.test(error.message)) return;
+      assert.ok(attempt < 5 && /restarting or shutting down|connection to PostgreSQL was lost/.test(error.message), error.message);
+    }
+  };
+
+  it('read-only after a failover (25006), a statement timeout (57014), an admin shutdown (57P01), too many connections (53300)', async () => {
+    const server = await testPostgres();
+    const database = await server.freshDatabase();
+    // Connection limits bind roles that are not superusers: the store connects as one.
+    const role = `longrun_limited_${database.name}`.slice(0, 63);
+    await server.admin(`CREATE ROLE "${role}" LOGIN PASSWORD 'limited'`);
+    const onDatabase = new pg.Client({ connectionString: database.url });
+    await onDatabase.connect();
+    await onDatabase.query(`GRANT ALL ON DATABASE "${database.name}" TO "${role}"; GRANT ALL ON SCHEMA longrun TO "${role}";
+      GRANT ALL ON ALL TABLES IN SCHEMA longrun TO "${role}"; GRANT ALL ON ALL SEQUENCES IN SCHEMA longrun TO "${role}"`);
+    await onDatabase.end();
+    const url = new URL(database.url);
+    url.username = role;
+    url.password = 'limited';
+    const store = await PostgresOperationStore.open({ url: url.toString(), ...retention, poolSize: 1, connectTimeoutMs: 2000 });
+    const dropConnections = () => server.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database.name]);
+    try {
+      await server.admin(`ALTER DATABASE "${database.name}" SET default_transaction_read_only = on`);
+      await dropConnections();
+      await rejectsUnavailable(() => store.create(newOperation('operations/read-only')), /PostgreSQL is read-only/);
+      await server.admin(`ALTER DATABASE "${database.name}" RESET default_transaction_read_only`);
+      await dropConnections();
+      await eventually(async () => (await store.create(newOperation('operations/writable')).catch(() => undefined))?.created === true, 'writes again');
+
+      await server.admin(`ALTER DATABASE "${database.name}" SET statement_timeout = '300ms'`);
+      await dropConnections();
+      const blocker = new pg.Client({ connectionString: database.url, statement_timeout: 0 });
+      blocker.on('error', () => undefined);
+      await blocker.connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query('LOCK TABLE longrun.operations IN ACCESS EXCLUSIVE MODE');
+        await rejectsUnavailable(() => store.get('operations/writable', Date.now()), /statement_timeout/);
+        await server.admin(`ALTER DATABASE "${database.name}" RESET statement_timeout`);
+        await server.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+        // The admin ends the backend of a statement in progress (the pool's connection, waiting for the lock).
+        let waiting: Promise<unknown> | undefined;
+        await eventually(async () => {
+          waiting ??= store.get('operations/writable', Date.now()).then(
+            () => assert.fail('the get was not ended'),
+            (error: unknown) => error,
+          );
+          return (await server.admin(`SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'`, [role])).length > 0;
+        }, 'the get to wait for the lock');
+        await server.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'`, [role]);
+        const ended = await waiting;
+        assert.ok(ended instanceof LongrunError);
+        assert.deepEqual([ended.code, ended.reason], [Code.UNAVAILABLE, 'STORE_UNAVAILABLE']);
+        assert.match(ended.message, /restarting or shutting down|connection to PostgreSQL was lost/);
+      } finally {
+        await blocker.end().catch(() => undefined);
+      }
+
+      await server.admin(`ALTER ROLE "${role}" CONNECTION LIMIT 0`);
+      await dropConnections();
+      await rejectsUnavailable(() => store.get('operations/writable', Date.now()), /no connection slots left/);
+      await server.admin(`ALTER ROLE "${role}" CONNECTION LIMIT -1`);
+      await eventually(async () => (await store.get('operations/writable', Date.now()).catch(() => undefined))?.name === 'operations/writable', 'reads again');
+    } finally {
+      await store.close();
+      await database.drop();
+      await server.admin(`DROP ROLE IF EXISTS "${role}"`);
+    }
   });
 });

@@ -8,6 +8,8 @@ import { Code, LongrunError } from '../../domain/errors.js';
 const UNAVAILABLE_STATES: [RegExp, string][] = [
   [/^08/, 'the connection to PostgreSQL failed'],
   [/^57P0[1-3]$/, 'PostgreSQL is restarting or shutting down'],
+  [/^25006$/, 'PostgreSQL is read-only (a standby, or a primary after a failover)'],
+  [/^57014$/, 'a statement ran past its timeout (statement_timeout), the database being slow or locked'],
   [/^53300$/, 'PostgreSQL has no connection slots left (max_connections)'],
   [/^53/, 'PostgreSQL is out of resources'],
   [/^40001$|^40P01$/, 'the write conflicted with another; retry'],
