@@ -11,6 +11,9 @@ import type { StoreChange } from '../types.js';
 /** The database clock in epoch milliseconds: every lease decision uses it. */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 
+/** Arbitrary, fixed: the first half of the advisory try-locks a claim takes on concurrency keys ("keys"). */
+const CLAIM_KEY_LOCK = 0x6b657973;
+
 /** A payload above this many bytes says `*` (names unknown) instead; NOTIFY refuses 8000. */
 const MAX_PAYLOAD_NAMES_BYTES = 7000;
 
@@ -71,6 +74,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
     claimIndexHint: '',
+    keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
   };
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
     `WITH u AS (${update}), ${notify('n', kind, 'u', 'name')} SELECT ${columns}, (SELECT count(*) FROM n) AS notified FROM u`;

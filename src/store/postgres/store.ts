@@ -37,6 +37,7 @@ import type {
 } from '../types.js';
 import { createPool, quoteIdentifier, type PoolOptions } from './connection.js';
 import { storeError } from './errors.js';
+import { LongrunError } from '../../domain/errors.js';
 import { PostgresChangeFeed, type ListenerEvents } from './feed.js';
 import { migrate } from './migrations/index.js';
 import { prepareStatements, valuesOf, type Statement, type Statements } from './statements.js';
@@ -459,6 +460,7 @@ function leaseArrays(leases: readonly Lease[]) {
 const MAX_KEY_CONFLICT_TRIES = 5;
 
 function isRunningKeyConflict(error: unknown): boolean {
-  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
-  return code === '23505' && constraint === 'operations_running_key';
+  const { code, constraint } = (error instanceof LongrunError ? error.cause : error) as { code?: unknown; constraint?: unknown } ?? {};
+  // A deadlock between two claims' key entries is settled the same way (the key locks make it rare).
+  return (code === '23505' && constraint === 'operations_running_key') || code === '40P01';
 }

@@ -30,6 +30,13 @@ export interface PolicySqlOptions {
   greatest: string;
   /** Index pinning for the claim scan ('' where the planner needs no telling). */
   claimIndexHint: string;
+  /**
+   * A condition that holds when this claim may take `key` now, without waiting ('' where one
+   * writer at a time makes it moot). On PostgreSQL a try-lock held to the claim's commit, so two
+   * concurrent claims never both pick rows of one key: they would otherwise wait on each other's
+   * unique-index entries, and two keys taken in opposite orders deadlock.
+   */
+  keyLock?(key: string): string;
 }
 
 export const CLAIM_ORDER = 'priority DESC, fair_seq, create_time';
@@ -40,8 +47,10 @@ export function claimable(options: PolicySqlOptions): string {
   return `o.method = @method AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
     AND o.run_after <= ${now}
     AND (o.start_deadline IS NULL OR o.attempt > 0 OR o.start_deadline > ${now})
-    AND (o.concurrency_key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM ${table} r WHERE r.running_key = o.concurrency_key AND r.name <> o.name))`;
+    AND (o.concurrency_key IS NULL OR (NOT EXISTS (
+      SELECT 1 FROM ${table} r WHERE r.running_key = o.concurrency_key AND r.name <> o.name)${
+        options.keyLock ? ` AND ${options.keyLock('o.concurrency_key')}` : ''
+      }))`;
 }
 
 /**
