@@ -15,6 +15,8 @@ import { addToServer, OPERATIONS_SERVICE, type AddToServerOptions, type ServedLo
 import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
 import { DEFAULT_MAX_ATTEMPTS, type Handler, type MethodOptions } from './methods/method.js';
+import type { RetryPolicy } from './methods/retry-policy.js';
+import { policiesFromOptions, type CreatePolicies, type PolicyOptions } from './operations/create-options.js';
 import { MethodTable } from './methods/table.js';
 import { Metrics, timedStore } from './observe/metrics.js';
 import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
@@ -43,7 +45,7 @@ export interface CallOptions {
 }
 
 /** Options of `Longrun.create`: what the RPC's headers carry. More may be added; it stays an object. */
-export interface CreateOptions extends CallOptions {
+export interface CreateOptions extends CallOptions, PolicyOptions {
   /** As the `idempotency-key` header; the request's `request_id` is used otherwise. */
   idempotencyKey?: string;
   /** As the `longrun-callback-url` header: POSTed a signed webhook when the operation ends. */
@@ -126,8 +128,10 @@ export interface LongrunOptions {
   pollMs?: number;
   /** Retention sweep interval (default: 60 s). */
   sweepIntervalMs?: number;
-  /** Default maxAttempts of methods that do not set their own (default: 3). */
+  /** Default maxAttempts of methods that do not set their own: runs in all, retries and lost leases included (default: 3). */
   maxAttempts?: number;
+  /** Default retry policy of methods that do not set their own (default: DEFAULT_RETRY_POLICY). */
+  retry?: Partial<RetryPolicy>;
   /** Whether this process runs handlers (default: true); false for API-only servers. */
   runner?: boolean;
   /** Owner of operations created without authentication (default: "default"). */
@@ -316,7 +320,14 @@ export class Longrun {
   create(path: string, request: Record<string, unknown>, options?: CreateOptions): Promise<OperationRecord>;
   create(method: string | MethodRef<unknown, unknown, unknown, unknown>, request: unknown, options: CreateOptions = {}): Promise<OperationRecord> {
     const { idempotencyKey, callbackUrl } = options;
+    let policies: CreatePolicies;
+    try {
+      policies = policiesFromOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.operations.create(pathOf(method), request as Record<string, unknown>, this.callerOf(options), {
+      policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
     });
@@ -469,7 +480,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const jsonCodec = lazyJsonCodec(protoFiles, includeDirs);
   // The strict checks of requests, metadata and responses use the @bufbuild/protobuf descriptors.
   const registry = new TypeRegistry(protoFiles, includeDirs, { descriptors: () => jsonCodec().registry });
-  const methods = new MethodTable(registry);
+  const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
   let runner: Runner | undefined;

@@ -25,6 +25,9 @@ export interface ServerConfig {
   leaseMs: number;
   pollMs: number;
   maxAttempts: number;
+  retryBackoffMs: number;
+  retryMaxBackoffMs: number;
+  retryMultiplier: number;
   shutdownGraceMs: number;
   sweepIntervalMs: number;
   enableSleeper: boolean;
@@ -103,7 +106,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pollMs', flag: 'poll', env: 'LONGRUN_POLL', kind: 'duration', default: '1s',
     description: 'How often the store is checked for work created by other processes or abandoned by dead ones.' },
   { key: 'maxAttempts', flag: 'max-attempts', env: 'LONGRUN_MAX_ATTEMPTS', kind: 'int', default: '3',
-    description: 'Runs of an operation (first run plus reruns after lost leases) before it ends ABORTED.' },
+    description: 'Runs of an operation in all (the first, retries after retryable failures, reruns after lost leases); after the last a failure ends it with the handler\'s error, a lost lease with ABORTED.' },
+  { key: 'retryBackoffMs', flag: 'retry-backoff', env: 'LONGRUN_RETRY_BACKOFF', kind: 'duration', default: '1s',
+    description: 'Wait before the first retry of a failed run (UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN or an unexpected throw); each later wait is --retry-multiplier times longer, plus up to 20% at random. A RetryInfo in the error sets it instead.' },
+  { key: 'retryMaxBackoffMs', flag: 'retry-max-backoff', env: 'LONGRUN_RETRY_MAX_BACKOFF', kind: 'duration', default: '60s',
+    description: 'Longest wait between two attempts of an operation.' },
+  { key: 'retryMultiplier', flag: 'retry-multiplier', env: 'LONGRUN_RETRY_MULTIPLIER', kind: 'int', default: '2',
+    description: 'Each wait between attempts is this many times the previous (1: a constant wait).' },
   { key: 'shutdownGraceMs', flag: 'shutdown-grace', env: 'LONGRUN_SHUTDOWN_GRACE', kind: 'duration', default: '10s',
     description: 'On SIGTERM/SIGINT, how long running calls and handlers may finish before leases are released.' },
   { key: 'sweepIntervalMs', flag: 'sweep-interval', env: 'LONGRUN_SWEEP_INTERVAL', kind: 'duration', default: '1m',

@@ -25,6 +25,17 @@ export { Authenticator, type AuthOptions, type PresentedCredentials } from './au
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
 export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export {
+  CONCURRENCY_KEY_HEADER,
+  policyHeaders,
+  PRIORITY_HEADER,
+  PRIORITY_RANGE,
+  START_DEADLINE_HEADER,
+  START_TIME_HEADER,
+  TIMEOUT_HEADER,
+  type PolicyOptions,
+} from './operations/create-options.js';
+export { DEFAULT_RETRY_POLICY, DEFAULT_RETRYABLE_CODES, type RetryPolicy } from './methods/retry-policy.js';
 export { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './callbacks/schedule.js';
 export type { CallbackOptions } from './callbacks/settings.js';
 export type { HttpFront, HttpServeOptions } from './http/front.js';

@@ -121,6 +121,7 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     pollMs: config.pollMs,
     sweepIntervalMs: config.sweepIntervalMs,
     maxAttempts: config.maxAttempts,
+    retry: { initialBackoffMs: config.retryBackoffMs, maxBackoffMs: config.retryMaxBackoffMs, multiplier: config.retryMultiplier },
     runner: options.runner,
     ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
     ...(config.callbackSecretFile !== undefined && { callbacks: callbacksOf(config, config.callbackSecretFile) }),

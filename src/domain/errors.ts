@@ -65,6 +65,10 @@ export const ERROR_REASONS = {
   STORE_CANNOT_OPEN: 'the SQLite database file cannot be used (no such folder, no permission, not a database)',
   SHUTTING_DOWN: 'the server is stopping; the operation will be run again elsewhere or after a restart',
   LEASE_LOST: "this runner's lease on the operation was taken over; its run stops and writes nothing",
+  ATTEMPTS_EXHAUSTED: 'every attempt of the operation lost its lease before finishing; it ended ABORTED (metadata.attempts)',
+  HANDLER_FAILED: 'the handler threw something other than a LongrunError; stored as UNKNOWN, its text only in the log',
+  TIMEOUT: "a run took longer than its timeout (the method's, or Longrun-Timeout); the operation ended DEADLINE_EXCEEDED",
+  START_DEADLINE_EXCEEDED: 'the operation had not started by its start deadline (Longrun-Start-Deadline); it ended DEADLINE_EXCEEDED',
   TARGET_NOT_EMPTY: 'copy-store was pointed at a database that already holds operations',
   ROUTE_NOT_FOUND: 'no HTTP route has this path',
   METHOD_NOT_ALLOWED: 'the HTTP route exists, but not with this method',
@@ -77,9 +81,21 @@ export const ERROR_REASONS = {
 
 export type ErrorReason = keyof typeof ERROR_REASONS;
 
+/** A packed `google.protobuf.Any` (the same shape as the store's `AnyMessage`). */
+export interface ErrorDetail {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
 export interface LongrunErrorOptions {
   /** Extra `ErrorInfo.metadata`, e.g. `{ field: 'page_size' }`. */
   metadata?: Record<string, string>;
+  /**
+   * More `google.rpc.Status.details` (packed Any messages, e.g. a `google.rpc.RetryInfo` or
+   * `BadRequest`). A handler's error keeps them in the operation's stored error, after which
+   * longrun adds its own `ErrorInfo`.
+   */
+  details?: readonly ErrorDetail[];
   /**
    * `ErrorInfo.domain` (default: `longrun`, whose reasons are ERROR_REASONS). An app's handler that
    * raises reasons of its own names its own domain, e.g. `reports.example.com`.
@@ -92,6 +108,7 @@ export interface LongrunErrorOptions {
 export class LongrunError extends Error {
   override readonly name = 'LongrunError';
   readonly metadata: Readonly<Record<string, string>>;
+  readonly details: readonly ErrorDetail[];
   readonly domain: string;
   readonly reason: ErrorReason | (string & {});
 
@@ -107,6 +124,7 @@ export class LongrunError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = reason;
     this.metadata = options.metadata ?? {};
+    this.details = options.details ?? [];
     this.domain = options.domain ?? ERROR_DOMAIN;
   }
 }

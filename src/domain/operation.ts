@@ -57,6 +57,21 @@ export interface OperationRecord {
   expireTime?: number;
   /** How HTTP answers it (absent: 'async', as every operation was answered before styles existed). */
   answerStyle?: AnswerStyle;
+  /**
+   * Not claimed before this time (0: at once): the caller's start time, then after a failed
+   * attempt the time its retry is due (see ../methods/retry-policy.ts).
+   */
+  runAfter: number;
+  /** Higher runs first among due operations of a method (default 0, PRIORITY_RANGE). */
+  priority: number;
+  /** At most one operation per key runs at once, across every process on the store. */
+  concurrencyKey?: string;
+  /** The handler's signal aborts this long after a run starts, and the operation ends DEADLINE_EXCEEDED. */
+  timeoutMs?: number;
+  /** Not started (claimed) by then: it ends DEADLINE_EXCEEDED without starting. */
+  startDeadline?: number;
+  /** The error of the last failed attempt while a retry waits (cleared by nothing: the next failure replaces it). */
+  lastError?: { code: Code; message: string };
 }
 
 /**

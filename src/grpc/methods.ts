@@ -5,6 +5,7 @@
 import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Code, LongrunError } from '../domain/errors.js';
 import type { MethodTable } from '../methods/table.js';
+import { policiesFromHeaders } from '../operations/create-options.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { toOperationMessage } from './convert.js';
 import { header, type HandlerDeps, unary } from './unary.js';
@@ -39,7 +40,9 @@ export function serviceImplementation(
         }
         const idempotencyKey = header(call.metadata, IDEMPOTENCY_KEY_HEADER);
         const callbackUrl = header(call.metadata, CALLBACK_URL_HEADER);
+        const policies = policiesFromHeaders((name) => header(call.metadata, name));
         const record = await deps.service.create(path, call.request, caller, {
+          policies,
           ...(idempotencyKey !== undefined && { idempotencyKey }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
         });

@@ -12,6 +12,7 @@ import type { Caller, OperationsService } from '../operations/service.js';
 import { toOperationMessage } from './convert.js';
 import { toServiceError } from './status.js';
 import { MalformedRequest, type HandlerDeps } from './unary.js';
+import { queueStateOf } from '../operations/queue-state.js';
 
 export const WATCHER_SERVICE = 'longrun.v1.Watcher';
 
@@ -69,9 +70,15 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
   };
 }
 
-export function toWatchMessage(record: OperationRecord): WatchOperationResponse {
-  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: record.progressPercent };
+export function toWatchMessage(record: OperationRecord, now: number = Date.now()): WatchOperationResponse {
+  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: record.progressPercent, attempt: record.attempt };
   if (record.estimatedCompletion !== undefined && !record.done) message.estimatedCompletionTime = timestamp(record.estimatedCompletion);
+  const waiting = queueStateOf(record, now);
+  if (waiting !== undefined) {
+    message.waitingReason = waiting.reason;
+    if (waiting.estimatedStart !== undefined) message.estimatedStartTime = timestamp(waiting.estimatedStart);
+  }
+  if (record.lastError !== undefined && !record.done) message.lastError = { code: record.lastError.code, message: record.lastError.message };
   return message;
 }
 

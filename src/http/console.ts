@@ -8,8 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invalidArgument } from '../domain/errors.js';
+import { codeNameOf, invalidArgument } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
+import { queueStateOf } from '../operations/queue-state.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { statusMonitor, type StatusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
@@ -119,7 +120,16 @@ export class ConsolePages {
 function timelineOf(record: OperationRecord): { at?: string; what: string }[] {
   const at = (ms: number) => new Date(ms).toISOString();
   const events: { at?: string; what: string }[] = [{ at: at(record.createTime), what: 'created' }];
-  if (!record.done && record.leaseHolder !== undefined) events.push({ what: `running (attempt ${record.attempt} of ${record.maxAttempts})` });
+  if (!record.done && record.lastError !== undefined) {
+    events.push({ what: `the last attempt failed: ${codeNameOf(record.lastError.code) ?? record.lastError.code} ${record.lastError.message}` });
+  }
+  const waiting = queueStateOf(record, Date.now());
+  if (waiting !== undefined) {
+    const due = waiting.estimatedStart === undefined ? '' : `, due ${at(waiting.estimatedStart)}`;
+    events.push({ what: `${waiting.reason === 'retry_scheduled' ? 'retry scheduled' : waiting.reason}${due}` });
+  } else if (!record.done && record.leaseHolder !== undefined) {
+    events.push({ what: `running (attempt ${record.attempt} of ${record.maxAttempts})` });
+  }
   if (!record.done && record.updateTime > record.createTime) events.push({ at: at(record.updateTime), what: `last update: ${record.progressPercent}%` });
   if (!record.done && record.cancelRequested) events.push({ what: 'cancellation requested' });
   if (record.done && record.doneTime !== undefined) {

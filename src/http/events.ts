@@ -40,7 +40,7 @@ export interface EventStreamParts {
 /** The SSE `id` of a state: the same state has the same id, whichever server sends it. */
 export function eventIdOf(record: OperationRecord): string {
   const hash = createHash('sha256')
-    .update(`${record.done}|${record.progressPercent}|${record.estimatedCompletion ?? ''}|${record.leaseHolder ?? ''}|${record.attempt}|${record.cancelRequested}|`)
+    .update(`${record.done}|${record.progressPercent}|${record.estimatedCompletion ?? ''}|${record.leaseHolder ?? ''}|${record.attempt}|${record.cancelRequested}|${record.runAfter}|`)
     .update(record.metadata?.value ?? new Uint8Array())
     .digest('base64url')
     .slice(0, 12);

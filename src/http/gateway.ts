@@ -33,6 +33,7 @@ import { OriginPolicy, type BrowserSafetyOptions } from './origin-policy.js';
 import { parsePrefer } from './prefer.js';
 import { requestJson } from './request.js';
 import { buildRoutes, findRoute, type Route } from './routes.js';
+import { policiesFromHeaders } from '../operations/create-options.js';
 
 export interface GatewayParts {
   service: OperationsService;
@@ -205,7 +206,9 @@ export class Gateway {
         const key = headerOf(context.req, IDEMPOTENCY_KEY_HEADER);
         const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
         const prefer = parsePrefer(context.req.headers['prefer']);
+        const policies = policiesFromHeaders((header) => headerOf(context.req, header));
         let record = await service.create(route.rpc, request, caller, {
+          policies,
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
           ...(prefer.respondAsync && { answerStyle: 'async' as const }),

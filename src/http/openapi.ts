@@ -8,6 +8,7 @@ import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf
 import type { AnswerStyle } from '../domain/operation.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
+import { MAX_CONCURRENCY_KEY_LENGTH, PRIORITY_RANGE } from '../operations/create-options.js';
 
 type Schema = Record<string, unknown>;
 
@@ -137,6 +138,41 @@ export function openApiDocument(routes: readonly Route[], codec: JsonCodec, styl
             required: false,
             description: 'Where a signed webhook (Standard Webhooks) is POSTed when the operation ends.',
             schema: { type: 'string', format: 'uri' },
+          },
+          {
+            name: 'Longrun-Start-Time',
+            in: 'header',
+            required: false,
+            description: 'Not started before this time (RFC 3339); the operation exists at once.',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'Longrun-Start-Deadline',
+            in: 'header',
+            required: false,
+            description: 'Not started by this time (RFC 3339): it ends DEADLINE_EXCEEDED without starting.',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'Longrun-Priority',
+            in: 'header',
+            required: false,
+            description: 'Higher runs first among due operations of the method (default 0).',
+            schema: { type: 'integer', minimum: PRIORITY_RANGE.min, maximum: PRIORITY_RANGE.max },
+          },
+          {
+            name: 'Longrun-Concurrency-Key',
+            in: 'header',
+            required: false,
+            description: 'At most one operation per key runs at once, across every server on the store.',
+            schema: { type: 'string', maxLength: MAX_CONCURRENCY_KEY_LENGTH },
+          },
+          {
+            name: 'Longrun-Timeout',
+            in: 'header',
+            required: false,
+            description: "Execution timeout of each run, a Duration such as 30s (never above the method's); it then ends DEADLINE_EXCEEDED.",
+            schema: { type: 'string', pattern: '^[0-9]+(\\.[0-9]{1,9})?s$' },
           },
         );
       }

@@ -6,6 +6,7 @@
  */
 import type { AnswerStyle } from '../domain/operation.js';
 import type { GeneratedMessageClass, LongRunningMethodInfo, MessageValue } from '../protos/registry.js';
+import type { RetryPolicy } from './retry-policy.js';
 
 /** What a handler gets besides its request. */
 export interface OperationContext<Metadata = MessageValue> {
@@ -13,7 +14,7 @@ export interface OperationContext<Metadata = MessageValue> {
   readonly name: string;
   /** When the operation was created (its metadata often reports it). */
   readonly createTime: Date;
-  /** 1 on the first run, more when re-run after a lost lease. */
+  /** 1 on the first run, more when retried after a failure or re-run after a lost lease. */
   readonly attempt: number;
   /** Fires when cancellation is requested or this runner lost the lease; stop soon after. */
   readonly signal: AbortSignal;
@@ -53,8 +54,20 @@ export type Handler<Request, Metadata, Response> = (
 export interface MethodOptions<Request, Metadata> {
   /** Handlers of this method running at once in one process (default: 16). */
   concurrency?: number;
-  /** Runs allowed before the operation ends ABORTED (default: 3). */
+  /**
+   * Runs allowed in all: the first, retries after retryable failures, and re-runs after lost
+   * leases (default: 3, or the app's `maxAttempts`).
+   */
   maxAttempts?: number;
+  /** Backoff between attempts and which codes retry (default: the app's `retry`, else DEFAULT_RETRY_POLICY). */
+  retry?: Partial<RetryPolicy>;
+  /**
+   * Longest a run may take: its signal then aborts (reason DEADLINE_EXCEEDED, TIMEOUT) and the
+   * operation ends DEADLINE_EXCEEDED. A caller may ask for less per operation (`Longrun-Timeout`),
+   * never more (default: none).
+   */
+  timeoutMs?: number;
+
   /** Overrides `operation_info.response_type`. */
   responseType?: string;
   /** Overrides `operation_info.metadata_type`. */
@@ -81,7 +94,7 @@ export interface LongRunningMethod {
   info: LongRunningMethodInfo & { responseType: string };
   // Handlers are stored type-erased; the typed signature is checked where they are declared.
   handler: Handler<unknown, MessageValue, MessageValue>;
-  options: MethodOptions<unknown, MessageValue> & { concurrency: number; maxAttempts: number };
+  options: MethodOptions<unknown, MessageValue> & { concurrency: number; maxAttempts: number; retry: RetryPolicy };
 }
 
 export const DEFAULT_CONCURRENCY = 16;

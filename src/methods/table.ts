@@ -6,12 +6,17 @@ import {
   type LongRunningMethod,
   type MethodOptions,
 } from './method.js';
+import { checkRetryPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 
 /** The long-running methods this process serves, checked against the loaded protos. */
 export class MethodTable {
   private readonly methods = new Map<string, LongRunningMethod>();
 
-  constructor(private readonly registry: TypeRegistry) {}
+  constructor(
+    private readonly registry: TypeRegistry,
+    /** The app's defaults for methods that set no retry policy of their own. */
+    private readonly defaultRetry: Partial<RetryPolicy> = {},
+  ) {}
 
   define<Request, Metadata, Response>(
     path: string,
@@ -33,10 +38,14 @@ export class MethodTable {
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new Error(`${info.path}: concurrency must be >= 1`);
     if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new Error(`${info.path}: maxAttempts must be >= 1`);
+    const retry = checkRetryPolicy({ ...DEFAULT_RETRY_POLICY, ...this.defaultRetry, ...options.retry }, `${info.path}: retry`);
+    if (options.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)) {
+      throw new Error(`${info.path}: timeoutMs must be a positive integer`);
+    }
     const method: LongRunningMethod = {
       info: { ...info, responseType, ...(metadataType !== undefined && { metadataType }) },
       handler: handler as unknown as Handler<unknown, MessageValue, MessageValue>,
-      options: { ...(options as MethodOptions<unknown, MessageValue>), concurrency, maxAttempts },
+      options: { ...(options as MethodOptions<unknown, MessageValue>), concurrency, maxAttempts, retry },
     };
     this.methods.set(info.path, method);
     return method;

@@ -31,6 +31,8 @@ export class Metrics {
   readonly created: Counter<'method'>;
   readonly finished: Counter<'method' | 'code'>;
   readonly reruns: Counter<'method'>;
+  readonly retries: Counter<'method' | 'code'>;
+  readonly startDeadlines: Counter<'method'>;
   readonly leaseExpirations: Counter<'outcome'>;
   readonly leasesLost: Counter<'method'>;
   readonly storeDuration: Histogram<'call'>;
@@ -69,6 +71,18 @@ export class Metrics {
     this.reruns = new Counter({
       name: 'longrun_operation_reruns_total',
       help: 'Runs started after an earlier run lost its lease (attempt > 1), by method.',
+      labelNames: ['method'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'longrun_operation_retries_total',
+      help: 'Failed runs that will be retried after a backoff, by method and the code they failed with.',
+      labelNames: ['method', 'code'],
+      registers,
+    });
+    this.startDeadlines = new Counter({
+      name: 'longrun_operation_start_deadlines_exceeded_total',
+      help: 'Operations ended DEADLINE_EXCEEDED because they had not started by their start deadline, by method.',
       labelNames: ['method'],
       registers,
     });
@@ -201,6 +215,8 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
     delete: time('delete', store.delete),
     claim: time('claim', store.claim),
     abortExhausted: time('abortExhausted', store.abortExhausted),
+    retry: time('retry', store.retry),
+    expireStartDeadlines: time('expireStartDeadlines', store.expireStartDeadlines),
     heartbeat: time('heartbeat', store.heartbeat),
     saveProgress: time('saveProgress', store.saveProgress),
     complete: time('complete', store.complete),

@@ -51,8 +51,9 @@ export class Telemetry {
     this.logger.info({ operation, method, principal: owner }, 'operation created');
   }
 
-  started(operation: string, method: string, attempt: number): void {
-    if (attempt > 1) {
+  /** `afterRetry`: the previous run failed and this is its scheduled retry (else an attempt > 1 follows a lost lease). */
+  started(operation: string, method: string, attempt: number, afterRetry = false): void {
+    if (attempt > 1 && !afterRetry) {
       // Claimed again: the previous run's lease ran out before it finished.
       this.metrics.reruns.inc({ method });
       this.metrics.leaseExpirations.inc({ outcome: 'rerun' });
@@ -77,6 +78,19 @@ export class Telemetry {
     this.metrics.finished.inc({ method, code: name });
     if (code === Code.CANCELLED) this.logger.info({ operation, method, attempt }, 'operation cancelled');
     else this.logger.info({ operation, method, code: name, attempt }, 'operation done');
+  }
+
+  /** A run failed with a retryable `code`; attempt `attempt + 1` is due in `delayMs`. */
+  retryScheduled(operation: string, method: string, attempt: number, code: number, delayMs: number): void {
+    this.metrics.retries.inc({ method, code: codeName(code) });
+    this.logger.info({ operation, method, attempt, code: codeName(code), retryInMs: delayMs }, 'operation attempt failed; retry scheduled');
+  }
+
+  /** Ended DEADLINE_EXCEEDED without starting: its start deadline passed. */
+  startDeadlineExceeded(operation: string, method: string): void {
+    this.metrics.startDeadlines.inc({ method });
+    this.metrics.finished.inc({ method, code: codeName(Code.DEADLINE_EXCEEDED) });
+    this.logger.info({ operation, method }, 'operation not started by its start deadline');
   }
 
   /** Ended ABORTED: its last attempt's lease ran out. */

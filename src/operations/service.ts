@@ -15,6 +15,7 @@ import type { MessageValue, TypeRegistry } from '../protos/registry.js';
 import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
+import { effectiveTimeout, type CreatePolicies } from './create-options.js';
 
 /** Who is calling: operations belong to the principal that created them. */
 export interface Caller {
@@ -46,6 +47,8 @@ export interface CreateOptions {
   callback?: RequestedCallback;
   /** How HTTP answers this operation; the method's `httpAnswer` otherwise. */
   answerStyle?: AnswerStyle;
+  /** Start time, priority, concurrency key, timeout, start deadline (see ./create-options.ts), already checked. */
+  policies?: CreatePolicies;
 }
 
 export interface OperationsServiceOptions {
@@ -117,6 +120,8 @@ export class OperationsService {
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const callbacks = this.callbacksFor(caller.principal, options.callback ?? callbackFieldOf(request));
+    const policies = options.policies ?? { fields: {} };
+    const timeoutMs = policies.timeoutMs === undefined ? undefined : effectiveTimeout(policies, method.options.timeoutMs);
     const now = clock.now();
     // AIP-151: the creating reply already carries metadata of the declared type (empty unless the method says more).
     const initial = method.options.initialMetadata?.(request, new Date(now)) ?? {};
@@ -136,6 +141,11 @@ export class OperationsService {
       }),
       maxAttempts: method.options.maxAttempts,
       createTime: now,
+      ...(policies.startTime !== undefined && { runAfter: policies.startTime }),
+      ...(policies.priority !== undefined && { priority: policies.priority }),
+      ...(policies.concurrencyKey !== undefined && { concurrencyKey: policies.concurrencyKey }),
+      ...(timeoutMs !== undefined && { timeoutMs }),
+      ...(policies.startDeadline !== undefined && { startDeadline: policies.startDeadline }),
       ...(callbacks.length > 0 && { callbacks }),
       answerStyle: options.answerStyle ?? method.options.httpAnswer ?? 'async',
     });

@@ -6,6 +6,7 @@
 import { Code, codeNameOf } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
 import type { JsonValue } from '../protos/json.js';
+import { queueStateOf, type WaitingReason } from './queue-state.js';
 
 export type MonitorStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -23,6 +24,17 @@ export interface StatusMonitor {
   error?: { code: number; message: string; status: string };
   /** The operation's metadata, proto3 JSON with `@type`, when it has any. */
   metadata?: JsonValue;
+  /** The attempt running or last run (0 before the first), of `max_attempts`. */
+  attempt: number;
+  max_attempts: number;
+  /** While pending: why it waits (see ./queue-state.ts). */
+  waiting?: WaitingReason;
+  /** While pending for a start time or a retry: when it becomes due. */
+  estimated_start?: string;
+  /** The error of the last failed attempt, while a retry waits or runs. */
+  last_error?: { code: number; message: string; status: string };
+  priority?: number;
+  concurrency_key?: string;
 }
 
 export function monitorStatusOf(record: OperationRecord): MonitorStatus {
@@ -31,14 +43,30 @@ export function monitorStatusOf(record: OperationRecord): MonitorStatus {
   return record.error.code === Code.CANCELLED ? 'cancelled' : 'failed';
 }
 
-export function statusMonitor(record: OperationRecord, anyToJson: (any: NonNullable<OperationRecord['metadata']>) => JsonValue): StatusMonitor {
+export function statusMonitor(
+  record: OperationRecord,
+  anyToJson: (any: NonNullable<OperationRecord['metadata']>) => JsonValue,
+  now: number = Date.now(),
+): StatusMonitor {
   const monitor: StatusMonitor = {
     id: record.name,
     status: monitorStatusOf(record),
     created_at: new Date(record.createTime).toISOString(),
     updated_at: new Date(record.updateTime).toISOString(),
     progress: record.done && record.error === undefined ? 100 : record.progressPercent,
+    attempt: record.attempt,
+    max_attempts: record.maxAttempts,
   };
+  const waiting = queueStateOf(record, now);
+  if (waiting !== undefined) {
+    monitor.waiting = waiting.reason;
+    if (waiting.estimatedStart !== undefined) monitor.estimated_start = new Date(waiting.estimatedStart).toISOString();
+  }
+  if (record.lastError !== undefined && !record.done) {
+    monitor.last_error = { ...record.lastError, status: codeNameOf(record.lastError.code) ?? 'UNKNOWN' };
+  }
+  if (record.priority !== 0) monitor.priority = record.priority;
+  if (record.concurrencyKey !== undefined) monitor.concurrency_key = record.concurrencyKey;
   if (!record.done && record.estimatedCompletion !== undefined) monitor.estimated_completion = new Date(record.estimatedCompletion).toISOString();
   if (record.response !== undefined) monitor.result = anyToJson(record.response);
   if (record.error !== undefined) monitor.error = { code: record.error.code, message: record.error.message, status: codeNameOf(record.error.code) ?? 'UNKNOWN' };

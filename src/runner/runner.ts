@@ -11,8 +11,6 @@ import { Code, LongrunError } from '../domain/errors.js';
 import {
   CANCELLED_ERROR,
   checkPayloadSize,
-  MAX_OPERATION_PAYLOAD_BYTES,
-  payloadTooLarge,
   type Lease,
   type OperationError,
   type OperationOutcome,
@@ -24,6 +22,8 @@ import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
 import type { Completion, OperationStore, ProgressUpdate } from '../store/types.js';
+import { backoffMs, isRetryable } from '../methods/retry-policy.js';
+import { retryDelayOf, storedError, withErrorInfo } from './stored-error.js';
 
 export interface RunnerOptions {
   /** Identifies this runner in leases (default: host:pid:random). */
@@ -47,6 +47,8 @@ export interface RunnerDeps {
 
 interface ActiveRun {
   lease: Lease;
+  /** Its timeout passed: the signal was aborted and the operation ends DEADLINE_EXCEEDED. */
+  timedOut: boolean;
   controller: AbortController;
   cancelRequested: boolean;
   leaseLost: boolean;
@@ -60,6 +62,11 @@ interface ActiveRun {
 // Waits between attempts to record an outcome while the store cannot be written.
 const RECORD_RETRY_FIRST_MS = 50;
 const RECORD_RETRY_MAX_MS = 2_000;
+
+/** A retry's wake-up comes this much after it is due, so the store (whose clock decides) agrees it is. */
+const RETRY_WAKE_SLACK_MS = 5;
+/** Operations past their start deadline ended per statement. */
+const START_DEADLINE_BATCH = 100;
 
 interface PendingCompletion {
   completion: Completion;
@@ -76,6 +83,8 @@ export class Runner {
   private readonly mayHaveWork = new Set<string>();
   private readonly unsubscribe: (() => void)[] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** Wake-ups for retries this runner scheduled (other processes find them by polling). */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private completions: PendingCompletion[] = [];
   private flushScheduled = false;
   private fillScheduled = false;
@@ -140,6 +149,8 @@ export class Runner {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     for (const off of this.unsubscribe.splice(0)) off();
     const finished = Promise.all([...this.active.values()].map((run) => run.finished));
     let graceTimer: NodeJS.Timeout | undefined;
@@ -173,6 +184,7 @@ export class Runner {
     for (const method of this.deps.methods.all()) this.mayHaveWork.add(method.info.path);
     this.scheduleFill();
     void this.recoverExhausted();
+    void this.expireStartDeadlines();
   }
 
   private scheduleFill(): void {
@@ -218,6 +230,7 @@ export class Runner {
     const lease: Lease = { name: record.name, holder: this.holder, attempt: record.attempt };
     const run: ActiveRun = {
       lease,
+      timedOut: false,
       controller: new AbortController(),
       cancelRequested: record.cancelRequested,
       leaseLost: false,
@@ -232,26 +245,64 @@ export class Runner {
       .finally(() => {
         this.active.delete(record.name);
         this.activePerMethod.set(path, (this.activePerMethod.get(path) ?? 1) - 1);
+        // Its concurrency key is free now: the next operation of that key may be claimable.
+        if (record.concurrencyKey !== undefined) this.mayHaveWork.add(path);
         this.scheduleFill();
       });
   }
 
   private async execute(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
     const { registry, telemetry } = this.deps;
-    telemetry.started(record.name, record.method, record.attempt);
+    telemetry.started(record.name, record.method, record.attempt, record.lastError !== undefined);
     let outcome: OperationOutcome;
+    let retryable = false;
     if (run.cancelRequested) {
       outcome = { error: CANCELLED_ERROR }; // cancelled while its previous runner was gone
     } else {
+      const timeoutMs = record.timeoutMs ?? method.options.timeoutMs;
+      let timer: NodeJS.Timeout | undefined;
       try {
         const request = decodeRequest(method, registry, record);
-        const value = await method.handler(request, this.contextFor(method, record, run));
+        const running = method.handler(request, this.contextFor(method, record, run));
+        // A handler that ignores its signal does not hold the outcome back past the timeout.
+        const value =
+          timeoutMs === undefined
+            ? await running
+            : await Promise.race([
+                running,
+                new Promise<never>((_, reject) => {
+                  timer = setTimeout(() => {
+                    run.timedOut = true;
+                    const reason = timeoutError(timeoutMs);
+                    run.controller.abort(reason);
+                    reject(reason);
+                  }, timeoutMs);
+                }),
+              ]);
         outcome = { response: checkPayloadSize('response', registry.packChecked(method.info.responseType, value, 'response')) };
       } catch (error) {
-        outcome = { error: this.operationErrorOf(error, run, record.name) };
+        outcome = { error: this.operationErrorOf(run.timedOut ? timeoutError(timeoutMs!) : error, run, record) };
+        retryable =
+          !run.cancelRequested &&
+          !run.timedOut &&
+          !(error instanceof LongrunError && (error.reason === 'PAYLOAD_TOO_LARGE' || error.reason === 'INVALID_RESPONSE' || error.reason === 'INVALID_METADATA')) &&
+          isRetryable(method.options.retry, error instanceof LongrunError ? error.code : undefined);
+      } finally {
+        clearTimeout(timer);
       }
     }
     if (run.leaseLost) {
+      if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
+      return;
+    }
+    if (retryable && outcome.error !== undefined && record.attempt < record.maxAttempts) {
+      const delayMs = backoffMs(method.options.retry, record.attempt, retryDelayOf(registry, outcome.error.details));
+      const written = await this.writeWhileUnavailable(run, () => this.deps.store.retry(run.lease, outcome.error!, delayMs, this.deps.clock.now()));
+      if (written) {
+        telemetry.retryScheduled(record.name, record.method, record.attempt, outcome.error.code, delayMs);
+        this.wakeAfter(method.info.path, delayMs);
+        return;
+      }
       if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
       return;
     }
@@ -263,15 +314,32 @@ export class Runner {
     }
   }
 
+  /** Looks for work of `path` once `delayMs` has passed (a retry this runner scheduled is due). */
+  private wakeAfter(path: string, delayMs: number): void {
+    if (this.stopping) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.mayHaveWork.add(path);
+      this.scheduleFill();
+    }, delayMs + RETRY_WAKE_SLACK_MS);
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+
   /**
    * Writes the outcome, fenced by the lease. While the store cannot be written (disk full, say)
    * it keeps trying, holding the work, rather than dropping a finished result to be run again;
    * it stops when the lease is lost or given back at shutdown.
    */
-  private async record(run: ActiveRun, outcome: OperationOutcome): Promise<boolean> {
+  private record(run: ActiveRun, outcome: OperationOutcome): Promise<boolean> {
+    return this.writeWhileUnavailable(run, () => this.enqueueCompletion({ lease: run.lease, outcome, metadata: run.unsaved?.metadata }));
+  }
+
+  /** Runs a fenced write of a run's end, trying again while the store cannot be written. */
+  private async writeWhileUnavailable(run: ActiveRun, write: () => Promise<boolean>): Promise<boolean> {
     for (let wait = RECORD_RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RECORD_RETRY_MAX_MS)) {
       try {
-        return await this.enqueueCompletion({ lease: run.lease, outcome, metadata: run.unsaved?.metadata });
+        return await write();
       } catch (error) {
         if (!isStoreUnavailable(error)) throw error;
         this.deps.logger.warn({ err: error, operation: run.lease.name, retryInMs: wait }, 'cannot record an outcome yet; retrying');
@@ -331,15 +399,15 @@ export class Runner {
     };
   }
 
-  private operationErrorOf(error: unknown, run: ActiveRun, name: string): OperationError {
-    if (run.cancelRequested) return CANCELLED_ERROR;
-    if (error instanceof LongrunError && error.code !== Code.OK) {
-      const bytes = Buffer.byteLength(error.message);
-      const kept = bytes > MAX_OPERATION_PAYLOAD_BYTES ? payloadTooLarge('error message', bytes) : error;
-      return { code: kept.code, message: kept.message, details: [] };
+  private operationErrorOf(error: unknown, run: ActiveRun, record: OperationRecord): OperationError {
+    const { registry } = this.deps;
+    if (run.cancelRequested) {
+      return withErrorInfo(registry, CANCELLED_ERROR, 'OPERATION_CANCELLED', { attempts: String(record.attempt) });
     }
-    this.deps.logger.error({ err: error, operation: name }, 'handler failed');
-    return { code: Code.UNKNOWN, message: 'the operation failed with an unexpected error', details: [] };
+    if (!(error instanceof LongrunError && error.code !== Code.OK)) {
+      this.deps.logger.error({ err: error, operation: record.name }, 'handler failed');
+    }
+    return storedError(registry, error, record.attempt);
   }
 
   private abortRun(name: string, why: 'cancel'): void {
@@ -393,16 +461,42 @@ export class Runner {
   private async recoverExhausted(): Promise<void> {
     if (!(await this.leasesFresh())) return;
     try {
-      const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) => ({
-        code: Code.ABORTED,
-        message: `the operation was abandoned after ${attempts} attempt${attempts === 1 ? '' : 's'}: each run lost its lease before finishing`,
-        details: [],
-      }));
+      const aborted = await this.deps.store.abortExhausted(this.deps.clock.now(), (attempts) =>
+        withErrorInfo(
+          this.deps.registry,
+          {
+            code: Code.ABORTED,
+            message: `the operation was abandoned after ${attempts} attempt${attempts === 1 ? '' : 's'}: each run lost its lease before finishing`,
+            details: [],
+          },
+          'ATTEMPTS_EXHAUSTED',
+          { attempts: String(attempts) },
+        ),
+      );
       for (const record of aborted) {
         this.deps.telemetry.abandoned(record.name, record.method, record.attempt);
       }
     } catch (error) {
       this.deps.logger.error({ err: error }, 'recovering abandoned operations failed');
+    }
+  }
+
+  /** Ends operations that were not started by their start deadline, DEADLINE_EXCEEDED (decided on the store's clock). */
+  private async expireStartDeadlines(): Promise<void> {
+    try {
+      const error = withErrorInfo(
+        this.deps.registry,
+        { code: Code.DEADLINE_EXCEEDED, message: 'the operation was not started before its start deadline', details: [] },
+        'START_DEADLINE_EXCEEDED',
+        { attempts: '0' },
+      );
+      for (;;) {
+        const ended = await this.deps.store.expireStartDeadlines(this.deps.clock.now(), error, START_DEADLINE_BATCH);
+        for (const record of ended) this.deps.telemetry.startDeadlineExceeded(record.name, record.method);
+        if (ended.length < START_DEADLINE_BATCH || this.stopping) return;
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'ending operations past their start deadline failed');
     }
   }
 
@@ -443,4 +537,11 @@ function decodeRequest(method: LongRunningMethod, registry: TypeRegistry, record
 /** The store cannot be written for now (disk full, read-only, locked): worth waiting out. */
 function isStoreUnavailable(error: unknown): boolean {
   return error instanceof LongrunError && error.reason === 'STORE_UNAVAILABLE';
+}
+
+/** What a run's signal aborts with, and the operation ends with, when its timeout passes. */
+function timeoutError(timeoutMs: number): LongrunError {
+  return new LongrunError(Code.DEADLINE_EXCEEDED, `the operation ran longer than its timeout of ${timeoutMs / 1000}s`, 'TIMEOUT', {
+    metadata: { timeout: `${timeoutMs / 1000}s` },
+  });
 }

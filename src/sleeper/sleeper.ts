@@ -20,9 +20,10 @@ interface Duration {
 interface SleepRequest {
   duration: Duration | null;
   steps: number;
-  failWith: { code: number; message: string } | null;
+  failWith: { code: number; message: string; details: { type_url: string; value: Uint8Array }[] } | null;
   requestId: string;
   parent: string;
+  failAttempts: number;
 }
 interface Timestamp {
   seconds: number;
@@ -61,7 +62,14 @@ export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle
         // One write: a watcher never sees the percent without the metadata that reports it.
         await context.update({ percent, estimatedCompletion: new Date(start + totalMs), metadata: metadata(percent) });
       }
-      if (request.failWith) throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN });
+      if (request.failAttempts > 0) {
+        if (context.attempt <= request.failAttempts) {
+          const message = request.failWith?.message || `the Sleeper fails attempt ${context.attempt} of the first ${request.failAttempts} (fail_attempts)`;
+          throw new LongrunError((request.failWith?.code ?? Code.UNAVAILABLE) as Code, message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN, details: detailsOf(request) });
+        }
+      } else if (request.failWith) {
+        throw new LongrunError(request.failWith.code as Code, request.failWith.message, 'SLEEP_FAILED', { domain: SLEEPER_ERROR_DOMAIN, details: detailsOf(request) });
+      }
       return { slept: { seconds: Math.floor(totalMs / 1000), nanos: (totalMs % 1000) * 1e6 }, steps, attempt: context.attempt };
     },
     {
@@ -72,12 +80,17 @@ export function addSleeper(longrun: Longrun, options: { httpAnswer?: AnswerStyle
         const ms = durationMs(request.duration);
         if (!(ms >= 0 && ms <= MAX_SLEEP_MS)) throw invalidArgument('duration', `must be between 0 and ${MAX_SLEEP_MS / 1000} seconds`);
         if (!(request.steps >= 0 && request.steps <= MAX_STEPS)) throw invalidArgument('steps', `must be between 0 and ${MAX_STEPS}`);
+        if (request.failAttempts < 0) throw invalidArgument('fail_attempts', 'must be 0 or more');
         if (request.failWith && !(request.failWith.code > Code.OK && request.failWith.code <= Code.UNAUTHENTICATED)) {
           throw invalidArgument('fail_with.code', 'must be a google.rpc.Code other than OK (1-16)');
         }
       },
     },
   );
+}
+
+function detailsOf(request: SleepRequest): { typeUrl: string; value: Uint8Array }[] {
+  return (request.failWith?.details ?? []).map((any) => ({ typeUrl: any.type_url, value: any.value }));
 }
 
 function durationMs(duration: Duration | null): number {

@@ -47,6 +47,16 @@ export interface NewOperation {
   callbacks?: readonly string[];
   /** How the HTTP front answers this operation's creation and polls (kept so every server answers alike). */
   answerStyle?: AnswerStyle;
+  /** Not claimed before this time (a start time; default: at once). */
+  runAfter?: number;
+  /** Higher first among due operations of the method (default 0). */
+  priority?: number;
+  /** At most one operation with this key is leased at a time, across every process on the store. */
+  concurrencyKey?: string;
+  /** Execution timeout of each run (the runner enforces it). */
+  timeoutMs?: number;
+  /** Not started by then: ended by `expireStartDeadlines`, never claimed. */
+  startDeadline?: number;
 }
 
 /** Told when a change-feed subscriber throws (the feed goes on; the subscriber's bug is reported). */
@@ -295,11 +305,26 @@ export interface OperationStore extends DeliveryOutbox {
 
   /**
    * Leases up to `limit` pending or lease-expired operations of `method` that have attempts left,
-   * oldest first, bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
+   * are due (`runAfter` passed by the store clock) and not past an unmet start deadline, whose
+   * concurrency key no other operation holds, at most one per key; highest priority first, then by
+   * fair-share position, then oldest (see ../store/sql/policies.ts); bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
    * nothing in another process waits on a claim). Atomic per call; concurrent claimers never get the same
    * operation (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
    */
   claim(request: ClaimRequest): Promise<OperationRecord[]>;
+  /**
+   * A failed attempt that will run again. Fenced, and only while attempts are left (false
+   * otherwise, nothing written): gives the lease and the concurrency key back, keeps `error` as
+   * `lastError`, and makes the operation due `delayMs` after now by the store clock; until then no
+   * claim of any process takes it, and a restart changes nothing. Emits `updated`.
+   */
+  retry(lease: Lease, error: OperationError, delayMs: number, now: number): Promise<boolean>;
+  /**
+   * Ends up to `limit` operations that never started (no attempt, unleased) and whose start
+   * deadline has passed by the store clock, with `error`; returns them. Each end is guarded in its
+   * UPDATE, so a claim that wins the race starts the operation instead. Emits `finished`.
+   */
+  expireStartDeadlines(now: number, error: OperationError, limit: number): Promise<OperationRecord[]>;
   /**
    * Ends lease-expired operations that have used all their attempts ABORTED; returns them (now
    * done). Each end is guarded in its UPDATE (still unfinished, lease still expired, same attempt),

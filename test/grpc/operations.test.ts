@@ -30,7 +30,7 @@ describe('google.longrunning.Operations over gRPC', { timeout: 180_000 }, () => 
     server = await startTestServer({
       sleeper: false,
       waitCapMs: 5000,
-      setup: (longrun) => longrun.method(SLEEP_METHOD, controlled.handler),
+      setup: (longrun) => longrun.method(SLEEP_METHOD, controlled.handler, { retry: { initialBackoffMs: 10 } }),
     });
   });
   after(() => server.close());
@@ -115,8 +115,9 @@ describe('google.longrunning.Operations over gRPC', { timeout: 180_000 }, () => 
 
     it('turns any other exception into UNKNOWN with a generic message', async () => {
       const op = await start();
-      (await controlled.next()).fail(new Error('secret path /etc/shadow'));
-      const done = (await server.client.wait(op.name, 5000)).operation;
+      // An unexpected throw is retried (docs/policies.md): every attempt throws.
+      for (let attempt = 1; attempt <= 3; attempt++) (await controlled.next()).fail(new Error('secret path /etc/shadow'));
+      const done = (await server.client.wait(op.name, 10_000)).operation;
       assert.equal(done.error?.code, status.UNKNOWN);
       assert.doesNotMatch(done.error!.message, /shadow/);
     });

@@ -61,6 +61,8 @@ describe('ARM status resource: the pure body', { timeout: 30_000 }, () => {
     cancelRequested: false,
     createTime: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
     updateTime: Date.UTC(2026, 0, 2, 3, 4, 9),
+    runAfter: 0,
+    priority: 0,
   };
   const toJson = () => ({ '@type': 'type.googleapis.com/x.R' });
   const id = armStatusPath(base.name);

@@ -441,6 +441,131 @@ export function storeContract(backend: ContractBackend): void {
       });
     });
 
+    describe('scheduling policies', () => {
+      const DEADLINE: OperationError = { code: Code.DEADLINE_EXCEEDED, message: 'not started in time', details: [] };
+      const claimAll = (store: OperationStore, holder: string, limit = 100) =>
+        store.claim({ holder, method: METHOD, limit, leaseMs: 30_000, now: Date.now() });
+
+      it("keeps a retry's not-before in the store: no claim takes it early, even after a restart", async () => {
+        const { operation } = await a.create(newOp());
+        const [claimed] = await claimOne(a, 'runner-a');
+        const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: claimed!.attempt };
+        const failure: OperationError = { code: Code.UNAVAILABLE, message: 'flaky', details: [] };
+        assert.equal(await b.retry({ ...lease, holder: 'someone-else' }, failure, 400, Date.now()), false, 'fenced');
+        assert.equal(await a.retry(lease, failure, 400, Date.now()), true);
+        const waiting = await b.get(operation.name, Date.now());
+        assert.deepEqual([waiting?.done, waiting?.leaseHolder, waiting?.lastError], [false, undefined, { code: Code.UNAVAILABLE, message: 'flaky' }]);
+        assert.ok(waiting!.runAfter > Date.now() + 200, 'due after the delay');
+        assert.deepEqual(await claimAll(b, 'runner-b'), [], 'not due yet');
+        await a.close();
+        a = await database.open(); // a restarted process
+        assert.deepEqual(await claimAll(a, 'runner-a2'), [], 'still not due after a restart');
+        await sleep(Math.max(0, waiting!.runAfter - Date.now()) + 20);
+        const [again] = await claimAll(a, 'runner-a2');
+        assert.deepEqual([again?.name, again?.attempt], [operation.name, 2]);
+      });
+
+      it('refuses a retry when no attempts are left', async () => {
+        const { operation } = await a.create(newOp({ maxAttempts: 1 }));
+        const [claimed] = await claimOne(a, 'runner-a');
+        const lease: Lease = { name: operation.name, holder: 'runner-a', attempt: claimed!.attempt };
+        assert.equal(await a.retry(lease, { code: Code.UNAVAILABLE, message: 'x', details: [] }, 0, Date.now()), false);
+        assert.equal((await a.get(operation.name, Date.now()))?.leaseHolder, 'runner-a', 'nothing written');
+      });
+
+      it('claims nothing before its start time, and it exists at once', async () => {
+        const { operation } = await a.create(newOp({ runAfter: Date.now() + 400 }));
+        assert.equal((await b.get(operation.name, Date.now()))?.done, false);
+        assert.deepEqual(await claimAll(b, 'runner-b'), []);
+        await sleep(450);
+        assert.deepEqual((await claimAll(b, 'runner-b')).map((op) => op.name), [operation.name]);
+      });
+
+      it('claims higher priorities first, oldest first within one', async () => {
+        const now = Date.now();
+        const low = await a.create(newOp({ priority: -5, createTime: now - 4 }));
+        const normal = await a.create(newOp({ createTime: now - 3 }));
+        const high = await a.create(newOp({ priority: 10, createTime: now - 2 }));
+        const normal2 = await a.create(newOp({ createTime: now - 1 }));
+        assert.deepEqual((await claimOne(b, 'r1')).map((op) => op.name), [high.operation.name]);
+        assert.deepEqual(
+          (await claimAll(b, 'r2')).map((op) => op.name),
+          [normal.operation.name, normal2.operation.name, low.operation.name],
+        );
+      });
+
+      it('runs at most one operation per concurrency key, however many claim at once', async () => {
+        const k1 = await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 3 }));
+        const k2 = await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 2 }));
+        const other = await a.create(newOp({ concurrencyKey: 'other', createTime: Date.now() - 1 }));
+        const keyless = await a.create(newOp());
+        const [fromA, fromB] = await Promise.all([claimAll(a, 'runner-a'), claimAll(b, 'runner-b')]);
+        const claimed = [...fromA!, ...fromB!].map((op) => op.name).sort();
+        assert.deepEqual(claimed, [k1.operation.name, other.operation.name, keyless.operation.name].sort(), 'the oldest of key k, one of each other');
+        assert.equal((await b.get(k1.operation.name, Date.now()))?.concurrencyKey, 'k');
+        assert.deepEqual(await claimAll(b, 'runner-b'), [], 'k is held');
+        const holder = fromA!.some((op) => op.name === k1.operation.name) ? 'runner-a' : 'runner-b';
+        const done = await (holder === 'runner-a' ? a : b).complete([{ lease: { name: k1.operation.name, holder, attempt: 1 }, outcome: RESPONSE }], Date.now());
+        assert.deepEqual(done, [true]);
+        assert.deepEqual((await claimAll(b, 'runner-b')).map((op) => op.name), [k2.operation.name], 'the key is free once its holder is done');
+      });
+
+      it('fills a batch past candidates that share one key', async () => {
+        for (let i = 0; i < 4; i++) await a.create(newOp({ concurrencyKey: 'busy', createTime: Date.now() - 10 + i }));
+        const free = await a.create(newOp({ createTime: Date.now() }));
+        const claimed = await b.claim({ holder: 'r', method: METHOD, limit: 2, leaseMs: 30_000, now: Date.now() });
+        assert.equal(claimed.length, 2, 'one of key busy and the keyless one behind them');
+        assert.ok(claimed.some((op) => op.name === free.operation.name));
+      });
+
+      it('keeps a key held by a lease that ran out until that operation is claimed again', async () => {
+        const k1 = await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 2 }));
+        await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 1 }));
+        assert.equal((await claimOne(a, 'crashed', SHORT_LEASE_MS))[0]?.name, k1.operation.name);
+        await sleep(SHORT_LEASE_MS + 50);
+        const again = await claimAll(b, 'runner-b');
+        assert.deepEqual(again.map((op) => [op.name, op.attempt]), [[k1.operation.name, 2]], 'its runner may still be running: only it is taken');
+      });
+
+      it('never lets two racing claimers run two operations of one key', async () => {
+        for (let i = 0; i < 20; i++) await a.create(newOp({ concurrencyKey: `key-${i % 2}` }));
+        const rounds = await Promise.all(Array.from({ length: 6 }, (_, i) => claimAll(i % 2 ? a : b, `runner-${i}`, 3)));
+        const claimed = rounds.flat();
+        assert.equal(claimed.length, 2, 'one per key');
+        assert.deepEqual(claimed.map((op) => op.concurrencyKey).sort(), ['key-0', 'key-1']);
+      });
+
+      it('ends an operation not started by its start deadline, by the store clock, and never claims it', async () => {
+        const late = await a.create(newOp({ startDeadline: Date.now() - 1 }));
+        const timely = await a.create(newOp({ startDeadline: Date.now() + HOUR }));
+        const started = await a.create(newOp({ startDeadline: Date.now() + 200 }));
+        const [claimedStarted] = await b.claim({ holder: 'r', method: METHOD, limit: 1, leaseMs: 30_000, now: Date.now() });
+        assert.notEqual(claimedStarted?.name, late.operation.name, 'past its deadline: never claimed');
+        await sleep(250);
+        const ended = await b.expireStartDeadlines(Date.now(), DEADLINE, 10);
+        const endedNames = ended.map((op) => op.name);
+        assert.ok(endedNames.includes(late.operation.name));
+        assert.ok(!endedNames.includes(timely.operation.name), 'its deadline is ahead');
+        const lateRecord = await a.get(late.operation.name, Date.now());
+        assert.deepEqual([lateRecord?.done, lateRecord?.error?.code, lateRecord?.attempt], [true, Code.DEADLINE_EXCEEDED, 0]);
+        const startedRecord = await a.get(started.operation.name, Date.now());
+        if (claimedStarted?.name === started.operation.name) assert.equal(startedRecord?.done, false, 'a started operation is past its start deadline for good');
+      });
+
+      it('gives each principal its turn: one operation of a second principal does not wait behind a backlog', async () => {
+        const backlog = await Promise.all(Array.from({ length: 40 }, () => a.create(newOp({ owner: 'heavy' }))));
+        for (let i = 0; i < 10; i++) await a.create(newOp({ owner: 'heavy' }));
+        const light = await b.create(newOp({ owner: 'light' }));
+        const order: string[] = [];
+        for (let i = 0; i < 3; i++) order.push(...(await claimOne(i % 2 ? a : b, `r${i}`)).map((op) => op.name));
+        assert.ok(order.slice(0, 2).includes(light.operation.name), `the light principal's operation runs among the first two: ${order.indexOf(light.operation.name)}`);
+        assert.equal(order[0] === light.operation.name ? order[1] : order[0], backlog[0]!.operation.name, "the heavy principal's run in its own order");
+        const rest = await claimAll(a, 'r-rest');
+        assert.equal(rest.length, 48);
+        assert.equal(rest.some((op) => op.name === light.operation.name), false);
+      });
+    });
+
     if (backend.databaseClock) {
       it('lets no runner whose clock is an hour ahead take a live lease', async () => {
         const { operation } = await a.create(newOp());

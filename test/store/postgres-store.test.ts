@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Code, LongrunError } from '../../src/domain/errors.js';
 import { migrations } from '../../src/store/postgres/migrations/index.js';
 import { PostgresOperationStore } from '../../src/store/postgres/store.js';
+import { prepareStatements, valuesOf } from '../../src/store/postgres/statements.js';
 import { stopTestPostgres, testPostgres } from '../helpers/postgres.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -39,6 +40,53 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       await Promise.all(stores.map((store) => store.close()));
     } finally {
       await server.admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
+
+  it('claims, places new operations in the fair queue and finds start deadlines through index seeks', async () => {
+    const database = await (await testPostgres()).freshDatabase();
+    const store = await PostgresOperationStore.open({ url: database.url, ...retention, poolSize: 2 });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // Enough rows, most not due, that a scan would cost more than the seeks.
+      await client.query(`INSERT INTO longrun.operations (name, parent, method, owner, request_type, request_value, max_attempts,
+          create_time, update_time, run_after, priority, fair_seq, concurrency_key, start_deadline)
+        SELECT 'operations/' || i, '', '/m/' || (i % 4), 'owner-' || (i % 50), 't', '\\x00', 3, i, i,
+          CASE WHEN i % 10 = 0 THEN 0 ELSE 9e15 END, i % 3, i / 50, CASE WHEN i % 7 = 0 THEN 'k' || (i % 100) END,
+          CASE WHEN i % 13 = 0 THEN 9e15 END
+        FROM generate_series(1, 50000) i`);
+      await client.query('ANALYZE longrun.operations');
+      const statements = prepareStatements('longrun', 'longrun');
+      const planOf = async (name: keyof typeof statements, params: Record<string, unknown>) => {
+        const statement = statements[name];
+        const values = valuesOf(statement, { origin: 'x', ...params });
+        await client.query('BEGIN');
+        try {
+          const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement.text}`, values);
+          return rows.map((row) => row['QUERY PLAN']).join('\n');
+        } finally {
+          await client.query('ROLLBACK');
+        }
+      };
+      const claim = await planOf('claim', { holder: 'h', method: '/m/1', limit: 16, scan: 64, leaseMs: 1000, now: Date.now() });
+      assert.match(claim, /Index Scan using operations_claim on operations o/, claim);
+      assert.match(claim, /Index Only Scan using operations_running_key on operations r|Index Scan using operations_running_key on operations r/, claim);
+      assert.doesNotMatch(claim, /Seq Scan on operations/, claim);
+      const insert = await planOf('insert', {
+        name: 'operations/new', parent: '', method: '/m/1', owner: 'owner-1', metadataType: null, metadataValue: null,
+        requestType: 't', requestValue: Buffer.from([0]), key: null, fingerprint: null, maxAttempts: 3, now: Date.now(),
+        callbacks: null, answerStyle: null, runAfter: 0, priority: 0, concurrencyKey: null, timeoutMs: null, startDeadline: null,
+      });
+      assert.match(insert, /using operations_fair on operations f/, insert);
+      assert.match(insert, /using operations_claim on operations h/, insert);
+      assert.doesNotMatch(insert, /Seq Scan on operations/, insert);
+      const deadlines = await planOf('expireStartDeadlines', { limit: 100, now: Date.now(), errorCode: 4, errorMessage: 'x', errorDetails: null, retention: 1, keyedRetention: 1 });
+      assert.match(deadlines, /using operations_start_deadline on operations s/, deadlines);
+    } finally {
+      await client.end();
+      await store.close();
+      await database.drop();
     }
   });
 

@@ -4,11 +4,15 @@
  * the same statement (a data-modifying CTE), so it is sent exactly when the write commits, at most
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
+import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 import type { StoreChange } from '../types.js';
 
 /** The database clock in epoch milliseconds: every lease decision uses it. */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/** Arbitrary, fixed: the first half of the advisory try-locks a claim takes on concurrency keys ("keys"). */
+const CLAIM_KEY_LOCK = 0x6b657973;
 
 /** A payload above this many bytes says `*` (names unknown) instead; NOTIFY refuses 8000. */
 const MAX_PAYLOAD_NAMES_BYTES = 7000;
@@ -58,12 +62,20 @@ export function prepareStatements(schema: string, quotedSchema: string) {
       SELECT pg_notify(${literal(channelOf(schema, kind))}, @origin::text || E'\\n' ||
         CASE WHEN sum(octet_length(${column}) + 1) < ${MAX_PAYLOAD_NAMES_BYTES} THEN string_agg(DISTINCT ${column}, E'\\n') ELSE '*' END)
       FROM ${source} HAVING count(*) > 0)`;
-  const doneFields = `done = true, lease_holder = NULL, lease_expires_at = 0, update_time = @now::bigint, done_time = @now::bigint,
+  const doneFields = `done = true, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now::bigint, done_time = @now::bigint,
     expire_time = @now::bigint + CASE WHEN idempotency_key IS NULL THEN @retention::bigint ELSE GREATEST(@retention::bigint, @keyedRetention::bigint) END`;
   const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND NOT done';
   const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
   const keepMetadata = 'metadata_type = COALESCE(@metadataType, metadata_type), metadata_value = COALESCE(@metadataValue::bytea, metadata_value)';
   /** `UPDATE ... RETURNING` as CTE `u`, notifying `kind` for its rows; returns `columns` of u. */
+  const POLICY: PolicySqlOptions = {
+    table: T,
+    now: NOW_MS,
+    notDone: (alias) => `NOT ${alias}.done`,
+    greatest: 'GREATEST',
+    claimIndexHint: '',
+    keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
+  };
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
     `WITH u AS (${update}), ${notify('n', kind, 'u', 'name')} SELECT ${columns}, (SELECT count(*) FROM n) AS notified FROM u`;
 
@@ -73,9 +85,12 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // The unique (owner, idempotency_key) index decides between two creators with one key.
     insert: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
         VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-          @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb, @answerStyle)
+          @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb, @answerStyle,
+          @runAfter::bigint, @priority::int, ${fairSeq(POLICY, '@owner::text', '@method::text', '@priority::int')}, @concurrencyKey,
+          @timeoutMs::bigint, @startDeadline::bigint)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -83,14 +98,23 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Group commit: the creations of one event-loop turn in one statement (and one NOTIFY).
     insertMany: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
+          idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
         SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
-          idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb, answer_style
+          idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb, answer_style,
+          run_after, priority,
+          -- One principal's creations in one batch take consecutive positions.
+          ${fairSeq(POLICY, 'l.owner', 'l.method', 'l.priority')}
+            + row_number() OVER (PARTITION BY l.owner, l.method, l.priority ORDER BY l.ord) - 1,
+          concurrency_key, timeout_ms, start_deadline
         FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
           @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
-          @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[], @answerStyles::text[])
+          @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[], @answerStyles::text[],
+          @runAfters::bigint[], @priorities::int[], @concurrencyKeys::text[], @timeouts::bigint[], @startDeadlines::bigint[])
+          WITH ORDINALITY
           AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
-            request_fingerprint, max_attempts, create_time, callbacks, answer_style)
+            request_fingerprint, max_attempts, create_time, callbacks, answer_style,
+            run_after, priority, concurrency_key, timeout_ms, start_deadline, ord)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -100,7 +124,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         SELECT * FROM unnest(@names::text[], @holders::text[], @attempts::int[], @responseTypes::text[], @responseValues::bytea[],
           @errorCodes::int[], @errorMessages::text[], @errorDetails::text[], @metadataTypes::text[], @metadataValues::bytea[])
           AS l(name, holder, attempt, response_type, response_value, error_code, error_message, error_details, metadata_type, metadata_value)),
-      u AS (UPDATE ${T} o SET done = true, lease_holder = NULL, lease_expires_at = 0, update_time = @now::bigint, done_time = @now::bigint,
+      u AS (UPDATE ${T} o SET done = true, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now::bigint, done_time = @now::bigint,
           expire_time = @now::bigint + CASE WHEN o.idempotency_key IS NULL THEN @retention::bigint ELSE GREATEST(@retention::bigint, @keyedRetention::bigint) END,
           response_type = l.response_type, response_value = l.response_value,
           error_code = l.error_code, error_message = l.error_message, error_details = l.error_details,
@@ -129,14 +153,32 @@ export function prepareStatements(schema: string, quotedSchema: string) {
       ${notify('n', 'deleted', 'd', 'name')} SELECT name, (SELECT count(*) FROM n) AS notified FROM d`),
     // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
     // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
-    claim: compile(`WITH picked AS (
-        SELECT name FROM ${T}
-        WHERE method = @method AND NOT done AND lease_expires_at <= ${NOW_MS} AND attempt < max_attempts
-        ORDER BY create_time LIMIT @limit FOR UPDATE SKIP LOCKED),
+    // At most one per concurrency key (../sql/policies.ts); the unique running_key index settles races.
+    claim: compile(`WITH picked AS (${claimCandidates(POLICY, 'FOR UPDATE SKIP LOCKED')}),
+      chosen AS (${onePerKey('picked')}),
       u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
-          attempt = o.attempt + 1, update_time = @now
-        FROM picked WHERE o.name = picked.name RETURNING o.*)
-      SELECT u.* FROM u ORDER BY create_time`),
+          attempt = o.attempt + 1, update_time = @now, running_key = o.concurrency_key
+        FROM chosen WHERE o.name = chosen.name RETURNING o.*)
+      SELECT u.* FROM u ORDER BY ${CLAIM_ORDER}`),
+    retry: compile(
+      updateNotifying(
+        `UPDATE ${T} SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL,
+            run_after = ${NOW_MS} + @delayMs::bigint, progress_percent = 0, estimated_completion = NULL, last_error_code = @errorCode::int, last_error_message = @errorMessage,
+            update_time = @now::bigint
+          WHERE ${fenced} AND attempt < max_attempts RETURNING name`,
+        'updated',
+        'name',
+      ),
+    ),
+    expireStartDeadlines: compile(
+      updateNotifying(
+        `UPDATE ${T} SET ${doneFields}, ${errorFields}
+          WHERE name IN (${pastStartDeadline(POLICY)} FOR UPDATE SKIP LOCKED)
+            AND NOT done AND attempt = 0 AND lease_holder IS NULL
+          RETURNING ${READ_COLUMNS}`,
+        'finished',
+      ),
+    ),
     // Recovering leases that ran out with no attempts left: finding them is its own statement.
     exhausted: compile(`SELECT name, attempt FROM ${T}
       WHERE NOT done AND lease_expires_at > 0 AND lease_expires_at <= ${NOW_MS} AND attempt >= max_attempts`),
@@ -166,7 +208,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
       ),
     ),
     release: compile(`WITH u AS (
-        UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, attempt = o.attempt - 1
+        UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, attempt = o.attempt - 1
         FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
         WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
         RETURNING o.name, o.method),

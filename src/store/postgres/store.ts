@@ -9,9 +9,10 @@ import type pg from 'pg';
 import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { ReadCache } from '../read-cache.js';
 import { POSTGRES_DIALECT } from '../sql/dialect.js';
+import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -37,6 +38,7 @@ import type {
 } from '../types.js';
 import { createPool, quoteIdentifier, type PoolOptions } from './connection.js';
 import { storeError } from './errors.js';
+import { LongrunError } from '../../domain/errors.js';
 import { PostgresChangeFeed, type ListenerEvents } from './feed.js';
 import { migrate } from './migrations/index.js';
 import { prepareStatements, valuesOf, type Statement, type Statements } from './statements.js';
@@ -134,6 +136,11 @@ export class PostgresOperationStore implements OperationStore {
         createTimes: ops.map((op) => op.createTime),
         callbacks: ops.map((op) => callbacksColumn(op.callbacks)),
         answerStyles: ops.map((op) => op.answerStyle ?? null),
+        runAfters: ops.map((op) => op.runAfter ?? 0),
+        priorities: ops.map((op) => op.priority ?? 0),
+        concurrencyKeys: ops.map((op) => op.concurrencyKey ?? null),
+        timeouts: ops.map((op) => op.timeoutMs ?? null),
+        startDeadlines: ops.map((op) => op.startDeadline ?? null),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -163,6 +170,7 @@ export class PostgresOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      ...policyParams(op),
     };
     for (;;) {
       const [inserted] = await this.rows<{ inserted: number }>(this.stmt.insert, params);
@@ -230,14 +238,49 @@ export class PostgresOperationStore implements OperationStore {
 
   async claim(request: ClaimRequest): Promise<OperationRecord[]> {
     if (request.limit <= 0) return [];
-    const rows = await this.rows<OperationRow>(this.stmt.claim, {
+    const params = {
       holder: request.holder,
       method: request.method,
       limit: request.limit,
+      scan: claimScan(request.limit),
       leaseMs: request.leaseMs,
       now: request.now,
-    });
+    };
+    let rows: OperationRow[] | undefined;
+    for (let tries = 1; rows === undefined; tries++) {
+      try {
+        rows = await this.rows<OperationRow>(this.stmt.claim, params);
+      } catch (error) {
+        // Another claim took a row of the same concurrency key since our snapshot: the unique
+        // index refused ours whole. Claim again; the key's holder is visible now.
+        if (!isRunningKeyConflict(error) || tries >= MAX_KEY_CONFLICT_TRIES) throw error;
+      }
+    }
     this.tell(...rows.map((row): StoreChange => ({ kind: 'updated', name: row.name })));
+    return rows.map(toRecord);
+  }
+
+  async retry(lease: Lease, error: OperationError, delayMs: number, now: number): Promise<boolean> {
+    const rows = await this.rows<{ name: string }>(this.stmt.retry, {
+      ...fence(lease),
+      now,
+      delayMs,
+      errorCode: error.code,
+      errorMessage: error.message,
+    });
+    if (rows.length === 0) return false;
+    this.tell({ kind: 'updated', name: lease.name });
+    return true;
+  }
+
+  async expireStartDeadlines(now: number, error: OperationError, limit: number): Promise<OperationRecord[]> {
+    const rows = await this.rows<OperationRow>(this.stmt.expireStartDeadlines, {
+      now,
+      limit,
+      ...errorColumns(error),
+      ...this.retentionParams(),
+    });
+    this.tell(...rows.map((row): StoreChange => ({ kind: 'finished', name: row.name })));
     return rows.map(toRecord);
   }
 
@@ -415,4 +458,13 @@ function leaseArrays(leases: readonly Lease[]) {
     holders: leases.map((lease) => lease.holder),
     attempts: leases.map((lease) => lease.attempt),
   };
+}
+
+/** Tries of a claim that lost races for concurrency keys before the error is let through. */
+const MAX_KEY_CONFLICT_TRIES = 5;
+
+function isRunningKeyConflict(error: unknown): boolean {
+  const { code, constraint } = (error instanceof LongrunError ? error.cause : error) as { code?: unknown; constraint?: unknown } ?? {};
+  // A deadlock between two claims' key entries is settled the same way (the key locks make it rare).
+  return (code === '23505' && constraint === 'operations_running_key') || code === '40P01';
 }

@@ -37,13 +37,23 @@ export interface OperationRow {
   done_time: number | null;
   expire_time: number | null;
   answer_style: string | null;
+  run_after: number;
+  priority: number;
+  /** Only in claims' `RETURNING *`. */
+  fair_seq?: number;
+  concurrency_key: string | null;
+  timeout_ms: number | null;
+  start_deadline: number | null;
+  last_error_code: number | null;
+  last_error_message: string | null;
 }
 
 /** Everything but the request, which only a runner needs. */
 export const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, metadata_value, response_type,
   response_value, error_code, error_message, error_details, progress_percent, estimated_completion,
   idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
-  cancel_requested, create_time, update_time, done_time, expire_time, answer_style`;
+  cancel_requested, create_time, update_time, done_time, expire_time, answer_style, run_after, priority,
+  concurrency_key, timeout_ms, start_deadline, last_error_code, last_error_message`;
 
 export function toRecord(row: OperationRow): OperationRecord {
   const record: OperationRecord = {
@@ -59,7 +69,13 @@ export function toRecord(row: OperationRow): OperationRecord {
     cancelRequested: row.cancel_requested === 1 || row.cancel_requested === true,
     createTime: row.create_time,
     updateTime: row.update_time,
+    runAfter: row.run_after,
+    priority: row.priority,
   };
+  if (row.concurrency_key !== null) record.concurrencyKey = row.concurrency_key;
+  if (row.timeout_ms !== null) record.timeoutMs = row.timeout_ms;
+  if (row.start_deadline !== null) record.startDeadline = row.start_deadline;
+  if (row.last_error_code !== null) record.lastError = { code: row.last_error_code as Code, message: row.last_error_message ?? '' };
   if (row.metadata_type !== null && row.metadata_value !== null) {
     record.metadata = { typeUrl: row.metadata_type, value: row.metadata_value };
   }
@@ -106,6 +122,27 @@ export function newRecord(op: NewOperation): OperationRecord {
     createTime: op.createTime,
     updateTime: op.createTime,
     ...(op.answerStyle !== undefined && { answerStyle: op.answerStyle }),
+    runAfter: op.runAfter ?? 0,
+    priority: op.priority ?? 0,
+    ...(op.concurrencyKey !== undefined && { concurrencyKey: op.concurrencyKey }),
+    ...(op.timeoutMs !== undefined && { timeoutMs: op.timeoutMs }),
+    ...(op.startDeadline !== undefined && { startDeadline: op.startDeadline }),
+  };
+}
+
+/** Claimed rows in claim order (a statement's RETURNING has none). */
+export function inClaimOrder(rows: OperationRow[]): OperationRow[] {
+  return rows.sort((a, b) => b.priority - a.priority || (a.fair_seq ?? 0) - (b.fair_seq ?? 0) || a.create_time - b.create_time);
+}
+
+/** The policy columns of a new operation, as statement parameters. */
+export function policyParams(op: NewOperation) {
+  return {
+    runAfter: op.runAfter ?? 0,
+    priority: op.priority ?? 0,
+    concurrencyKey: op.concurrencyKey ?? null,
+    timeoutMs: op.timeoutMs ?? null,
+    startDeadline: op.startDeadline ?? null,
   };
 }
 

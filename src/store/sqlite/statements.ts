@@ -5,9 +5,10 @@
  */
 import type Database from 'better-sqlite3';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
+import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 
-const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, update_time = @now, done_time = @now,
+const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now, done_time = @now,
   expire_time = @now + CASE WHEN idempotency_key IS NULL THEN @retention ELSE MAX(@retention, @keyedRetention) END`;
 const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND done = 0';
 const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
@@ -15,15 +16,25 @@ const keepMetadata = 'metadata_type = COALESCE(@metadataType, metadata_type), me
 
 const hint = SQLITE_DIALECT.indexHint;
 
+const POLICY: PolicySqlOptions = {
+  table: 'operations',
+  now: '@now',
+  notDone: (alias) => `${alias}.done = 0`,
+  greatest: 'MAX',
+  claimIndexHint: hint('operations_claim'),
+};
+
 const SQL = {
   get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
   dataVersion: 'PRAGMA data_version',
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
   insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
-      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style)
+      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
+      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
     VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-      @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle)
+      @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle,
+      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,
@@ -32,13 +43,23 @@ const SQL = {
   flagCancel: `UPDATE operations SET cancel_requested = 1, update_time = @now
     WHERE name = @name AND done = 0 RETURNING ${READ_COLUMNS}`,
   deleteDone: 'DELETE FROM operations WHERE name = @name AND done = 1 AND expire_time > @now',
+  // One statement: the candidates in claim order, at most one per concurrency key (../sql/policies.ts).
   claim: `UPDATE operations
-    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now
-    WHERE name IN (
-      SELECT name FROM operations ${hint('operations_claim')}
-      WHERE method = @method AND done = 0 AND lease_expires_at <= @now AND attempt < max_attempts
-      ORDER BY create_time LIMIT @limit)
+    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
+      running_key = concurrency_key
+    WHERE name IN (${onePerKey(`(${claimCandidates(POLICY)})`)})
     RETURNING *`,
+  // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
+  retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,
+      progress_percent = 0, estimated_completion = NULL,
+      last_error_code = @errorCode, last_error_message = @errorMessage, update_time = @now
+    WHERE ${fenced} AND attempt < max_attempts
+    RETURNING method`,
+  pastStartDeadline: pastStartDeadline(POLICY),
+  expireStartDeadline: `UPDATE operations SET ${doneFields}, ${errorFields}
+    WHERE name = @name AND done = 0 AND start_deadline IS NOT NULL AND start_deadline <= @now AND attempt = 0
+      AND lease_holder IS NULL
+    RETURNING ${READ_COLUMNS}`,
   exhausted: `SELECT name, attempt FROM operations ${hint('operations_lease')}
     WHERE done = 0 AND lease_expires_at > 0 AND lease_expires_at <= @now AND attempt >= max_attempts`,
   abortExhausted: `UPDATE operations SET ${doneFields}, ${errorFields}
@@ -57,7 +78,7 @@ const SQL = {
       response_type = @responseType, response_value = @responseValue, progress_percent = 100, ${keepMetadata}
     WHERE ${fenced}`,
   completeError: `UPDATE operations SET ${doneFields}, ${errorFields}, ${keepMetadata} WHERE ${fenced}`,
-  release: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, attempt = attempt - 1
+  release: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, attempt = attempt - 1
     WHERE ${fenced} RETURNING method`,
   sweep: `DELETE FROM operations WHERE name IN (
       SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit)`,

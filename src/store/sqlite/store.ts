@@ -13,9 +13,10 @@ import type { Lease, OperationError, OperationRecord } from '../../domain/operat
 import { distinctChanges } from '../feed.js';
 import { ReadCache } from '../read-cache.js';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
+import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -146,6 +147,7 @@ export class SqliteOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      ...policyParams(op),
     };
     for (;;) {
       if (this.stmt.insert.run(params).changes === 1) return { created: true, operation: newRecord(op) };
@@ -217,11 +219,37 @@ export class SqliteOperationStore implements OperationStore {
         holder: request.holder,
         method: request.method,
         limit: request.limit,
+        scan: claimScan(request.limit),
         leaseMs: request.leaseMs,
         now: request.now,
       }) as OperationRow[];
       for (const row of rows) localChanges.push({ kind: 'updated', name: row.name });
-      return rows.map(toRecord);
+      return inClaimOrder(rows).map(toRecord);
+    });
+  }
+
+  async retry(lease: Lease, error: OperationError, delayMs: number, now: number): Promise<boolean> {
+    return this.write(now, (changes) => {
+      const row = this.stmt.retry.get({ ...fence(lease), now, delayMs, errorCode: error.code, errorMessage: error.message }) as
+        | { method: string }
+        | undefined;
+      if (row === undefined) return false;
+      changes.push({ kind: 'updated', name: lease.name });
+      return true;
+    });
+  }
+
+  async expireStartDeadlines(now: number, error: OperationError, limit: number): Promise<OperationRecord[]> {
+    return this.write(now, (changes) => {
+      const due = this.stmt.pastStartDeadline.all({ now, limit }) as { name: string }[];
+      const ended: OperationRecord[] = [];
+      for (const { name } of due) {
+        const row = this.stmt.expireStartDeadline.get({ name, now, ...errorColumns(error), ...this.retentionParams() }) as OperationRow | undefined;
+        if (row === undefined) continue;
+        changes.push({ kind: 'finished', name });
+        ended.push(toRecord(row));
+      }
+      return ended;
     });
   }
 

@@ -3,15 +3,24 @@
 
 import type { Operation as _google_longrunning_Operation, Operation__Output as _google_longrunning_Operation__Output } from '../../google/longrunning/Operation.js';
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp.js';
+import type { Status as _google_rpc_Status, Status__Output as _google_rpc_Status__Output } from '../../google/rpc/Status.js';
 
 export interface WatchOperationResponse {
   'operation'?: (_google_longrunning_Operation | null);
   'progressPercent'?: (number | string);
   'estimatedCompletionTime'?: (_google_protobuf_Timestamp | null);
+  'attempt'?: (number);
+  'waitingReason'?: (string);
+  'estimatedStartTime'?: (_google_protobuf_Timestamp | null);
+  'lastError'?: (_google_rpc_Status | null);
 }
 
 export interface WatchOperationResponse__Output {
   'operation': (_google_longrunning_Operation__Output | null);
   'progressPercent': (number);
   'estimatedCompletionTime': (_google_protobuf_Timestamp__Output | null);
+  'attempt': (number);
+  'waitingReason': (string);
+  'estimatedStartTime': (_google_protobuf_Timestamp__Output | null);
+  'lastError': (_google_rpc_Status__Output | null);
 }

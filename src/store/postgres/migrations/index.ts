@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { init } from './0001-init.js';
 import { deliveries } from './0002-deliveries.js';
 import { answerStyle } from './0003-answer-style.js';
+import { policies } from './0004-policies.js';
 
 export interface Migration {
   version: number;
@@ -15,7 +16,7 @@ export interface Migration {
   sql(schema: string): string;
 }
 
-export const migrations: readonly Migration[] = [init, deliveries, answerStyle];
+export const migrations: readonly Migration[] = [init, deliveries, answerStyle, policies];
 
 /** Arbitrary, fixed: the advisory lock key of longrun's migrations (with the schema's hash). */
 const MIGRATION_LOCK = 0x6c6f6e67; // "long"

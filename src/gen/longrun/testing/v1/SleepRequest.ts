@@ -11,6 +11,7 @@ export interface SleepRequest {
   'requestId'?: (string);
   'parent'?: (string);
   'callbackUrl'?: (string);
+  'failAttempts'?: (number);
 }
 
 export interface SleepRequest__Output {
@@ -20,4 +21,5 @@ export interface SleepRequest__Output {
   'requestId': (string);
   'parent': (string);
   'callbackUrl': (string);
+  'failAttempts': (number);
 }

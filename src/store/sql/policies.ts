@@ -1,0 +1,107 @@
+/**
+ * The scheduling decisions both SQL backends make, written once: which operations a claim may
+ * take and in what order, where a new operation goes in its method's queue (fair share), and
+ * what ends a not-yet-started operation at its start deadline.
+ *
+ * - Due: `run_after` (a start time, or the time a retry is due) has passed by the store clock.
+ * - Order: `priority` (higher first), then `fair_seq`, then `create_time`.
+ * - Fair share: `fair_seq` is a per-principal position. A new operation goes one past its
+ *   principal's last unfinished one of the same method and priority, but never before the head of
+ *   that queue: so a principal with 100,000 operations queued holds positions head..head+100,000,
+ *   and another principal's one new operation takes position `head`, next in line. Principals with
+ *   work queued take turns, whatever their backlog (a start-time fair queue; the tags are read
+ *   through index seeks, never by counting).
+ * - Concurrency keys: a claimed operation sets `running_key` to its `concurrency_key`; a unique
+ *   index on `running_key` admits one leased operation per key, whatever process claims it. A claim
+ *   skips operations whose key another row holds and takes at most one per key; on PostgreSQL two
+ *   claims racing for one key make the loser's statement fail on the index, and it claims again.
+ *   The key is given back when the row is done, released, or waits for a retry; a lease that ran
+ *   out keeps it until its row is claimed again or aborted (its runner may still be running).
+ */
+
+export interface PolicySqlOptions {
+  /** The table, qualified as the backend needs. */
+  table: string;
+  /** The store clock in epoch ms (a parameter on SQLite, the database clock on PostgreSQL). */
+  now: string;
+  /** Unfinished rows of `alias`, as the backend's partial indexes spell it. */
+  notDone(alias: string): string;
+  /** Two-argument maximum (SQLite `MAX`, PostgreSQL `GREATEST`). */
+  greatest: string;
+  /** Index pinning for the claim scan ('' where the planner needs no telling). */
+  claimIndexHint: string;
+  /**
+   * A condition that holds when this claim may take `key` now, without waiting ('' where one
+   * writer at a time makes it moot). On PostgreSQL a try-lock held to the claim's commit, so two
+   * concurrent claims never both pick rows of one key: they would otherwise wait on each other's
+   * unique-index entries, and two keys taken in opposite orders deadlock.
+   */
+  keyLock?(key: string): string;
+}
+
+export const CLAIM_ORDER = 'priority DESC, fair_seq, create_time';
+
+/** Operations of `@method` that a claim may take now (alias `o`). */
+export function claimable(options: PolicySqlOptions): string {
+  const { table, now, notDone } = options;
+  return `o.method = @method AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
+    AND o.run_after <= ${now}
+    AND (o.start_deadline IS NULL OR o.attempt > 0 OR o.start_deadline > ${now})
+    AND (o.concurrency_key IS NULL OR (NOT EXISTS (
+      SELECT 1 FROM ${table} r WHERE r.running_key = o.concurrency_key AND r.name <> o.name)${
+        options.keyLock ? ` AND ${options.keyLock('o.concurrency_key')}` : ''
+      }))`;
+}
+
+/**
+ * The names a claim takes, from `candidates` (rows with name, concurrency_key, priority, fair_seq,
+ * create_time): the first of each key, every keyless one.
+ */
+export function onePerKey(candidates: string): string {
+  return `SELECT name FROM (
+      SELECT name, concurrency_key, priority, fair_seq, create_time,
+        row_number() OVER (PARTITION BY concurrency_key ORDER BY ${CLAIM_ORDER}) AS k
+      FROM ${candidates} c) ranked
+    WHERE concurrency_key IS NULL OR k = 1
+    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
+}
+
+/**
+ * How many candidates a claim reads for `limit` operations: more than `limit`, so that a batch
+ * whose first candidates share a key still fills from the ones after them.
+ */
+export function claimScan(limit: number): number {
+  return Math.min(limit * CLAIM_SCAN_FACTOR, MAX_CLAIM_SCAN);
+}
+const CLAIM_SCAN_FACTOR = 4;
+const MAX_CLAIM_SCAN = 1000;
+
+/** The candidate rows of a claim, in claim order (SQLite; PostgreSQL adds its lock clause). */
+export function claimCandidates(options: PolicySqlOptions, lockClause = ''): string {
+  return `SELECT o.name, o.concurrency_key, o.priority, o.fair_seq, o.create_time
+    FROM ${options.table} o ${options.claimIndexHint}
+    WHERE ${claimable(options)}
+    ORDER BY ${CLAIM_ORDER} LIMIT @scan ${lockClause}`;
+}
+
+/**
+ * The fair-share position of a new operation (see above), from parameters @owner, @method and
+ * @priority: one past the principal's last unfinished one, never before the queue's head.
+ */
+export function fairSeq(options: PolicySqlOptions, owner = '@owner', method = '@method', priority = '@priority'): string {
+  const { table, notDone, greatest } = options;
+  return `${greatest}(
+      COALESCE((SELECT max(f.fair_seq) + 1 FROM ${table} f
+        WHERE f.owner = ${owner} AND f.method = ${method} AND f.priority = ${priority} AND ${notDone('f')}), 0),
+      COALESCE((SELECT h.fair_seq FROM ${table} h
+        WHERE h.method = ${method} AND h.priority = ${priority} AND ${notDone('h')} ORDER BY h.fair_seq LIMIT 1), 0))`;
+}
+
+/** Unstarted operations past their start deadline (by the store clock), oldest deadline first. */
+export function pastStartDeadline(options: PolicySqlOptions): string {
+  const { table, now, notDone } = options;
+  return `SELECT s.name FROM ${table} s
+    WHERE ${notDone('s')} AND s.start_deadline IS NOT NULL AND s.start_deadline <= ${now} AND s.attempt = 0
+      AND s.lease_holder IS NULL
+    ORDER BY s.start_deadline LIMIT @limit`;
+}
