@@ -1,7 +1,7 @@
 /**
- * A pool of page-worker threads shared by every Vision operation of the process. A document is
- * parsed by each worker that is given one of its pages (the bytes travel once per worker), and
- * pages go to the least busy worker. Workers start on first use and keep the process alive only
+ * A pool of page-worker threads shared by every Vision operation of the process, one per core (at
+ * most 4). A document (PDF, TIFF or GIF) is opened by each worker that is given one of its pages
+ * (the bytes travel once per worker), and pages go to the least busy worker. Workers start on first use and keep the process alive only
  * while they have work.
  * A worker holds the documents of every file and operation in flight at once, so pdf.js must keep
  * each document's state apart: pdf.js 5.4.624 kept one page count per thread, the last document's,
@@ -12,9 +12,12 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Code, LongrunError } from '../index.js';
 
+/** How a document's pages without text are recognised: the OCR model, or why they cannot be. */
+export type OcrSetting = { model: string } | { refused: string };
+
 export type WorkerRequest =
-  | { type: 'open'; doc: number; bytes: Uint8Array; source: string; id?: number }
-  | { type: 'count'; bytes: Uint8Array; source: string; id: number }
+  | { type: 'open'; doc: number; bytes: Uint8Array; source: string; mimeType: string; ocr: OcrSetting; id?: number }
+  | { type: 'count'; bytes: Uint8Array; source: string; mimeType: string; id: number }
   | { type: 'page'; doc: number; number: number; id: number }
   | { type: 'close'; doc: number };
 
@@ -43,42 +46,44 @@ export class PagePool {
 
   constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
 
-  /** Parses a PDF in the workers; UnreadablePdf becomes INVALID_ARGUMENT naming `source`. */
-  async open(bytes: Uint8Array, source: string): Promise<PoolDocument> {
+  /** Opens a file in the workers; an unreadable one becomes INVALID_ARGUMENT naming `source`. */
+  async open(bytes: Uint8Array, source: string, mimeType: string, ocr: OcrSetting): Promise<PoolDocument> {
     const doc = this.nextDoc++;
     const worker = this.leastBusy();
-    const parsed = this.request(worker, (id) => ({ type: 'open', doc, bytes, source, id }));
+    const parsed = this.request(worker, (id) => ({ type: 'open', doc, bytes, source, mimeType, ocr, id }));
     worker.open.add(doc);
+    const document = { doc, bytes, source, mimeType, ocr };
     // Its pages will go to every worker: all of them parse it now, side by side.
-    for (const other of this.workers) this.ensureOpen(other, { doc, bytes, source });
+    for (const other of this.workers) this.ensureOpen(other, document);
     const reply = await parsed;
     if (!('pageCount' in reply)) {
       this.close(doc);
-      throw failure(reply, source);
+      throw failure(reply, source, mimeType);
     }
-    return new PoolDocument(this, doc, bytes, source, reply.pageCount);
+    return new PoolDocument(this, document, reply.pageCount);
   }
 
-  /** The number of pages of a PDF, parsed by one worker and not kept. */
-  async pageCount(bytes: Uint8Array, source: string): Promise<number> {
-    const reply = await this.request(this.leastBusy(), (id) => ({ type: 'count', bytes, source, id }));
-    if (!('pageCount' in reply)) throw failure(reply, source);
+  /** The number of pages of a file, read by one worker and not kept. */
+  async pageCount(bytes: Uint8Array, source: string, mimeType: string): Promise<number> {
+    const reply = await this.request(this.leastBusy(), (id) => ({ type: 'count', bytes, source, mimeType, id }));
+    if (!('pageCount' in reply)) throw failure(reply, source, mimeType);
     return reply.pageCount;
   }
 
   /** @internal */
-  async annotate(document: PoolDocument, number: number): Promise<AnnotatedPage> {
+  async annotate(document: OpenedDocument, number: number): Promise<AnnotatedPage> {
     const worker = this.leastBusy();
     this.ensureOpen(worker, document);
     const reply = await this.request(worker, (id) => ({ type: 'page', doc: document.doc, number, id }));
-    if (!('json' in reply)) throw failure(reply, document.source);
+    if (!('json' in reply)) throw failure(reply, document.source, document.mimeType);
     return reply;
   }
 
-  private ensureOpen(worker: PoolWorker, document: Pick<PoolDocument, 'doc' | 'bytes' | 'source'>): void {
+  private ensureOpen(worker: PoolWorker, document: OpenedDocument): void {
     if (worker.open.has(document.doc)) return;
     worker.open.add(document.doc);
-    worker.worker.postMessage({ type: 'open', doc: document.doc, bytes: document.bytes, source: document.source } satisfies WorkerRequest);
+    const { doc, bytes, source, mimeType, ocr } = document;
+    worker.worker.postMessage({ type: 'open', doc, bytes, source, mimeType, ocr } satisfies WorkerRequest);
   }
 
   /** @internal */
@@ -135,26 +140,33 @@ export class PagePool {
   }
 }
 
+interface OpenedDocument {
+  doc: number;
+  bytes: Uint8Array;
+  source: string;
+  mimeType: string;
+  ocr: OcrSetting;
+}
+
 export class PoolDocument {
   constructor(
     private readonly pool: PagePool,
-    readonly doc: number,
-    readonly bytes: Uint8Array,
-    readonly source: string,
+    private readonly document: OpenedDocument,
     readonly pageCount: number,
   ) {}
 
   annotate(number: number): Promise<AnnotatedPage> {
-    return this.pool.annotate(this, number);
+    return this.pool.annotate(this.document, number);
   }
 
   close(): void {
-    this.pool.close(this.doc);
+    this.pool.close(this.document.doc);
   }
 }
 
-function failure(reply: WorkerReply, source: string): Error {
+function failure(reply: WorkerReply, source: string, mimeType: string): Error {
   const { unreadable, message } = 'error' in reply ? reply.error : { unreadable: false, message: 'unexpected reply' };
-  if (unreadable) return new LongrunError(Code.INVALID_ARGUMENT, message, 'INVALID_PDF', { metadata: { uri: source } });
+  const reason = mimeType === 'application/pdf' ? 'INVALID_PDF' : 'INVALID_IMAGE';
+  if (unreadable) return new LongrunError(Code.INVALID_ARGUMENT, message, reason, { metadata: { uri: source } });
   return new Error(`annotating ${source}: ${message}`);
 }
