@@ -44,7 +44,7 @@ class TiffFile implements ImageFile {
     try {
       directories = UTIF.decode(this.buffer);
     } catch (error) {
-      throw new UnreadableImageError(`${source} is not a readable TIFF file: ${(error as Error).message}`);
+      throw new UnreadableImageError(`${source} is not a readable TIFF file: ${messageOf(error)}`);
     }
     // Directories without a size are not pages (EXIF or GPS data).
     this.pages = directories.filter((ifd) => width(ifd) > 0 && height(ifd) > 0);
@@ -59,12 +59,18 @@ class TiffFile implements ImageFile {
     const ifd = this.pages[number - 1]!;
     // Before decoding: the size is in the directory, the pixels would be the memory.
     checkPixels(width(ifd), height(ifd), `Page ${number}`);
+    // utif2 reads past the end of a truncated file as zeros (black) rather than failing.
+    const offsets = numbers(ifd['t273'] ?? ifd['t324']);
+    const counts = numbers(ifd['t279'] ?? ifd['t325']);
+    if (offsets.length === 0 || offsets.some((offset, i) => offset + (counts[i] ?? 0) > this.buffer.byteLength)) {
+      throw new CorruptImageError('the TIFF image data is truncated or missing');
+    }
     let rgba: Uint8Array;
     try {
       UTIF.decodeImage(this.buffer, ifd);
       rgba = UTIF.toRGBA8(ifd);
     } catch (error) {
-      throw new CorruptImageError(`the TIFF image data could not be decoded: ${(error as Error).message}`);
+      throw new CorruptImageError(`the TIFF image data could not be decoded: ${messageOf(error)}`);
     } finally {
       // The directory keeps what was decoded; only this page's raster should outlive the call.
       ifd.data = new Uint8Array(0);
@@ -72,6 +78,15 @@ class TiffFile implements ImageFile {
     if (rgba.length !== ifd.width * ifd.height * 4) throw new CorruptImageError('the TIFF image data could not be decoded: it is truncated');
     return rasterFromRgba(rgba, ifd.width, ifd.height);
   }
+}
+
+function numbers(tag: unknown): number[] {
+  return Array.isArray(tag) ? tag.map(Number) : [];
+}
+
+// utif2 throws plain values at times (undefined from its inflate, for one).
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : `${String(error)} (no detail given)`;
 }
 
 function width(ifd: Utif.IFD): number {
@@ -89,7 +104,7 @@ class GifFile implements ImageFile {
     try {
       this.reader = new GifReader(bytes);
     } catch (error) {
-      throw new UnreadableImageError(`${source} is not a readable GIF file: ${(error as Error).message}`);
+      throw new UnreadableImageError(`${source} is not a readable GIF file: ${messageOf(error)}`);
     }
     if (this.reader.numFrames() === 0) throw new UnreadableImageError(`${source} is not a readable GIF file: it holds no image`);
   }
@@ -106,7 +121,7 @@ class GifFile implements ImageFile {
     try {
       this.reader.decodeAndBlitFrameRGBA(number - 1, rgba);
     } catch (error) {
-      throw new CorruptImageError(`the GIF frame could not be decoded: ${(error as Error).message}`);
+      throw new CorruptImageError(`the GIF frame could not be decoded: ${messageOf(error)}`);
     }
     return rasterFromRgba(rgba, width, height);
   }

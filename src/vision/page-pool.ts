@@ -1,8 +1,11 @@
 /**
  * A pool of page-worker threads shared by every Vision operation of the process, one per core (at
  * most 4). A document (PDF, TIFF or GIF) is opened by each worker that is given one of its pages
- * (the bytes travel once per worker), and pages go to the least busy worker. Workers start on first use and keep the process alive only
- * while they have work.
+ * (the bytes travel once per worker), and pages go to the least busy worker. Workers start on
+ * first use and keep the process alive only while they have work.
+ * A page that does not come back within the page time limit (a decoder looping on a corrupt
+ * image: utif2's LZW decoder never ends on some garbage) gets a DEADLINE_EXCEEDED error in its
+ * response; its worker is ended, and the other pages it held are sent again to another one.
  * A worker holds the documents of every file and operation in flight at once, so pdf.js must keep
  * each document's state apart: pdf.js 5.4.624 kept one page count per thread, the last document's,
  * and refused the other documents' later pages ("Invalid page request.", pdf.js issue 20629).
@@ -39,12 +42,32 @@ interface PoolWorker {
   open: Set<number>;
 }
 
+export interface PagePoolOptions {
+  /** Worker threads (default: one per core, at most 4). */
+  size?: number;
+  /** A page's time from being handed to a worker to its answer (default: 5 minutes). */
+  pageTimeoutMs?: number;
+}
+
+// google.rpc.Code.DEADLINE_EXCEEDED, in the page's own response.
+const DEADLINE_EXCEEDED = 4;
+
+/** The worker ended (another page's time limit, or a crash) before answering. */
+class WorkerLostError extends Error {
+  override readonly name = 'WorkerLostError';
+}
+
 export class PagePool {
   private readonly workers: PoolWorker[] = [];
   private nextId = 0;
   private nextDoc = 0;
+  readonly size: number;
+  private readonly pageTimeoutMs: number;
 
-  constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+  constructor(options: PagePoolOptions = {}) {
+    this.size = options.size ?? Math.max(1, Math.min(4, availableParallelism()));
+    this.pageTimeoutMs = options.pageTimeoutMs ?? 300_000;
+  }
 
   /** Opens a file in the workers; an unreadable one becomes INVALID_ARGUMENT naming `source`. */
   async open(bytes: Uint8Array, source: string, mimeType: string, ocr: OcrSetting): Promise<PoolDocument> {
@@ -71,10 +94,29 @@ export class PagePool {
   }
 
   /** @internal */
-  async annotate(document: OpenedDocument, number: number): Promise<AnnotatedPage> {
+  async annotate(document: OpenedDocument, number: number, retried = false): Promise<AnnotatedPage> {
     const worker = this.leastBusy();
     this.ensureOpen(worker, document);
-    const reply = await this.request(worker, (id) => ({ type: 'page', doc: document.doc, number, id }));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void worker.worker.terminate();
+    }, this.pageTimeoutMs);
+    let reply;
+    try {
+      reply = await this.request(worker, (id) => ({ type: 'page', doc: document.doc, number, id }));
+    } catch (error) {
+      if (timedOut) {
+        const message = `Page ${number} of ${document.source} was not done within ${this.pageTimeoutMs / 1000} s and was abandoned (a corrupt image?)`;
+        const response = { error: { code: DEADLINE_EXCEEDED, message }, context: { uri: document.source, pageNumber: number } };
+        return { json: Buffer.from(JSON.stringify(response)) };
+      }
+      // Lost with a page that was, once: it gets another worker.
+      if (error instanceof WorkerLostError && !retried) return this.annotate(document, number, true);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     if (!('json' in reply)) throw failure(reply, document.source, document.mimeType);
     return reply;
   }
@@ -132,7 +174,7 @@ export class PagePool {
       entry.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`page worker exited with code ${code}`)));
+    worker.on('exit', (code) => fail(new WorkerLostError(`page worker exited with code ${code}`)));
     // After the listeners, which would otherwise hold the process open again.
     worker.unref();
     this.workers.push(entry);

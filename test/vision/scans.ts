@@ -26,8 +26,8 @@ export interface ScanLine {
 export interface ScanImage {
   width: number;
   height: number;
-  /** Top left corner of each line's ink, measured while drawing: where its words must be found. */
-  lines: { text: string; left: number; top: number; right: number; bottom: number }[];
+  /** The box of each line's ink, measured while drawing, and its baseline: where its words must be found. */
+  lines: { text: string; left: number; top: number; right: number; bottom: number; baseline: number }[];
   rgba: Uint8Array;
   png: Buffer;
 }
@@ -51,6 +51,7 @@ export function renderScan(lines: readonly ScanLine[], size: { width: number; he
       top: line.y - metrics.actualBoundingBoxAscent,
       right: line.x + metrics.actualBoundingBoxRight,
       bottom: line.y + metrics.actualBoundingBoxDescent,
+      baseline: line.y,
     };
   });
   const rgba = new Uint8Array(context.getImageData(0, 0, size.width, size.height).data);
