@@ -17,6 +17,7 @@ import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
 import { listBench } from './list.js';
+import { ocrBench, ocrMemoryBench } from './ocr.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { watchBench } from './watch.js';
@@ -469,7 +470,16 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         return { port: await server.port, stop: () => server.stop() };
       },
     }),
+  ocr: () => ocrBench({ report, work, startServer: visionServer('ocr.db') }),
+  'ocr-memory': () => ocrMemoryBench({ report, work, startServer: visionServer('ocr-memory.db') }),
 };
+
+function visionServer(database: string) {
+  return async (storage: string) => {
+    const server = ServerProcess.start(['vision', join(work, database), storage]);
+    return { port: await server.port, pid: server.child.pid!, stop: () => server.stop() };
+  };
+}
 
 try {
   const chosen = process.argv.slice(2);
