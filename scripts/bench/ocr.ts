@@ -46,7 +46,8 @@ export async function ocrBench({ report, work, startServer }: OcrFigures): Promi
   const images = join(work, 'ocr-pages');
   mkdirSync(join(storage, 'bench'), { recursive: true });
   mkdirSync(images, { recursive: true });
-  const specs = Array.from({ length: pages }, (_, p) => page(p, 30));
+  // 30 lines, or 3 at the test suite's small scale, where only the section's working is checked.
+  const specs = Array.from({ length: pages }, (_, p) => page(p, scaled(30, 3)));
   const pngs = specs.map(scanPng);
   const paths = pngs.map((png, p) => {
     const path = join(images, `page-${String(p + 1).padStart(3, '0')}.png`);
@@ -105,7 +106,7 @@ export async function ocrBench({ report, work, startServer }: OcrFigures): Promi
 }
 
 export async function ocrMemoryBench({ report, work, startServer }: OcrFigures): Promise<void> {
-  const pages = scaled(500, 4);
+  const pages = scaled(500, 2);
   const storage = join(work, 'ocr-memory-storage');
   mkdirSync(join(storage, 'bench'), { recursive: true });
   // Every page its own image (pdf.js would share one image used on every page); few lines each,
