@@ -13,12 +13,13 @@ export interface Raster {
 
 /**
  * How pages are rasterised for OCR. 300 dots per inch is what Tesseract is trained for on
- * ordinary body text; a larger page is rendered finer than MIN_DPI only if it fits MAX_PIXELS.
+ * ordinary body text; a page too large for `maxPixels` at that resolution is rendered coarser,
+ * down to `minDpi`, and refused beyond.
  */
 export const RASTER = {
   dpi: 300,
   minDpi: 150,
-  /** About an A2 sheet at 200 dpi; RGBA while rendering is 4 bytes a pixel (100 MB here). */
+  /** An A2 sheet at about 250 dpi; RGBA while rendering is 4 bytes a pixel (100 MB here). */
   maxPixels: 25_000_000,
   /** Longest side in pixels, well under the canvas's own limit (32,767). */
   maxSide: 20_000,
