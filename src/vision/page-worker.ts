@@ -55,8 +55,9 @@ async function handle(request: WorkerRequest): Promise<WorkerReply | undefined> 
     case 'count': {
       try {
         const file = await open(request.bytes, request.mimeType, request.source);
+        const count = pageCount(file);
         await close(file);
-        return { id: request.id, pageCount: pageCount(file) };
+        return { id: request.id, pageCount: count };
       } catch (error) {
         return { id: request.id, error: describe(error) };
       }
