@@ -121,8 +121,10 @@ export function visionClient(port: number): { annotate(object: string, out: stri
         (error, reply) => (error ? reject(error) : resolve(reply)),
       ),
     );
-    const { operation } = await operations.wait(name, timeoutMs);
-    if (!operation.done || operation.error) throw new Error(`annotation failed: ${JSON.stringify(operation.error)}`);
+    // One WaitOperation is capped by the server (60 s by default): wait again until done.
+    let { operation } = await operations.wait(name, timeoutMs);
+    while (!operation.done && performance.now() - t0 < timeoutMs) ({ operation } = await operations.wait(name, timeoutMs - (performance.now() - t0)));
+    if (!operation.done || operation.error) throw new Error(`annotation failed: ${operation.done ? JSON.stringify(operation.error) : `not done in ${timeoutMs} ms`}`);
     return performance.now() - t0;
   };
   return {

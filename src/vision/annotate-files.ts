@@ -1,12 +1,13 @@
 /**
  * The work of `google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles`: text detection on
- * PDF, TIFF and GIF files (a PDF's text layer where it has one, OCR elsewhere), written as Vision writes it (JSON shards of `batch_size` pages under each request's
- * output prefix), with Vision's OperationMetadata and AsyncBatchAnnotateFilesResponse. Pages are
- * parsed in worker threads (page-pool.ts); shards are assembled from their proto3 JSON.
+ * PDF, TIFF and GIF files (a PDF's text layer where it has one, OCR elsewhere), written as Vision
+ * writes it (JSON shards of `batch_size` pages under each request's output prefix), with Vision's
+ * OperationMetadata and AsyncBatchAnnotateFilesResponse. Pages are read in worker threads
+ * (page-pool.ts); shards are assembled from their proto3 JSON.
  * Built only on longrun's public embedding API, as any app would.
  */
 import { invalidArgument, type Longrun, type LongrunError } from '../index.js';
-import { ocrLanguageOf, OCR_LANGUAGES } from './ocr.js';
+import { ocrLanguageOf, OCR_LANGUAGES } from './languages.js';
 import { PagePool, type AnnotatedPage, type OcrSetting, type PoolDocument } from './page-pool.js';
 import { LIMITS, planOf, type AsyncBatchAnnotateFilesRequest, type FilePlan } from './request.js';
 import type { LocalStorage } from './storage.js';

@@ -8,26 +8,13 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createWorker, OEM, type Page, type Worker } from 'tesseract.js';
+import { OCR_LANGUAGES } from './languages.js';
 import type { Raster } from './raster.js';
-
-/** Vision's language hints (BCP-47) this server can read, with the Tesseract model of each. */
-export const OCR_LANGUAGES: Readonly<Record<string, string>> = { en: 'eng' };
 
 // `best_int`: the integer-quantised "best" LSTM model, the one tesseract.js uses by default; the
 // package's other folder adds the legacy engine's data, which LSTM_ONLY never reads.
 const MODELS = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
 const IDLE_MS = 30_000;
-
-/**
- * The language Tesseract should read for these hints, or the first hint it cannot honour.
- * Hints are matched on their primary subtag (en-GB reads as en); none means English.
- */
-export function ocrLanguageOf(hints: readonly string[]): { model: string } | { unsupported: string } {
-  for (const hint of hints) {
-    if (OCR_LANGUAGES[hint.toLowerCase().split(/[-_]/)[0]!] === undefined) return { unsupported: hint };
-  }
-  return { model: 'eng' };
-}
 
 export interface Recognized {
   /** Tesseract's page: blocks, paragraphs, lines, words and symbols with pixel boxes; confidences 0-100. */
