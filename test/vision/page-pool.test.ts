@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type * as Utif from 'utif2';
 import { PagePool } from '../../src/vision/page-pool.js';
-import { makeTiff, renderScan } from './scans.js';
+import { makePdf } from './fixtures.js';
 
 const UTIF = createRequire(import.meta.url)('utif2') as typeof Utif;
 
@@ -31,9 +31,9 @@ describe('Vision page pool', { timeout: 120_000 }, () => {
     assert.deepEqual(stuck.context, { uri: 'gs://docs/endless.tiff', pageNumber: 1 });
     endless.close();
 
-    // The stuck thread was ended; the next document is read by a fresh one (which starts its OCR
-    // engine within the limit, even on a loaded machine).
-    const good = await pool.open(makeTiff([renderScan([{ text: 'After the timeout', x: 60, y: 200 }])]), 'gs://docs/good.tiff', 'image/tiff', { model: 'eng' });
+    // The stuck thread was ended; the next document is read by a fresh one. A text-layer page, so
+    // that starting an OCR engine on a loaded machine cannot run into the (short) limit.
+    const good = await pool.open(await makePdf([[{ text: 'After the timeout', x: 72, y: 72 }]]), 'gs://docs/good.pdf', 'application/pdf', { model: 'eng' });
     const page = JSON.parse(Buffer.from((await good.annotate(1)).json).toString('utf8')) as { fullTextAnnotation: { text: string } };
     assert.equal(page.fullTextAnnotation?.text, 'After the timeout\n', JSON.stringify(page));
     good.close();
