@@ -107,6 +107,19 @@ describe('README first minutes', { timeout: 180_000 }, () => {
       assert.match(stderr, new RegExp(`${name}: DONE`), 'longrun wait showed progress on stderr');
       assert.match(stdout, /^output-1-to-2\.json$/m, 'ls shows the shard');
       assert.match(stdout, /^Hello from longrun\nThis page has two lines of text\.\nSecond page\nText detection reads every page\.$/m, 'the text of both pages');
+
+      // Then the scanned page, in the same checkout and against the same server.
+      const scanBlock = /<!-- first-minutes-scan -->\s*```sh\n([\s\S]*?)```/.exec(readme);
+      assert.ok(scanBlock, 'the README has the scanned-page block');
+      const scan = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile('sh', ['-e', '-c', scanBlock[1]!.replaceAll('localhost:50051', address)], { cwd: dir.path, timeout: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } }, (error, out, err) =>
+          error ? reject(new Error(`${error.message}\n${out}\n${err}`)) : resolve({ stdout: out, stderr: err }),
+        ),
+      );
+      const scanName = /"name": "(operations\/[\w-]{27})"/.exec(scan.stdout)?.[1];
+      assert.ok(scanName, `buf curl printed the new operation: ${scan.stdout}`);
+      assert.match(scan.stderr, new RegExp(`${scanName}: DONE`));
+      assert.match(scan.stdout, /^A scanned page, read by OCR\.\nInvoice 2041: 3 items, total 120\.50$/m, 'the text read from the scan');
     } finally {
       await server.kill();
       dir.remove();

@@ -18,6 +18,7 @@ import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
 import { listBench } from './list.js';
 import { peersBench } from './peers.js';
+import { ocrBench, ocrMemoryBench } from './ocr.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
 import { watchBench } from './watch.js';
@@ -481,7 +482,16 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         return { port: await server.port, stop: () => server.stop() };
       },
     }),
+  ocr: () => ocrBench({ report, work, startServer: visionServer('ocr.db') }),
+  'ocr-memory': () => ocrMemoryBench({ report, work, startServer: visionServer('ocr-memory.db') }),
 };
+
+function visionServer(database: string) {
+  return async (storage: string) => {
+    const server = ServerProcess.start(['vision', join(work, database), storage]);
+    return { port: await server.port, pid: server.child.pid!, stop: () => server.stop() };
+  };
+}
 
 try {
   const chosen = process.argv.slice(2);

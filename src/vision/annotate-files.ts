@@ -1,12 +1,14 @@
 /**
  * The work of `google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles`: text detection on
- * PDF files, written as Vision writes it (JSON shards of `batch_size` pages under each request's
- * output prefix), with Vision's OperationMetadata and AsyncBatchAnnotateFilesResponse. Pages are
- * parsed in worker threads (page-pool.ts); shards are assembled from their proto3 JSON.
+ * PDF, TIFF and GIF files (a PDF's text layer where it has one, OCR elsewhere), written as Vision
+ * writes it (JSON shards of `batch_size` pages under each request's output prefix), with Vision's
+ * OperationMetadata and AsyncBatchAnnotateFilesResponse. Pages are read in worker threads
+ * (page-pool.ts); shards are assembled from their proto3 JSON.
  * Built only on longrun's public embedding API, as any app would.
  */
 import { invalidArgument, type Longrun, type LongrunError } from '../index.js';
-import { PagePool, type AnnotatedPage, type PoolDocument } from './page-pool.js';
+import { ocrLanguageOf, OCR_LANGUAGES } from './languages.js';
+import { PagePool, type AnnotatedPage, type OcrSetting, type PoolDocument } from './page-pool.js';
 import { LIMITS, planOf, type AsyncBatchAnnotateFilesRequest, type FilePlan } from './request.js';
 import type { LocalStorage } from './storage.js';
 
@@ -87,7 +89,7 @@ export function addAsyncBatchAnnotateFiles(longrun: Longrun, storage: LocalStora
         let pages = 0;
         for (const plan of plans) {
           pages += await readFile(plan, storage)
-            .then(({ bytes, source }) => pool.pageCount(bytes, source))
+            .then(({ bytes, source }) => pool.pageCount(bytes, source, plan.mimeType))
             .catch(() => 0);
         }
         if (pages > LIMITS.pages) throw tooManyPages(pages);
@@ -115,7 +117,15 @@ async function openAll(plans: readonly FilePlan[], storage: LocalStorage, pool: 
 
 async function openFile(plan: FilePlan, storage: LocalStorage, pool: PagePool): Promise<OpenFile> {
   const { bytes, source } = await readFile(plan, storage);
-  return { plan, document: await pool.open(bytes, source) };
+  return { plan, document: await pool.open(bytes, source, plan.mimeType, ocrSettingOf(plan)) };
+}
+
+/** A hint OCR cannot honour fails the pages that need OCR, each in its response, not the file. */
+function ocrSettingOf(plan: FilePlan): OcrSetting {
+  const language = ocrLanguageOf(plan.languageHints);
+  if ('model' in language) return language;
+  const field = `requests[${plan.index}].image_context.language_hints`;
+  return { refused: `${field}: "${language.unsupported}" is not a language this server recognises (it reads: ${Object.keys(OCR_LANGUAGES).join(', ')})` };
 }
 
 async function readFile(plan: FilePlan, storage: LocalStorage): Promise<{ bytes: Uint8Array; source: string }> {

@@ -15,7 +15,7 @@ export interface PageLayout {
   words: number;
 }
 
-type BreakType = 'SPACE' | 'EOL_SURE_SPACE' | 'LINE_BREAK';
+export type BreakType = 'SPACE' | 'EOL_SURE_SPACE' | 'LINE_BREAK';
 
 // Gaps between lines, as fractions of the font size: normal leading leaves about 0.2 between one
 // line's descent and the next one's ascent.
@@ -184,8 +184,8 @@ function boxOf(line: Line, start: number, end: number): Box {
   return box;
 }
 
-/** Corners clockwise from the top left, as fractions of the page. */
-function polygonJson(box: Box, width: number, height: number): string {
+/** Corners clockwise from the top left, as fractions of the page (also used for OCR'd pages). */
+export function polygonJson(box: Box, width: number, height: number): string {
   const [left, top, right, bottom] = [fraction(box.left / width), fraction(box.top / height), fraction(box.right / width), fraction(box.bottom / height)];
   return `{"normalizedVertices":[{"x":${left},"y":${top}},{"x":${right},"y":${top}},{"x":${right},"y":${bottom}},{"x":${left},"y":${bottom}}]}`;
 }

@@ -1,10 +1,12 @@
 /**
  * The text layer of a PDF, page by page, through pdf.js (pdfjs-dist): each run of text with its
  * box in page points, origin at the top left, as the page is displayed (rotation and crop box
- * applied).
+ * applied). Pages without one are rendered by pdf.js on a canvas (@napi-rs/canvas) for OCR.
  */
+import { createCanvas, type Canvas } from '@napi-rs/canvas';
 import type { PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { TextItem } from 'pdfjs-dist/types/src/display/api.js';
+import { PageTooLargeError, RASTER, rasterFromRgba, type Raster } from './raster.js';
 
 // pdf.js's legacy build, the one that runs on Node 20, installs core-js polyfills as it loads. One
 // replaces V8's Array.prototype.push with a JavaScript one, for a corner case (arrays whose length
@@ -90,9 +92,48 @@ export class PdfFile {
     }
   }
 
+  /**
+   * Page `number` rendered for OCR, at RASTER.dpi, or finer on a page too large for that (down to
+   * RASTER.minDpi); throws PageTooLargeError beyond. `dpi` is the resolution used.
+   */
+  async render(number: number): Promise<Raster & { dpi: number }> {
+    const page = await this.document.getPage(number);
+    try {
+      const { width, height } = page.getViewport({ scale: 1 });
+      const fit = Math.min(Math.sqrt(RASTER.maxPixels / (width * height)), RASTER.maxSide / Math.max(width, height)) * 72;
+      const dpi = Math.min(RASTER.dpi, Math.floor(fit));
+      if (dpi < RASTER.minDpi) {
+        throw new PageTooLargeError(
+          `Page ${number} is ${Math.round(width / 72)}x${Math.round(height / 72)} inches; recognising it at ${RASTER.minDpi} dpi would exceed ${RASTER.maxPixels} pixels`,
+        );
+      }
+      const viewport = page.getViewport({ scale: dpi / 72 });
+      const canvas = canvasOf(Math.ceil(viewport.width), Math.ceil(viewport.height));
+      const context = canvas.getContext('2d');
+      // pdf.js's types are the DOM's; @napi-rs/canvas implements the same interface.
+      await page.render({ canvas: canvas as never, canvasContext: context as never, viewport }).promise;
+      const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+      return { ...rasterFromRgba(data, canvas.width, canvas.height), dpi };
+    } finally {
+      page.cleanup();
+    }
+  }
+
   async close(): Promise<void> {
     await this.document.destroy();
   }
+}
+
+// One canvas per thread, resized for each page: its pixels live outside the JavaScript heap, where
+// the garbage collector would not notice a page's worth of them left behind by each render.
+let canvas: Canvas | undefined;
+
+function canvasOf(width: number, height: number): Canvas {
+  canvas ??= createCanvas(width, height);
+  // Setting a size allocates a blank surface of that size, even if it is the same as before.
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
 }
 
 function toRun(item: TextItem, toViewport: (x: number, y: number) => [number, number]): TextRun | undefined {

@@ -14,6 +14,7 @@ export interface AsyncBatchAnnotateFilesRequest {
 export interface AsyncAnnotateFileRequest {
   inputConfig: { gcsSource: { uri: string } | null; content: Uint8Array; mimeType: string } | null;
   features: { type: string; maxResults: number; model: string }[];
+  imageContext: { languageHints: string[] } | null;
   outputConfig: { gcsDestination: { uri: string } | null; batchSize: number } | null;
 }
 
@@ -26,7 +27,8 @@ export const LIMITS = {
   maxBatchSize: 100,
 } as const;
 
-export const SUPPORTED_MIME_TYPES = ['application/pdf'];
+// As Vision's files API: PDF, and TIFF and GIF images (every page or frame of them).
+export const SUPPORTED_MIME_TYPES = ['application/pdf', 'image/tiff', 'image/gif'];
 const TEXT_FEATURES = new Set(['TEXT_DETECTION', 'DOCUMENT_TEXT_DETECTION']);
 
 export interface FilePlan {
@@ -39,6 +41,8 @@ export interface FilePlan {
   /** Output prefix, gs://BUCKET/PREFIX. */
   destination: string;
   batchSize: number;
+  /** imageContext.languageHints, for the pages read by OCR. */
+  languageHints: string[];
 }
 
 /** Checks everything that can be checked without reading the inputs. */
@@ -78,6 +82,7 @@ export function planOf(request: AsyncBatchAnnotateFilesRequest, storage: LocalSt
     if (batchSize < 1 || batchSize > LIMITS.maxBatchSize) {
       throw invalidArgument(at('output_config.batch_size'), `must be between 1 and ${LIMITS.maxBatchSize} (0 means ${LIMITS.defaultBatchSize})`);
     }
-    return { index, uri: uri === '' ? undefined : uri, content: hasContent ? input.content : undefined, mimeType: input.mimeType, destination, batchSize };
+    const languageHints = file.imageContext?.languageHints ?? [];
+    return { index, uri: uri === '' ? undefined : uri, content: hasContent ? input.content : undefined, mimeType: input.mimeType, destination, batchSize, languageHints };
   });
 }

@@ -82,10 +82,11 @@ export async function startVisionServer(options: TestServerOptions = {}): Promis
 export const ASYNC_BATCH_ANNOTATE_FILES = '/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles';
 
 /** One file's AsyncAnnotateFileRequest (camelCase, as a generated Node client sends it). */
-export function fileRequest(input: string, output: string, extra: { batchSize?: number; feature?: string } = {}) {
+export function fileRequest(input: string, output: string, extra: { batchSize?: number; feature?: string; mimeType?: string; languageHints?: string[] } = {}) {
   return {
-    inputConfig: { gcsSource: { uri: input }, mimeType: 'application/pdf' },
+    inputConfig: { gcsSource: { uri: input }, mimeType: extra.mimeType ?? 'application/pdf' },
     features: [{ type: extra.feature ?? 'DOCUMENT_TEXT_DETECTION' }],
+    ...(extra.languageHints === undefined ? {} : { imageContext: { languageHints: extra.languageHints } }),
     outputConfig: { gcsDestination: { uri: output }, batchSize: extra.batchSize ?? 0 },
   };
 }
