@@ -111,11 +111,8 @@ describe('README first minutes', { timeout: 180_000 }, () => {
       // Then the scanned page, in the same checkout and against the same server.
       const scanBlock = /<!-- first-minutes-scan -->\s*```sh\n([\s\S]*?)```/.exec(readme);
       assert.ok(scanBlock, 'the README has the scanned-page block');
-      const scan = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-        execFile('sh', ['-e', '-c', scanBlock[1]!.replaceAll('localhost:50051', address)], { cwd: dir.path, timeout: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } }, (error, out, err) =>
-          error ? reject(new Error(`${error.message}\n${out}\n${err}`)) : resolve({ stdout: out, stderr: err }),
-        ),
-      );
+      const scan = await runChild('sh', ['-e', '-c', scanBlock[1]!.replaceAll('localhost:50051', address)], { cwd: dir.path, timeoutMs: 90_000, env: { ...process.env, LONGRUN_ADDRESS: address } });
+      assert.equal(scan.code, 0, `${scan.stdout}\n${scan.stderr}\nserver:\n${server.output()}`);
       const scanName = /"name": "(operations\/[\w-]{27})"/.exec(scan.stdout)?.[1];
       assert.ok(scanName, `buf curl printed the new operation: ${scan.stdout}`);
       assert.match(scan.stderr, new RegExp(`${scanName}: DONE`));
