@@ -70,7 +70,7 @@ export function timelineOf(record: OperationRecord, now: number): TimelineEvent[
     events.push({ at: iso(dueSince), what: `${why}, waiting for a runner or its concurrency key` });
   } else {
     // Running: the claim wrote updateTime, and so does every progress report since.
-    const percent = record.updateTime > record.createTime ? `, ${record.progressPercent}% at the last update` : '';
+    const percent = record.progressPercent > 0 ? `, ${record.progressPercent}% at the last update` : '';
     events.push({ at: iso(record.updateTime), what: `${of(record.attempt)} running${percent}` });
   }
   if (record.cancelRequested) events.push({ at: iso(record.updateTime), by: true, what: 'cancellation requested' });
