@@ -4,7 +4,8 @@
  * summaries with method, state, progress and times, which an AIP-151 Operation does not carry) and
  * `/console/api/operation?name=` (one operation with its timeline). Both go through the same
  * service, authentication and tenancy as the RPCs; everything else (cancel, delete, the live
- * stream) the pages do through the public REST routes.
+ * stream) the pages do through the public REST routes. Also the icon (an SVG, at `/favicon.ico`
+ * too), and a page saying "not found" for any other path under `/console/`.
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
