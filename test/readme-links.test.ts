@@ -95,6 +95,15 @@ describe('the README and docs/', { timeout: 60_000 }, () => {
     });
   }
 
+  it('docs/dependencies.md says what every dependency of package.json is for', () => {
+    const manifest = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const page = read('docs/dependencies.md');
+    for (const name of Object.keys(manifest.dependencies)) assert.ok(page.includes(`| \`${name}\` |`), `a row for ${name}`);
+    for (const name of Object.keys(manifest.devDependencies)) {
+      assert.ok(page.includes(`\`${name}\``) || (name.startsWith('@types/') && page.includes('`@types/*`')), `a dev: row for ${name}`);
+    }
+  });
+
   it('the anchors are GitHub\'s', () => {
     const anchors = anchorsOf('# Over HTTP: the REST form\n## 202 Accepted and Retry-After\n### `--db` (PostgreSQL)\n## Limits\n## Limits\n```sh\n# a comment\n```\n');
     assert.deepEqual([...anchors], ['over-http-the-rest-form', '202-accepted-and-retry-after', '--db-postgresql', 'limits', 'limits-1']);
