@@ -356,8 +356,7 @@ describe('docs/rest-arm.md: the curl example', { timeout: 180_000 }, () => {
       assertArmShape(done, out[0]!.slice('polling '.length));
       assert.equal(out.length, 2);
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });
