@@ -3,30 +3,25 @@
  * AnswerStyle), or as `Prefer` asks (`respond-async`, `wait=N`).
  */
 import { answerStyleOf } from '../domain/operation.js';
-import { policiesFromHeaders } from '../operations/create-options.js';
 import { operationJson } from '../protos/operation-json.js';
-import { asyncAnswerHeaders, linkHeaders, progressHeaders } from './async-answer.js';
+import { IDEMPOTENCY_KEY_HEADER, progressHeaders } from '../protocol/headers.js';
+import { asyncAnswerHeaders, linkHeaders } from './async-answer.js';
 import { sendJson } from './answer.js';
-import { baseUrl, headerOf } from './incoming.js';
+import { baseUrl } from './incoming.js';
 import { parsePrefer } from './prefer.js';
 import type { RouteCall, RouteParts } from './route-call.js';
 
-export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
-/** Where the operation's end is POSTed (completion callbacks); named as sent in errors. */
+export { IDEMPOTENCY_KEY_HEADER };
+/** Where the operation's end is POSTed (completion callbacks), spelled as HTTP clients send it: errors name it so. */
 export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
 
 /** Answers the call; returns the name of the operation created (or found by its idempotency key). */
 export async function answerCreate(parts: RouteParts, call: RouteCall): Promise<string> {
   const { service } = parts;
   const { route, request, caller, res } = call;
-  const key = headerOf(call.req, IDEMPOTENCY_KEY_HEADER);
-  const callbackUrl = headerOf(call.req, CALLBACK_URL_HEADER.toLowerCase());
   const prefer = parsePrefer(call.req.headers['prefer']);
-  const policies = policiesFromHeaders((header) => headerOf(call.req, header));
   let record = await service.create(route.rpc, request, caller, {
-    policies,
-    ...(key !== undefined && { idempotencyKey: key }),
-    ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
+    ...call.context.createOptions(CALLBACK_URL_HEADER),
     ...(prefer.respondAsync && { answerStyle: 'async' as const }),
   });
   const applied: string[] = [];

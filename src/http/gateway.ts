@@ -18,6 +18,7 @@ import type { AnswerStyle } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { CallContext } from '../protocol/call.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { sendError, sendJson, sendText } from './answer.js';
@@ -66,7 +67,6 @@ export interface GatewayOptions extends BrowserSafetyOptions {
  */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './create-route.js';
-export { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -122,7 +122,6 @@ export class Gateway {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
@@ -168,34 +167,29 @@ export class Gateway {
       sendText(res, 200, this.openapi, {});
       return;
     }
-    let caller: Caller | undefined;
-    let operation: string | undefined;
+    const context = new CallContext(route.rpc, (name) => headerOf(req, name));
+    context.observe(this.parts.telemetry);
     let code: number = Code.OK;
     try {
-      caller = this.authenticate(req);
+      const caller = this.authenticate(req);
+      context.principal = caller.principal;
       const body = route.body === '' ? (req.resume(), undefined) : await readBody(req, this.maxBodyBytes);
       const bindings = new Map<string, string>();
       for (const [field, raw] of match.bindings) bindings.set(field, decodePathValue(raw, field));
-      operation = bindings.get('name');
+      context.operation = bindings.get('name');
       const message = this.parts.codec.message(route.requestType);
       if (message === undefined) throw new Error(`request type ${route.requestType} is not in the descriptor sets`);
       const json = requestJson(message, { pathBindings: bindings, query, body, bodyField: route.body });
       const bytes = this.parts.codec.fromJson(route.requestType, json, 'request');
       const request = this.parts.registry.decode<Record<string, unknown>>(route.requestType, bytes);
-      const call: RouteCall = { req, res, route, caller, request, enumAsInteger: wantsIntegerEnums(query) };
-      if (route.action === 'create') operation = await answerCreate(this.routeParts, call);
+      const call: RouteCall = { req, res, route, caller, context, request, enumAsInteger: wantsIntegerEnums(query) };
+      if (route.action === 'create') context.operation = await answerCreate(this.routeParts, call);
       else await this.operationsRoutes.answer(call);
     } catch (error) {
       const failure = sendError(res, this.parts.logger, error, route.template.source, {}, route.action === 'status-cancel' ? statusCancelOverride(error) : undefined);
       code = failure;
     } finally {
-      this.parts.telemetry.rpc({
-        method: route.rpc,
-        code,
-        durationMs: performance.now() - started,
-        ...(caller !== undefined && { principal: caller.principal }),
-        ...(operation !== undefined && { operation }),
-      });
+      context.end(code);
     }
   }
 

@@ -8,6 +8,7 @@ import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-statu
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
 import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
+import { durationToMs, type DurationLike } from '../protocol/time.js';
 import { armStatusPath, pollHeaders } from './async-answer.js';
 import { sendJson } from './answer.js';
 import { EVENT_STREAM_HEADERS, streamWatch } from './events.js';
@@ -32,7 +33,7 @@ export class OperationsRoutes {
       case 'wait': {
         const client = new AbortController();
         res.once('close', () => client.abort());
-        const record = await service.wait(name, durationMs(request['timeout']), client.signal, caller);
+        const record = await service.wait(name, durationToMs(request['timeout'] as DurationLike | undefined), client.signal, caller);
         sendJson(res, 200, this.operationJson(record, call), this.pollHeaders(record));
         return;
       }
@@ -122,12 +123,6 @@ export class OperationsRoutes {
 /** The status monitor's cancel answers 409 Conflict when the operation is already done. */
 export function statusCancelOverride(error: unknown): number | undefined {
   return error instanceof LongrunError && error.reason === 'OPERATION_ALREADY_DONE' ? 409 : undefined;
-}
-
-function durationMs(duration: unknown): number | undefined {
-  if (duration === null || typeof duration !== 'object') return undefined;
-  const { seconds, nanos } = duration as { seconds?: string | number; nanos?: number };
-  return Number(seconds ?? 0) * 1000 + Math.floor((nanos ?? 0) / 1e6);
 }
 
 /** longrun.v1.WatchOperationResponse as proto3 JSON, its operation written as every other one is. */

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../log.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import type { CallContext } from '../protocol/call.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { Route } from './routes.js';
 
@@ -11,6 +12,8 @@ export interface RouteCall {
   res: ServerResponse;
   route: Route;
   caller: Caller;
+  /** What the headers ask for, and the call's record. */
+  context: CallContext;
   /** The request message, decoded from the path, query and body. */
   request: Record<string, unknown>;
   enumAsInteger: boolean;
