@@ -8,7 +8,8 @@ import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-statu
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
 import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
-import { durationToMs, type DurationLike } from '../protocol/time.js';
+import { durationToMs, timestampParts, type DurationLike } from '../protocol/time.js';
+import { watchStateOf, type WatchState } from '../protocol/watch.js';
 import { armStatusPath, pollHeaders } from './async-answer.js';
 import { sendJson } from './answer.js';
 import { EVENT_STREAM_HEADERS, streamWatch } from './events.js';
@@ -49,7 +50,7 @@ export class OperationsRoutes {
         const toJson = (record: OperationRecord) => {
           let json = cache.get(record);
           if (json === undefined) {
-            json = JSON.stringify(watchJson(this.parts.codec, record, { enumAsInteger: call.enumAsInteger }));
+            json = JSON.stringify(watchJson(this.parts.codec, watchStateOf(record, this.parts.clock.now()), { enumAsInteger: call.enumAsInteger }));
             cache.set(record, json);
           }
           return json;
@@ -125,11 +126,18 @@ export function statusCancelOverride(error: unknown): number | undefined {
   return error instanceof LongrunError && error.reason === 'OPERATION_ALREADY_DONE' ? 409 : undefined;
 }
 
-/** longrun.v1.WatchOperationResponse as proto3 JSON, its operation written as every other one is. */
-function watchJson(codec: JsonCodec, record: OperationRecord, options: ToJsonOptions): JsonValue {
-  const init: Record<string, unknown> = { progressPercent: record.progressPercent };
-  if (record.estimatedCompletion !== undefined && !record.done) {
-    init['estimatedCompletionTime'] = { seconds: BigInt(Math.floor(record.estimatedCompletion / 1000)), nanos: (record.estimatedCompletion % 1000) * 1e6 };
-  }
-  return { operation: operationJson(codec, record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };
+/** longrun.v1.WatchOperationResponse as proto3 JSON (the fields gRPC's message has), its operation written as every other one is. */
+function watchJson(codec: JsonCodec, state: WatchState, options: ToJsonOptions): JsonValue {
+  const init: Record<string, unknown> = { progressPercent: state.progressPercent, attempt: state.attempt };
+  if (state.estimatedCompletion !== undefined) init['estimatedCompletionTime'] = timestamp(state.estimatedCompletion);
+  if (state.waitingReason !== undefined) init['waitingReason'] = state.waitingReason;
+  if (state.estimatedStart !== undefined) init['estimatedStartTime'] = timestamp(state.estimatedStart);
+  if (state.lastError !== undefined) init['lastError'] = state.lastError;
+  return { operation: operationJson(codec, state.record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };
+}
+
+/** @bufbuild/protobuf takes an int64 as a bigint. */
+function timestamp(ms: number): { seconds: bigint; nanos: number } {
+  const { seconds, nanos } = timestampParts(ms);
+  return { seconds: BigInt(seconds), nanos };
 }
