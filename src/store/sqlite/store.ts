@@ -162,6 +162,10 @@ export class SqliteOperationStore implements OperationStore {
 
   async get(name: string, now: number): Promise<OperationRecord | undefined> {
     return this.read(() => {
+      // A done operation changes no more; the contract lets it be served from the cache until the
+      // feed (its watch timer) tells of its deletion, so a poll of one skips PRAGMA data_version.
+      const done = this.recentReads.get(name);
+      if (done?.done) return done.expireTime !== undefined && done.expireTime <= now ? undefined : done;
       this.changes.catchUp();
       let record = this.recentReads.get(name);
       if (record === undefined) {
