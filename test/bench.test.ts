@@ -37,6 +37,11 @@ describe('npm run bench', { timeout: 300_000 }, () => {
       /^(peers, BullMQ [\d.]+: end to end [\d,]+\/s|peers: BullMQ absent: no Redis at )/m,
       /^peers ratio, longrun SQLite createMany end to end against the best of pg-boss [\d.]+.*: \d[\d.]* of its end-to-end rate .* \d[\d.]* of its processing-alone rate/m,
       /^peers ratio, longrun PostgreSQL createMany end to end against the best of pg-boss [\d.]+ and graphile-worker [\d.]+: \d/m,
+      ...['SQLite', 'PostgreSQL'].flatMap((backend) => [
+        new RegExp(`^claims ${backend}, empty queue: create-to-start p50 [\\d.]+ ms, p99 [\\d.]+ ms .* store claim p50`, 'm'),
+        new RegExp(`^claims ${backend}, [\\d,]+ queued, the due tenth running .* p99 ratio \\d`, 'm'),
+        new RegExp(`^claims ${backend}, [\\d,]+ queued, only future start times left: .* p99 ratio \\d`, 'm'),
+      ]),
       /^PostgreSQL cross-process wake .* p99 \d/m,
       /^PostgreSQL cross-process cancel .* p99 \d/m,
       /^PostgreSQL GetOperation server CPU, 16 in flight: .* ratio \d/m,

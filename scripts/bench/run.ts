@@ -16,6 +16,7 @@ import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
+import { claimsBench } from './claims.js';
 import { listBench } from './list.js';
 import { peersBench } from './peers.js';
 import { ocrBench, ocrMemoryBench } from './ocr.js';
@@ -482,6 +483,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         return { port: await server.port, stop: () => server.stop() };
       },
     }),
+  claims: () => claimsBench({ report, work }),
   ocr: () => ocrBench({ report, work, startServer: visionServer('ocr.db') }),
   'ocr-memory': () => ocrMemoryBench({ report, work, startServer: visionServer('ocr-memory.db') }),
 };

@@ -73,7 +73,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     now: NOW_MS,
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
-    claimIndexHint: '',
+    indexHint: () => '',
     keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
   };
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
@@ -154,7 +154,9 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
     // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
     // At most one per concurrency key (../sql/policies.ts); the unique running_key index settles races.
-    claim: compile(`WITH picked AS (${claimCandidates(POLICY, 'FOR UPDATE SKIP LOCKED')}),
+    claim: compile(`WITH ready AS (${claimCandidates(POLICY, 'ready', 'FOR UPDATE SKIP LOCKED')}),
+      due AS (${claimCandidates(POLICY, 'scheduled', 'FOR UPDATE SKIP LOCKED')}),
+      picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),
       chosen AS (${onePerKey('picked')}),
       u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
           attempt = o.attempt + 1, update_time = @now, running_key = o.concurrency_key
