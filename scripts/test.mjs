@@ -52,6 +52,7 @@ const SERIAL = [
   /\/hostile\/fuzz\.test\.js$/, // memory growth of a server under fuzzing
   /\/faults\//, // crashes and a full disk, with timing
   /\/multiprocess\//, // leases and fencing across processes, with timing
+  /\/runner\/heartbeat\.test\.js$/, // a 400 ms lease renewed every third of it
   /\/cli\/client\.test\.js$/, // progress redrawn on a terminal while a 2.5 s operation runs
   /\/watch\//, // watch latency and caps of a few hundred ms
   /\/postgres\/watch\.test\.js$/,

@@ -47,6 +47,25 @@ export function httpAddressOf(server: ServerProcess, ms = 30_000): Promise<strin
   );
 }
 
+/** Resolves with the first line of `server`'s stderr (its log) that `pattern` matches, woken by its output; fails after `ms`. */
+export function logLineOf(server: ServerProcess, pattern: RegExp, what: string, ms = 30_000): Promise<string> {
+  const found = () => server.stderr().split('\n').find((line) => pattern.test(line));
+  return within(
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const line = found();
+        if (line === undefined) return;
+        server.child.stderr!.off('data', check);
+        resolve(line);
+      };
+      server.child.stderr!.on('data', check);
+      check();
+    }),
+    `${what} (in its log)`,
+    ms,
+  );
+}
+
 /** Beside a SQLite file; for a database URL, a fresh temp folder (never ./data/storage of the checkout). */
 function storageRootFor(database: string): string {
   return /^postgres(ql)?:\/\//.test(database) ? mkdtempSync(join(tmpdir(), 'longrun-storage-')) : join(dirname(database), 'storage');

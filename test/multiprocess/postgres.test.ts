@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { BUNDLED_PROTO_FILES } from '../../src/app.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
-import { spawnRunner, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { logLineOf, spawnRunner, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { scrape, valueOf } from '../helpers/prometheus.js';
 import { stopTestPostgres, testPostgres, type TestDatabase, type TestPostgres } from '../helpers/postgres.js';
 import { GenericCaller } from '../helpers/server.js';
@@ -172,9 +172,10 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
     assert.equal(response.attempt, 2, 'D finished it as attempt 2');
     const finished = await row(name);
     c.child.kill('SIGCONT');
-    // C wakes up mid-handler with a lost lease: whatever it writes must not land. Give it the rest
-    // of its sleep and a heartbeat to try.
-    await sleep(2500);
+    // C wakes up mid-handler with a lost lease and tries to write (a heartbeat, progress, its
+    // outcome): the store refuses, and C says so. Its line is the evidence that it tried.
+    const refused = JSON.parse(await logLineOf(c, /lease lost; outcome discarded/, 'the paused runner to find its lease lost', 20_000)) as Record<string, unknown>;
+    assert.deepEqual([refused['operation'], refused['attempt']], [name, 1], 'C tried to write attempt 1 of this operation');
     assert.deepEqual(await row(name), finished, "the paused runner's late writes were fenced off");
     await c.stop('SIGKILL');
 
