@@ -7,15 +7,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { checkout, REPO_ROOT } from './helpers/checkout.js';
+import { checkout } from './helpers/checkout.js';
 import { runChild } from './helpers/children.js';
+import { blockOf } from './helpers/doc-blocks.js';
 import { CLI, spawnServer } from './helpers/process.js';
-
-function blockOf(page: string, marker: string): string {
-  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readFileSync(`${REPO_ROOT}${page}`, 'utf8'));
-  assert.ok(block, `${page} has the ${marker} block`);
-  return block[1]!;
-}
 
 describe('docs/ command blocks', { timeout: 240_000 }, () => {
   it('docs/grpc-cli.md: the longrun command gets, cancels, waits for, lists and deletes an operation', { timeout: 120_000 }, async () => {
