@@ -1,21 +1,24 @@
 /**
- * The TLS and scaling-out blocks of docs/operating.md, run as written in a checkout. Only ports and
+ * The TLS, scaling-out and copy-store blocks of docs/operating.md, run as written in a checkout. Only ports and
  * the database change: free ports (LONGRUN_PORT / LONGRUN_HTTP_PORT, `--port 0`) instead of 50051 and
  * 8080, and a fresh PostgreSQL database (test/helpers/postgres.ts) instead of postgres://longrun@db/longrun.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { createLongrun } from '../src/app.js';
+import { addSleeper, SLEEP_METHOD } from '../src/sleeper/sleeper.js';
 import { bufCurl } from './helpers/buf-curl.js';
 import { clientCertificate, makeCa, serverCertificate } from './helpers/certificates.js';
 import { checkout } from './helpers/checkout.js';
 import { runChild, spawnChild, type Child } from './helpers/children.js';
 import { blockOf, jsonDocuments } from './helpers/doc-blocks.js';
 import { stopTestPostgres, testPostgres } from './helpers/postgres.js';
+import { silentLogger } from './helpers/server.js';
 
 const QUIET = { LONGRUN_LOG_LEVEL: 'warn' };
 
-describe('docs/operating.md: TLS and scaling out', { timeout: 240_000, concurrency: true }, () => {
+describe('docs/operating.md: TLS, scaling out and copy-store', { timeout: 240_000, concurrency: true }, () => {
   after(() => stopTestPostgres());
 
   it('tls-serve and tls-clients: buf curl and longrun list as alice, over TLS with her certificate and token', { timeout: 180_000 }, async (t) => {
@@ -95,6 +98,41 @@ describe('docs/operating.md: TLS and scaling out', { timeout: 240_000, concurren
       await roundTrip();
     } finally {
       await Promise.all(children.map((child) => child.kill()));
+      dir.remove();
+      await database.drop();
+    }
+  });
+
+  it('copy-store: a stopped server\'s ./data/longrun.db is copied to PostgreSQL, names and results intact', { timeout: 180_000 }, async () => {
+    const database = await (await testPostgres()).freshDatabase();
+    const dir = checkout();
+    try {
+      // What `npm start` left in the checkout: ./data/longrun.db with a done operation and a pending one.
+      mkdirSync(dir.file('data'));
+      const before = await createLongrun({ databasePath: dir.file('data/longrun.db'), logger: silentLogger, pollMs: 20 });
+      addSleeper(before);
+      before.start();
+      const done = await before.create(SLEEP_METHOD, { duration: { seconds: 0, nanos: 0 }, steps: 1 });
+      assert.equal((await before.wait(done.name, 30_000)).done, true);
+      const pending = await before.create(SLEEP_METHOD, { duration: { seconds: 3600, nanos: 0 }, steps: 1 }, { startTime: new Date(Date.now() + 3_600_000) });
+      await before.close(100);
+
+      const script = blockOf('docs/operating.md', 'copy-store').replaceAll('postgres://longrun@db/longrun', database.url);
+      const run = await runChild('sh', ['-e', '-c', script], { cwd: dir.path, timeoutMs: 60_000 });
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /^copied 2 of 2 operations/m);
+
+      const after = await createLongrun({ databasePath: database.url, logger: silentLogger, runner: false });
+      try {
+        addSleeper(after);
+        const read = await after.get(done.name);
+        assert.equal(read.done, true, 'the done operation, by its old name');
+        assert.equal(read.response?.typeUrl, 'type.googleapis.com/longrun.testing.v1.SleepResponse');
+        assert.equal((await after.get(pending.name)).done, false, 'the pending one, still to run');
+      } finally {
+        await after.close(100);
+      }
+    } finally {
       dir.remove();
       await database.drop();
     }
