@@ -1,7 +1,7 @@
 /**
  * Command blocks of docs/ pages, run as written (the README's own are in test/readme*.test.ts, the
- * ARM walk-through in test/http/azure-arm.test.ts): the `longrun` command's tour in docs/grpc-cli.md
- * and the token file of docs/operating.md.
+ * ARM walk-through in test/http/azure-arm.test.ts, the other pages' in test/docs-*.test.ts): the
+ * `longrun` command's tour in docs/grpc-cli.md and the token file of docs/operating.md.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
