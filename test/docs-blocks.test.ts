@@ -1,21 +1,16 @@
 /**
  * Command blocks of docs/ pages, run as written (the README's own are in test/readme*.test.ts, the
- * ARM walk-through in test/http/azure-arm.test.ts): the `longrun` command's tour in docs/grpc-cli.md
- * and the token file of docs/operating.md.
+ * ARM walk-through in test/http/azure-arm.test.ts, the other pages' in test/docs-*.test.ts): the
+ * `longrun` command's tour in docs/grpc-cli.md and the token file of docs/operating.md.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { checkout, REPO_ROOT } from './helpers/checkout.js';
+import { checkout } from './helpers/checkout.js';
 import { runChild } from './helpers/children.js';
+import { blockOf } from './helpers/doc-blocks.js';
 import { CLI, spawnServer } from './helpers/process.js';
-
-function blockOf(page: string, marker: string): string {
-  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readFileSync(`${REPO_ROOT}${page}`, 'utf8'));
-  assert.ok(block, `${page} has the ${marker} block`);
-  return block[1]!;
-}
 
 describe('docs/ command blocks', { timeout: 240_000 }, () => {
   it('docs/grpc-cli.md: the longrun command gets, cancels, waits for, lists and deletes an operation', { timeout: 120_000 }, async () => {

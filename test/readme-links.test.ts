@@ -1,7 +1,8 @@
 /**
  * The README stays what a newcomer reads (at most 200 lines), every relative link of the README and
  * of docs/ leads somewhere (a file, and a heading when it names one), and every command block of
- * the README is one a test runs.
+ * the README and of docs/ is one a test runs. JavaScript and TypeScript blocks are not commands: the
+ * long ones are examples/*.mjs verbatim, which tests run (test/readme.test.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -63,6 +64,20 @@ const RUN_BY_CI = new Set(['quick-start-serve', 'quick-start-test']);
 /** Markers of generated tables, not of command blocks. */
 const isTableMarker = (marker: string) => /^\/|: generated from /.test(marker);
 
+/**
+ * The command blocks of a page: each fenced block in a shell language (also one indented in a list),
+ * and each unlabelled one whose first line is a command (`longrun`, `npx`, `npm`, `curl`, `node`,
+ * `gcloud`), which should say it is `sh`; with the marker line before it, if any.
+ */
+function commandBlocksOf(markdown: string): [string, string | undefined, string][] {
+  const blocks: [string, string | undefined, string][] = [];
+  for (const [whole, marker, language, first] of markdown.matchAll(/(?:^ *<!-- ([^>]+?) -->\n)?^ *```([a-z]*)\n *(.*)$/gm)) {
+    if (/^(sh|bash|shell|console)$/.test(language!)) blocks.push([whole, marker, language!]);
+    else if (language === '' && /^(longrun|npx|npm|curl|node|gcloud) /.test(first!)) blocks.push([whole, marker, 'unlabelled command']);
+  }
+  return blocks;
+}
+
 /** A test reads a block by its whole marker (`<!-- name -->` in a pattern) or by its name alone, quoted. */
 const readByATest = (tests: string, marker: string) => tests.includes(`<!-- ${marker} -->`) || tests.includes(`'${marker}'`);
 
@@ -104,12 +119,17 @@ describe('the README and docs/', { timeout: 60_000 }, () => {
     }
   });
 
+  it('command blocks are found in every form a page has them', () => {
+    const page = '<!-- a -->\n```sh\nnpx longrun list\n```\n\n- item\n\n  ```\n  longrun copy-store --from x\n  ```\n\n  <!-- b -->\n  ```sh\n  npx longrun list\n  ```\n\n```\nproto/  the layout\n```\n\n```js\nawait x;\n```\n\n```console\n$ ls\n```\n';
+    assert.deepEqual(commandBlocksOf(page).map(([, marker, language]) => [marker, language]), [['a', 'sh'], [undefined, 'unlabelled command'], ['b', 'sh'], [undefined, 'console']]);
+  });
+
   it('the anchors are GitHub\'s', () => {
     const anchors = anchorsOf('# Over HTTP: the REST form\n## 202 Accepted and Retry-After\n### `--db` (PostgreSQL)\n## Limits\n## Limits\n```sh\n# a comment\n```\n');
     assert.deepEqual([...anchors], ['over-http-the-rest-form', '202-accepted-and-retry-after', '--db-postgresql', 'limits', 'limits-1']);
   });
 
-  it('every command block of the README is run by a test, and every block marker of the docs is read by one', () => {
+  it('every command block of the README and of docs/ is run by a test, and every block marker is read by one', () => {
     const tests = testSources();
     const readme = read('README.md');
     const blocks = [...readme.matchAll(/(?:<!-- ([^>]+?) -->\n)?```(sh|bash|shell|console)\n/g)];
@@ -119,8 +139,14 @@ describe('the README and docs/', { timeout: 60_000 }, () => {
       if (RUN_BY_CI.has(marker)) continue;
       assert.ok(readByATest(tests, marker), `no test under test/ reads the README's ${marker} block`);
     }
+    for (const page of PAGES.filter((page) => page !== 'README.md')) {
+      for (const [, marker, language] of commandBlocksOf(read(page))) {
+        assert.ok(marker !== undefined, `every ${language} block of ${page} follows a <!-- marker --> that names it (and a test runs it)`);
+        assert.ok(readByATest(tests, marker), `no test under test/ reads the ${marker} block of ${page}`);
+      }
+    }
     for (const page of PAGES) {
-      for (const [, marker] of read(page).matchAll(/^<!-- ([^>]+?) -->$/gm)) {
+      for (const [, marker] of read(page).matchAll(/^ *<!-- ([^>]+?) -->$/gm)) {
         if (isTableMarker(marker!) || RUN_BY_CI.has(marker!)) continue;
         assert.ok(readByATest(tests, marker!), `no test under test/ reads the ${marker} block of ${page}`);
       }
