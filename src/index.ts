@@ -1,18 +1,16 @@
 /**
  * longrun's public library API. Everything an embedding app needs is exported here by name.
  */
+export { createLongrun, BUNDLED_PROTO_FILES, type LongrunOptions } from './app.js';
 export {
-  createLongrun,
   Longrun,
-  BUNDLED_PROTO_FILES,
   type CallOptions,
   type CreateOptions,
   type ListPage,
   type ListRequest,
-  type LongrunOptions,
   type InProcessWaitOptions,
   type InProcessWatchOptions,
-} from './app.js';
+} from './longrun.js';
 export { methodRef, type MethodRef } from './methods/ref.js';
 export { Code, LongrunError, ERROR_DOMAIN, ERROR_REASONS, invalidArgument, type ErrorReason } from './domain/errors.js';
 export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';

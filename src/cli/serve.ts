@@ -1,7 +1,8 @@
 /** `longrun serve`: the standalone server on SQLite or PostgreSQL, with graceful shutdown on SIGTERM/SIGINT. */
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import { createLongrun, type Longrun } from '../app.js';
+import { createLongrun } from '../app.js';
+import type { Longrun } from '../longrun.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
 import { parseRetrySchedule } from '../callbacks/schedule.js';
