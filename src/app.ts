@@ -21,6 +21,7 @@ import { MethodTable } from './methods/table.js';
 import { Metrics, timedStore } from './observe/metrics.js';
 import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
 import { Telemetry } from './observe/telemetry.js';
+import { traceContextOption } from './observe/tracing.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller } from './operations/service.js';
 import { pathOf, type MethodRef } from './methods/ref.js';
@@ -330,6 +331,7 @@ export class Longrun {
       policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
+      ...traceContextOption(), // the app's own span, when it creates from within one
     });
   }
 

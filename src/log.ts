@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type PinoPretty from 'pino-pretty';
+import { traceIdsForLog } from './observe/tracing.js';
 
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug'>;
 
@@ -15,7 +16,8 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** Logs go to stderr, so stdout stays free for a command's own output. */
 export function createLogger(level: LogLevel = 'info', format: LogFormat = 'auto'): Logger {
-  const options = { level, base: { service: 'longrun' } };
+  // Lines written inside a span (a call, an attempt) carry its trace_id and span_id.
+  const options = { level, base: { service: 'longrun' }, mixin: traceIdsForLog };
   const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
   if (!pretty) return pino(options, pino.destination(2));
   // Loaded only when asked for: JSON is the production format. pino-pretty is CommonJS.

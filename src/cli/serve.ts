@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { createLongrun, type Longrun } from '../app.js';
+import { startTraceExport } from './tracing.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
 import { parseRetrySchedule } from '../callbacks/schedule.js';
@@ -30,6 +31,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
   logGrpcTo(logger);
+  const traces = await startTraceExport(env, logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: !config.noRunner });
   const server = createServer();
   let metrics: MetricsServer | undefined;
@@ -99,6 +101,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   // Calls in flight and handlers share the grace period; leases of unfinished work are released.
   await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
   await longrun.close();
+  await traces?.shutdown();
   logger.info('stopped');
   return 0;
 }

@@ -7,6 +7,7 @@ import { Code, LongrunError } from '../domain/errors.js';
 import type { MethodTable } from '../methods/table.js';
 import { policiesFromHeaders } from '../operations/create-options.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { traceContextOption } from '../observe/tracing.js';
 import { toOperationMessage } from './convert.js';
 import { header, type HandlerDeps, unary } from './unary.js';
 
@@ -45,6 +46,7 @@ export function serviceImplementation(
           policies,
           ...(idempotencyKey !== undefined && { idempotencyKey }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
+          ...traceContextOption(),
         });
         return toOperationMessage(record);
       }, (_request, reply) => (reply as { name?: string } | undefined)?.name);

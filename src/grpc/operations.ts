@@ -3,6 +3,7 @@ import { Metadata, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { OperationRecord } from '../domain/operation.js';
 import type { OperationsHandlers } from '../gen/google/longrunning/Operations.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { linkToOperation } from '../observe/tracing.js';
 import { durationToMs, toOperationMessage } from './convert.js';
 import { type HandlerDeps, unary } from './unary.js';
 
@@ -46,6 +47,7 @@ export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandl
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
       const record = await service.wait(call.request.name, waitBudgetMs(call), client.signal, callerOf(call));
+      linkToOperation(record);
       sendProgress(call, record);
       return toOperationMessage(record);
     }),

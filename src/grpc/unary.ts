@@ -2,6 +2,7 @@ import { status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUna
 import { invalidArgument } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { startGrpcSpan } from '../observe/tracing.js';
 import type { Caller } from '../operations/service.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { toServiceError } from './status.js';
@@ -43,10 +44,12 @@ export function unary<Request, Reply>(
 ) {
   return (call: ServerUnaryCall<Request, Reply>, callback: sendUnaryData<Reply>): void => {
     const started = performance.now();
+    const span = startGrpcSpan(call.getPath(), (key) => header(call.metadata, key));
     const finish = async (code: number, reply?: Reply): Promise<void> => {
       const durationMs = performance.now() - started;
-      const principal = await principalOf(deps, call);
       const operation = operationOf(call.request, reply);
+      span.end(code, operation === undefined ? {} : { operation });
+      const principal = await principalOf(deps, call);
       deps.telemetry.rpc({
         method: call.getPath(),
         code,
@@ -55,7 +58,7 @@ export function unary<Request, Reply>(
         ...(operation !== undefined && { operation }),
       });
     };
-    const reply =
+    const reply = span.run(() =>
       call.request instanceof MalformedRequest
         ? // Authenticated first, like every call: an unknown caller learns nothing about the request.
           Promise.resolve()
@@ -63,7 +66,8 @@ export function unary<Request, Reply>(
             .then(() => {
               throw invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`);
             })
-        : body(call);
+        : body(call),
+    );
     reply.then(
       (reply) => {
         callback(null, reply);

@@ -9,9 +9,10 @@ import type { OperationRecord } from '../domain/operation.js';
 import type { WatchOperationRequest__Output } from '../gen/longrun/v1/WatchOperationRequest.js';
 import type { WatchOperationResponse } from '../gen/longrun/v1/WatchOperationResponse.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import { linkToOperation, startGrpcSpan } from '../observe/tracing.js';
 import { toOperationMessage } from './convert.js';
 import { toServiceError } from './status.js';
-import { MalformedRequest, type HandlerDeps } from './unary.js';
+import { header, MalformedRequest, type HandlerDeps } from './unary.js';
 import { queueStateOf } from '../operations/queue-state.js';
 
 export const WATCHER_SERVICE = 'longrun.v1.Watcher';
@@ -29,6 +30,7 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
   return {
     WatchOperation: (call) => {
       const started = performance.now();
+      const span = startGrpcSpan(call.getPath(), (key) => header(call.metadata, key));
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
       let principal: string | undefined;
@@ -41,12 +43,14 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
         }
         for await (const record of deps.service.watch(call.request.name, caller, client.signal)) {
           if (call.cancelled) return;
+          linkToOperation(record);
           let message = messages.get(record);
           if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
           await new Promise<void>((resolve) => call.write(message, () => resolve()));
         }
       };
-      const record = (code: number) =>
+      const record = (code: number) => {
+        span.end(code, name === undefined || name === '' ? {} : { operation: name });
         deps.telemetry.rpc({
           method: call.getPath(),
           code,
@@ -54,7 +58,8 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
           ...(principal !== undefined && { principal }),
           ...(name !== undefined && name !== '' && { operation: name }),
         });
-      run().then(
+      };
+      span.run(run).then(
         () => {
           if (!call.cancelled) call.end();
           record(call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK);

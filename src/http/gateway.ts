@@ -17,6 +17,7 @@ import { Code, invalidArgument, LongrunError } from '../domain/errors.js';
 import { answerStyleOf, type AnswerStyle, type AnyMessage, type OperationRecord } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { linkToOperation, startHttpSpan, traceContextOption } from '../observe/tracing.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
@@ -166,6 +167,7 @@ export class Gateway {
       this.sendText(res, 200, this.openapi, {});
       return;
     }
+    const span = startHttpSpan(req, route.template.source, route.rpc);
     let caller: Caller | undefined;
     let operation: string | undefined;
     let code: number = Code.OK;
@@ -181,11 +183,12 @@ export class Gateway {
       const bytes = this.parts.codec.fromJson(route.requestType, json, 'request');
       const request = this.parts.registry.decode<Record<string, unknown>>(route.requestType, bytes);
       const context: Context = { req, res, route, caller, request, enumAsInteger: wantsIntegerEnums(query) };
-      operation = (await this.dispatch(context)) ?? operation;
+      operation = (await span.run(() => this.dispatch(context))) ?? operation;
     } catch (error) {
       const failure = this.sendError(res, error, route.template.source, {}, route.action === 'status-cancel' ? statusCancelOverride(error) : undefined);
       code = failure;
     } finally {
+      span.end(code, { ...(operation !== undefined && { operation }), httpStatus: res.statusCode });
       this.parts.telemetry.rpc({
         method: route.rpc,
         code,
@@ -212,6 +215,7 @@ export class Gateway {
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
           ...(prefer.respondAsync && { answerStyle: 'async' as const }),
+          ...traceContextOption(),
         });
         const applied: string[] = [];
         if (prefer.waitSeconds !== undefined && !record.done) {
@@ -246,6 +250,7 @@ export class Gateway {
         const client = new AbortController();
         res.once('close', () => client.abort());
         const record = await service.wait(name, durationMs(request['timeout']), client.signal, caller);
+        linkToOperation(record);
         this.sendJson(res, 200, this.operationJson(record, context), this.pollHeaders(record));
         return undefined;
       }
@@ -259,6 +264,7 @@ export class Gateway {
         // Watchers of one operation share its records (see OperationsService.watch): encode each once.
         const cache = context.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
         const toJson = (record: OperationRecord) => {
+          linkToOperation(record);
           let json = cache.get(record);
           if (json === undefined) {
             json = JSON.stringify(watchJson(this.parts.codec, record, { enumAsInteger: context.enumAsInteger }));

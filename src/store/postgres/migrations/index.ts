@@ -9,6 +9,7 @@ import { init } from './0001-init.js';
 import { deliveries } from './0002-deliveries.js';
 import { answerStyle } from './0003-answer-style.js';
 import { policies } from './0004-policies.js';
+import { traceContext } from './0006-trace-context.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,8 @@ export interface Migration {
   sql(schema: string): string;
 }
 
-export const migrations: readonly Migration[] = [init, deliveries, answerStyle, policies];
+/** In version order whatever order they are listed in (numbers are taken by parallel work, and may be merged late). */
+export const migrations: readonly Migration[] = [init, deliveries, answerStyle, policies, traceContext].sort((a, b) => a.version - b.version);
 
 /** Arbitrary, fixed: the advisory lock key of longrun's migrations (with the schema's hash). */
 const MIGRATION_LOCK = 0x6c6f6e67; // "long"

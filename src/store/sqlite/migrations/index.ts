@@ -8,13 +8,17 @@ import { changes } from './0003-changes.js';
 import { deliveries } from './0004-deliveries.js';
 import { answerStyle } from './0005-answer-style.js';
 import { policies } from './0006-policies.js';
+import { traceContext } from './0008-trace-context.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies];
+/** In version order whatever order they are listed in (numbers are taken by parallel work, and may be merged late). */
+export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies, traceContext].sort(
+  (a, b) => a.version - b.version,
+);
 
 /** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
 export function migrate(db: import('better-sqlite3').Database): void {
