@@ -24,16 +24,19 @@ export interface TraceExport {
 }
 
 /** Whether the variables ask for export, and with which protocol; a ConfigError (exit 2) for a protocol longrun cannot speak. */
-export function traceExportOf(env: NodeJS.ProcessEnv): { protocol: TraceProtocol } | undefined {
-  const endpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-  if (!endpoint) return undefined;
+export function traceExportOf(env: NodeJS.ProcessEnv): { protocol: TraceProtocol; url: string } | undefined {
+  const signal = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim();
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim();
+  // As the specification says: the signal's own endpoint as it is, the base one with /v1/traces.
+  const url = signal ? signal : base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined;
+  if (url === undefined) return undefined;
   if (env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return undefined;
   if (env['OTEL_TRACES_EXPORTER']?.split(',').map((name) => name.trim().toLowerCase()).includes('none')) return undefined;
   const protocol = (env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] || env['OTEL_EXPORTER_OTLP_PROTOCOL'] || 'http/protobuf').trim();
   if (!(TRACE_PROTOCOLS as readonly string[]).includes(protocol)) {
     throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL: longrun exports traces over ${TRACE_PROTOCOLS.join(' or ')}, not ${protocol}`);
   }
-  return { protocol: protocol as TraceProtocol };
+  return { protocol: protocol as TraceProtocol, url };
 }
 
 /**
@@ -51,13 +54,14 @@ export async function startTraceExport(env: NodeJS.ProcessEnv, logger: Logger): 
   const resource = resources
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': 'longrun' }))
-    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the default name.
-    .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  // The exporter reads the endpoint, headers, timeout and compression from the same variables.
-  const exporter = new exporterModule.OTLPTraceExporter();
+    // OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME, win over the default name.
+    .merge(resources.detectResources({ detectors: [resources.envDetector] }))
+    .merge(env['OTEL_SERVICE_NAME'] ? resources.resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] }) : resources.emptyResource());
+  // Headers, timeout and compression the exporter reads from the same variables itself.
+  const exporter = new exporterModule.OTLPTraceExporter({ url: wanted.url });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
   provider.register();
-  logger.info({ protocol: wanted.protocol, service: resource.attributes['service.name'] }, 'exporting traces');
+  logger.info({ protocol: wanted.protocol, collector: originOf(wanted.url), service: resource.attributes['service.name'] }, 'exporting traces');
   return {
     protocol: wanted.protocol,
     shutdown: async () => {
@@ -68,4 +72,13 @@ export async function startTraceExport(env: NodeJS.ProcessEnv, logger: Logger): 
       }
     },
   };
+}
+
+/** Only the collector's origin is logged: its URL may carry credentials. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
 }
