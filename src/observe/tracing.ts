@@ -18,6 +18,7 @@
  */
 import {
   context,
+  INVALID_SPAN_CONTEXT,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -81,6 +82,12 @@ export function traceContextOption(): { traceContext?: TraceCarrier } {
 
 // ---- calls into the server -------------------------------------------------------------------
 
+/**
+ * Polls: a client may send thousands a minute, and a poll whose caller traces nothing would be a
+ * trace of one span each. They get a span only when the caller's context comes with them.
+ */
+const POLLS = new Set(['/google.longrunning.Operations/GetOperation', '/google.longrunning.Operations/ListOperations']);
+
 /** gRPC codes that are the server's fault: their spans are errors (rpc semantic conventions). */
 const SERVER_FAULTS = new Set([2, 4, 12, 13, 14, 15]); // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS
 
@@ -98,12 +105,13 @@ export class CallSpan {
 
   /** Runs `fn` in the call's context: spans started within (the handler's own, the store's) nest under it. */
   run<T>(fn: () => T): T {
-    return context.with(this.context, fn);
+    return this === UNTRACED ? fn() : context.with(this.context, fn);
   }
 
   /** Ends the span with the call's google.rpc code (and, over HTTP, the status sent). */
   end(code: number, options: { operation?: string; httpStatus?: number } = {}): void {
     const { span } = this;
+    if (this === UNTRACED) return;
     if (!span.isRecording()) return span.end();
     if (options.operation !== undefined) span.setAttribute(ATTR_OPERATION_NAME, options.operation);
     if (this.http) {
@@ -120,6 +128,15 @@ export class CallSpan {
   }
 }
 
+/** A poll without a caller's context: no span, nothing to do. */
+const UNTRACED = new CallSpan(trace.wrapSpanContext(INVALID_SPAN_CONTEXT), ROOT_CONTEXT, false);
+
+/** The caller's context, or undefined for a poll that brings none (see POLLS). */
+function parentOf(rpc: string, header: HeaderLookup): Context | undefined {
+  const parent = propagation.extract(ROOT_CONTEXT, header, lookupGetter);
+  return POLLS.has(rpc) && trace.getSpanContext(parent) === undefined ? undefined : parent;
+}
+
 /** `/package.Service/Method` as rpc.service and rpc.method. */
 function rpcParts(path: string): { service: string; method: string } {
   const at = path.lastIndexOf('/');
@@ -128,7 +145,8 @@ function rpcParts(path: string): { service: string; method: string } {
 
 /** A gRPC call's SERVER span, a child of the caller's context when its metadata carries one. */
 export function startGrpcSpan(path: string, header: HeaderLookup): CallSpan {
-  const parent = propagation.extract(ROOT_CONTEXT, header, lookupGetter);
+  const parent = parentOf(path, header);
+  if (parent === undefined) return UNTRACED;
   const { service, method } = rpcParts(path);
   const span = tracer().startSpan(
     `${service}/${method}`,
@@ -147,7 +165,8 @@ export function startHttpSpan(req: IncomingMessage, route: string, rpc: string):
     const value = req.headers[key];
     return Array.isArray(value) ? value[0] : value;
   };
-  const parent = propagation.extract(ROOT_CONTEXT, header, lookupGetter);
+  const parent = parentOf(rpc, header);
+  if (parent === undefined) return UNTRACED;
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const query = url.indexOf('?');

@@ -158,12 +158,16 @@ describe('traces across the async hop (in process, OTLP/HTTP JSON)', { timeout: 
     assert.equal(hook.headers['tracestate'], 'vendor=abc');
   });
 
-  it('links WaitOperation (gRPC) and an HTTP watch to the operation, and gRPC creations continue the metadata traceparent', async () => {
+  it('links WaitOperation (gRPC) and an HTTP watch to the operation, spans polls only for tracing callers, and gRPC creations continue the metadata traceparent', async () => {
     await exportTraces({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
     const creator = newTraceparent();
     const created = await server.call<{ name: string }>(SLEEP, { duration: { seconds: 0 } }, { traceparent: creator.traceparent });
     const waiter = newTraceparent();
     await server.call(WAIT, { name: created.name, timeout: { seconds: 10 } }, { traceparent: waiter.traceparent });
+    // Polls get a span only when the caller traces: one without a context, one with.
+    await server.client.get(created.name);
+    const poller = newTraceparent();
+    await server.call('/google.longrunning.Operations/GetOperation', { name: created.name }, { traceparent: poller.traceparent });
     const watcher = newTraceparent();
     const watch = await http('GET', `${server.httpUrl}/v1/${created.name}:watch`, { headers: { traceparent: watcher.traceparent } });
     assert.equal(watch.status, 200);
@@ -181,6 +185,9 @@ describe('traces across the async hop (in process, OTLP/HTTP JSON)', { timeout: 
 
     const watchSpan = await otlp.waitFor((span) => span.traceId === watcher.traceId && span.kind === SpanKindOf.server, 'the HTTP watch');
     assert.deepEqual(watchSpan.links.map((link) => [link.traceId, link.spanId]), [[creator.traceId, creating.spanId]], 'linked once, however many states it sent');
+    // Both polls ended before the watch did, so they were exported with it or before.
+    const polls = otlp.spans.filter((span) => span.name === 'google.longrunning.Operations/GetOperation');
+    assert.deepEqual(polls.map((span) => [span.traceId, span.parentSpanId]), [[poller.traceId, poller.spanId]], 'only the traced poll has a span');
   });
 
   it('refuses an OTLP protocol it cannot speak, and exports nothing without an endpoint or when disabled', async () => {
