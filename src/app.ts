@@ -1,5 +1,6 @@
 /**
- * Composition root: builds the store, registry, operations service, runner and sweeper, and wires
+ * Composition root: `createLongrun` builds every part (store, registry, operations service, runner,
+ * sweeper, deliverer, HTTP front) in one pass, in dependency order; `Longrun` holds them and wires
  * them onto a grpc-js server on request. It never listens and never reads env or argv.
  */
 import type { Server } from '@grpc/grpc-js';
@@ -9,7 +10,7 @@ import { CallbackSettings, type CallbackOptions } from './callbacks/settings.js'
 import { systemClock, type Clock } from './domain/clock.js';
 import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
-import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
+import type { OperationRecord } from './domain/operation.js';
 import { descriptorSetFromProtoFiles } from './grpc/reflection.js';
 import { addToServer, OPERATIONS_SERVICE, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
 import { HttpFront } from './http/front.js';
@@ -31,9 +32,10 @@ import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
-import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js';
-import { SqliteOperationStore, type SqliteSynchronous } from './store/sqlite/store.js';
-import type { OperationStore, SubscriberErrorHandler } from './store/types.js';
+import { openStore } from './store/open.js';
+import type { SqliteSynchronous } from './store/sqlite/store.js';
+import type { OperationStore } from './store/types.js';
+import { DEFAULTS } from './defaults.js';
 
 /** Options of every in-process call: on whose behalf it is made. */
 export interface CallOptions {
@@ -146,9 +148,30 @@ export interface LongrunOptions {
   clock?: Clock;
 }
 
-const DAY_MS = 86_400_000;
+/** What `createLongrun` builds; the instance only holds them. */
+export interface LongrunParts {
+  store: OperationStore;
+  operations: OperationsService;
+  registry: TypeRegistry;
+  methods: MethodTable;
+  events: OperationEvents;
+  runner: Runner;
+  sweeper: Sweeper;
+  logger: Logger;
+  metrics: Metrics;
+  telemetry: Telemetry;
+  caller: Caller;
+  protoFiles: string[];
+  includeDirs: string[];
+  defaultMaxAttempts: number;
+  runnerEnabled: boolean;
+  deliverer: Deliverer | undefined;
+  http: HttpFront;
+}
 
 export class Longrun {
+  readonly store: OperationStore;
+  readonly operations: OperationsService;
   readonly registry: TypeRegistry;
   readonly methods: MethodTable;
   /** WaitOperation's waiters, woken by the store's change feed. */
@@ -176,33 +199,10 @@ export class Longrun {
   /** Sends completion callbacks; undefined when callbacks are not configured. */
   readonly deliverer: Deliverer | undefined;
   private served: ServedLongrun[] = [];
-  private readonly jsonCodec: () => JsonCodec;
 
-  constructor(
-    readonly store: OperationStore,
-    readonly operations: OperationsService,
-    parts: {
-      registry: TypeRegistry;
-      methods: MethodTable;
-      events: OperationEvents;
-      runner: Runner;
-      sweeper: Sweeper;
-      logger: Logger;
-      metrics: Metrics;
-      telemetry: Telemetry;
-      caller: Caller;
-      protoFiles: string[];
-      includeDirs: string[];
-      defaultMaxAttempts: number;
-      runnerEnabled: boolean;
-      clock: Clock;
-      callbacks: CallbackSettings | undefined;
-      retentionMs: number;
-      pollMs: number;
-      jsonCodec: () => JsonCodec;
-    },
-  ) {
-    this.jsonCodec = parts.jsonCodec;
+  constructor(parts: LongrunParts) {
+    this.store = parts.store;
+    this.operations = parts.operations;
     this.registry = parts.registry;
     this.methods = parts.methods;
     this.events = parts.events;
@@ -216,26 +216,8 @@ export class Longrun {
     this.includeDirs = parts.includeDirs;
     this.defaultMaxAttempts = parts.defaultMaxAttempts;
     this.runnerEnabled = parts.runnerEnabled;
-    this.deliverer =
-      parts.callbacks === undefined
-        ? undefined
-        : new Deliverer(
-            { store, settings: parts.callbacks, codec: () => this.jsonCodec(), clock: parts.clock, logger: parts.logger, metrics: parts.metrics },
-            { pollMs: parts.pollMs, retentionMs: parts.retentionMs },
-          );
-    this.http = new HttpFront(() => {
-      return {
-        service: this.operations,
-        registry: this.registry,
-        codec: this.jsonCodec(),
-        logger: this.logger,
-        telemetry: this.telemetry,
-        clock: parts.clock,
-        caller: this.caller,
-        services: [OPERATIONS_SERVICE, ...this.methods.services()],
-        answerStyleOf: (rpc) => this.methods.get(rpc)?.options.httpAnswer ?? 'async',
-      };
-    });
+    this.deliverer = parts.deliverer;
+    this.http = parts.http;
   }
 
   /**
@@ -437,46 +419,24 @@ function sameState(a: OperationRecord, b: OperationRecord): boolean {
   return a.updateTime === b.updateTime && a.done === b.done && a.progressPercent === b.progressPercent && a.cancelRequested === b.cancelRequested;
 }
 
-/** The store at `databasePath` on its own, for operator commands (`longrun deliveries`). */
-export function openOperationStore(databasePath: string, options: { pgSchema?: string } = {}): Promise<OperationStore> {
-  return openStore({ databasePath, ...options, pgPoolSize: 2 }, 30 * DAY_MS, createLogger('warn'), () => undefined);
-}
-
-/** SQLite for a path, PostgreSQL for a postgres:// or postgresql:// URL. */
-async function openStore(options: LongrunOptions, retentionMs: number, logger: Logger, metrics: () => Metrics | undefined): Promise<OperationStore> {
-  const database = options.databasePath ?? './data/longrun.db';
-  const retention = { retentionMs, keyedRetentionMs: MIN_IDEMPOTENCY_KEY_LIFETIME_MS };
-  const onSubscriberError: SubscriberErrorHandler = (error, change) => logger.error({ err: error, change: change.kind }, 'a store change-feed subscriber threw');
-  if (!isPostgresUrl(database)) {
-    return new SqliteOperationStore({ path: database, synchronous: options.synchronous ?? 'NORMAL', ...retention, onSubscriberError });
-  }
-  return PostgresOperationStore.open({
-    url: database,
-    ...retention,
-    ...(options.pgSchema !== undefined && { schema: options.pgSchema }),
-    ...(options.pgPoolSize !== undefined && { poolSize: options.pgPoolSize }),
-    ...(options.pgListenUrl !== undefined && { listenUrl: options.pgListenUrl }),
-    pollMs: options.pollMs ?? 1000,
-    onSubscriberError,
-    listenerEvents: {
-      listenerLost: (error) => logger.warn({ err: error }, 'the PostgreSQL LISTEN connection was lost; reconnecting (waits fall back to polling)'),
-      listenerReconnected: () => {
-        metrics()?.listenerReconnects.inc();
-        logger.info('the PostgreSQL LISTEN connection is back');
-      },
-    },
-  });
-}
-
 export async function createLongrun(options: LongrunOptions = {}): Promise<Longrun> {
   const logger = options.logger ?? createLogger();
   const clock = options.clock ?? systemClock;
-  const retentionMs = options.retentionMs ?? 30 * DAY_MS;
+  const retentionMs = options.retentionMs ?? DEFAULTS.retentionMs;
+  const pollMs = options.pollMs ?? DEFAULTS.pollMs;
   // Checked before anything is opened: a bad secret or endpoint fails fast and leaks nothing.
   const callbacks = options.callbacks === undefined ? undefined : new CallbackSettings(options.callbacks);
-  // Made below; the store's listener reports to them once they exist.
-  let metrics: Metrics | undefined;
-  const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
+  // Counters first: the store reports to them; the gauges that read the store and the runner are added below.
+  const metrics = new Metrics();
+  const baseStore =
+    options.store ??
+    (await openStore({
+      ...pick(options, 'databasePath', 'pgSchema', 'pgPoolSize', 'pgListenUrl', 'synchronous'),
+      retentionMs,
+      pollMs,
+      logger,
+      onListenerReconnected: () => metrics.listenerReconnects.inc(),
+    }));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
   const jsonCodec = lazyJsonCodec(protoFiles, includeDirs);
@@ -484,19 +444,10 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const registry = new TypeRegistry(protoFiles, includeDirs, { descriptors: () => jsonCodec().registry });
   const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
-  // Scrape-time gauges read the runner, made below.
-  let runner: Runner | undefined;
-  metrics = new Metrics({
-    store: baseStore,
-    clock,
-    running: () => runner?.runningPerMethod() ?? new Map(),
-    waiting: () => events.waitingCount(),
-    watching: () => events.watchingCount(),
-  });
   const store = timedStore(baseStore, metrics.storeDuration);
   const telemetry = new Telemetry(logger, metrics);
   // The app itself (and a server without authentication) acts for everyone: see Caller.admin.
-  const caller: Caller = { principal: options.principal ?? 'default', admin: true };
+  const caller: Caller = { principal: options.principal ?? DEFAULTS.principal, admin: true };
   const signingKey = await store.signingKey();
   const operations = new OperationsService({
     store,
@@ -507,7 +458,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     pageTokens: new PageTokenCodec(signingKey),
     ids: new OwnedIds(signingKey),
     options: {
-      waitCapMs: options.waitCapMs ?? 60_000,
+      waitCapMs: options.waitCapMs ?? DEFAULTS.waitCapMs,
       ...(options.maxWaitsPerPrincipal !== undefined && { maxWaitsPerPrincipal: options.maxWaitsPerPrincipal }),
       ...(options.maxWatchesPerPrincipal !== undefined && { maxWatchesPerPrincipal: options.maxWatchesPerPrincipal }),
       ...(options.watchCapMs !== undefined && { watchCapMs: options.watchCapMs }),
@@ -516,12 +467,32 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     telemetry,
     ...(callbacks !== undefined && { callbacks }),
   });
-  runner = new Runner(
-    { store, methods, registry, clock, logger, telemetry },
-    { leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1000 },
-  );
-  const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? 60_000);
-  return new Longrun(store, operations, {
+  const runner = new Runner({ store, methods, registry, clock, logger, telemetry }, { leaseMs: options.leaseMs ?? DEFAULTS.leaseMs, pollMs });
+  metrics.observe({
+    store: baseStore,
+    clock,
+    running: () => runner.runningPerMethod(),
+    waiting: () => events.waitingCount(),
+    watching: () => events.watchingCount(),
+  });
+  const sweeper = new Sweeper(store, clock, logger, options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs);
+  const deliverer =
+    callbacks === undefined ? undefined : new Deliverer({ store, settings: callbacks, codec: jsonCodec, clock, logger, metrics }, { pollMs, retentionMs });
+  // Read when the first gateway is made, after the app has declared its methods.
+  const http = new HttpFront(() => ({
+    service: operations,
+    registry,
+    codec: jsonCodec(),
+    logger,
+    telemetry,
+    clock,
+    caller,
+    services: [OPERATIONS_SERVICE, ...methods.services()],
+    answerStyleOf: (rpc) => methods.get(rpc)?.options.httpAnswer ?? 'async',
+  }));
+  return new Longrun({
+    store,
+    operations,
     registry,
     methods,
     events,
@@ -535,12 +506,16 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     includeDirs,
     defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runnerEnabled: options.runner ?? true,
-    clock,
-    callbacks,
-    retentionMs,
-    pollMs: options.pollMs ?? 1000,
-    jsonCodec,
+    deliverer,
+    http,
   });
+}
+
+/** The options among `keys` that are set (exactOptionalPropertyTypes: an unset one is left out, not undefined). */
+function pick<T extends object, K extends keyof T>(options: T, ...keys: K[]): Pick<T, K> {
+  const picked = {} as Pick<T, K>;
+  for (const key of keys) if (options[key] !== undefined) picked[key] = options[key];
+  return picked;
 }
 
 /** proto3 JSON (and the descriptors) of every type this app knows; made once, on first use: describing the app's protos takes a moment. */

@@ -24,7 +24,7 @@ export type { AddToServerOptions, ListenOptions, ServedLongrun, TlsOptions } fro
 export { Authenticator, type AuthOptions, type PresentedCredentials } from './auth/authenticator.js';
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
-export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './protocol/headers.js';
 export {
   CONCURRENCY_KEY_HEADER,
   policyHeaders,

@@ -20,7 +20,7 @@ import type { ProtoGrpcType } from '../gen/operations.js';
 import type { WatcherClient } from '../gen/longrun/v1/Watcher.js';
 import type { WatchOperationResponse__Output } from '../gen/longrun/v1/WatchOperationResponse.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
-import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './operations.js';
+import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from '../protocol/headers.js';
 
 export interface OperationWithProgress {
   operation: Operation__Output;

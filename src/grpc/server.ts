@@ -14,6 +14,7 @@ import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
 import type { TypeRegistry } from '../protos/registry.js';
+import { callContextOf, callInterceptor } from './interceptor.js';
 import { serviceImplementation } from './methods.js';
 import { MalformedRequest } from './unary.js';
 import { operationsHandlers } from './operations.js';
@@ -75,7 +76,13 @@ export interface ServedLongrun {
 
 export function addToServer(server: Server, parts: GrpcParts, options: AddToServerOptions = {}): ServedLongrun {
   const definition = loadSync([...parts.protoFiles], { ...LOADER_OPTIONS, includeDirs: [...parts.includeDirs, PROTO_DIR] });
-  const deps = { ...parts, callerOf: callerOfCalls(parts.caller, options.auth) };
+  const identify = callerOfCalls(parts.caller, options.auth);
+  const callerOf = (call: ServerUnaryCall<unknown, unknown>): Caller => {
+    const caller = identify(call);
+    callContextOf(call).principal = caller.principal;
+    return caller;
+  };
+  const deps = { ...parts, callerOf };
   server.addService(
     tolerantDefinition(serviceDefinition(definition, OPERATIONS_SERVICE)),
     operationsHandlers(deps) as UntypedServiceImplementation,
@@ -251,6 +258,7 @@ function tolerantDefinition(service: ServiceDefinition, except: readonly string[
 /** Receive limit for one message; large enough for any request longrun's methods take. */
 export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/** A grpc-js server with longrun's per-call interceptor (each call's context and record: see interceptor.ts). */
 export function createServer(): Server {
-  return new Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+  return new Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES, interceptors: [callInterceptor] });
 }

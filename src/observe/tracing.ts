@@ -30,7 +30,7 @@ import {
   type SpanContext,
   type TextMapGetter,
 } from '@opentelemetry/api';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { codeNameOf } from '../domain/errors.js';
 import type { OperationRecord, TraceCarrier } from '../domain/operation.js';
@@ -101,6 +101,8 @@ export class CallSpan {
     /** The caller's context with this span in it. */
     readonly context: Context,
     private readonly http: boolean,
+    /** The HTTP status sent, read when the span ends. */
+    private readonly statusSent?: () => number | undefined,
   ) {}
 
   /** Runs `fn` in the call's context: spans started within (the handler's own, the store's) nest under it. */
@@ -109,15 +111,16 @@ export class CallSpan {
   }
 
   /** Ends the span with the call's google.rpc code (and, over HTTP, the status sent). */
-  end(code: number, options: { operation?: string; httpStatus?: number } = {}): void {
+  end(code: number, options: { operation?: string } = {}): void {
     const { span } = this;
     if (this === UNTRACED) return;
     if (!span.isRecording()) return span.end();
     if (options.operation !== undefined) span.setAttribute(ATTR_OPERATION_NAME, options.operation);
     if (this.http) {
-      if (options.httpStatus !== undefined && options.httpStatus > 0) {
-        span.setAttribute('http.response.status_code', options.httpStatus);
-        if (options.httpStatus >= 500) span.setAttributes({ 'error.type': String(options.httpStatus) }).setStatus({ code: SpanStatusCode.ERROR });
+      const httpStatus = this.statusSent?.();
+      if (httpStatus !== undefined && httpStatus > 0) {
+        span.setAttribute('http.response.status_code', httpStatus);
+        if (httpStatus >= 500) span.setAttributes({ 'error.type': String(httpStatus) }).setStatus({ code: SpanStatusCode.ERROR });
       }
       span.setAttribute('longrun.rpc.code', codeNameOf(code) ?? String(code));
     } else {
@@ -160,7 +163,7 @@ export function startGrpcSpan(path: string, header: HeaderLookup): CallSpan {
  * An HTTP request's SERVER span (http semantic conventions), a child of the caller's `traceparent`.
  * `route` is the path template matched (e.g. `/v1/{name=operations/**}`), `rpc` the RPC it maps to.
  */
-export function startHttpSpan(req: IncomingMessage, route: string, rpc: string): CallSpan {
+export function startHttpSpan(req: IncomingMessage, res: ServerResponse, route: string, rpc: string): CallSpan {
   const header: HeaderLookup = (key) => {
     const value = req.headers[key];
     return Array.isArray(value) ? value[0] : value;
@@ -180,7 +183,7 @@ export function startHttpSpan(req: IncomingMessage, route: string, rpc: string):
   const userAgent = req.headers['user-agent'];
   if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
   const span = tracer().startSpan(`${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent);
-  return new CallSpan(span, trace.setSpan(parent, span), true);
+  return new CallSpan(span, trace.setSpan(parent, span), true, () => (res.headersSent ? res.statusCode : undefined));
 }
 
 /**
@@ -348,13 +351,4 @@ export function startWebhookSpan(operation: Pick<OperationRecord, 'name' | 'trac
   }
   if (delivery.attempt <= 1) delete attributes['http.request.resend_count'];
   return new WebhookSpan(tracer().startSpan('POST', { kind: SpanKind.CLIENT, attributes }, contextOf(operation.traceContext)));
-}
-
-// ---- logs -------------------------------------------------------------------------------------
-
-/** `trace_id` and `span_id` of the active span, for log lines (pino's mixin); empty without one. */
-export function traceIdsForLog(): { trace_id?: string; span_id?: string } {
-  const spanContext = trace.getSpanContext(context.active());
-  if (spanContext === undefined) return {};
-  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }

@@ -90,7 +90,7 @@ export async function runCli(args: string[], options: { env?: Record<string, str
   return { code: result.code ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing. */
+/** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing (runCliInTerminal then fails: terminal tests never skip). */
 export const SCRIPT = ['/usr/bin/script', '/bin/script'].find((path) => existsSync(path));
 
 /**
@@ -102,9 +102,10 @@ export function runCliInTerminal(
   args: string[],
   options: { env?: Record<string, string>; columns?: number } = {},
 ): Promise<{ code: number; output: string }> {
+  assert.ok(SCRIPT !== undefined, 'util-linux `script` (/usr/bin/script) is needed for the terminal tests (Debian: bsdutils); they fail rather than skip without it');
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const command = [...(options.columns === undefined ? [] : [`stty cols ${options.columns} rows 24;`]), 'exec', ...[process.execPath, CLI, ...args].map(quote)].join(' ');
-  return runChild(SCRIPT!, ['-qfec', command, '/dev/null'], { env: { ...process.env, ...options.env } }).then((result) => ({
+  return runChild(SCRIPT, ['-qfec', command, '/dev/null'], { env: { ...process.env, ...options.env } }).then((result) => ({
     code: result.code ?? 1,
     output: result.stdout,
   }));

@@ -76,6 +76,28 @@ describe('watching over HTTP (Server-Sent Events)', { timeout: 60_000 }, () => {
     assert.equal(bodies.at(-2)!.operation.metadata!['@type'], 'type.googleapis.com/longrun.testing.v1.SleepMetadata');
   });
 
+  it("carries the fields gRPC's WatchOperationResponse has: why a scheduled operation waits and until when", async () => {
+    const startTime = new Date(Date.now() + 3_600_000).toISOString();
+    const { name } = await server.call<{ name: string }>(SLEEP, sleep(10, 1), { 'longrun-start-time': startTime });
+    const stream = await openSse(url(name));
+    try {
+      const iterator = stream.events()[Symbol.asyncIterator]();
+      let first: SseEvent | undefined;
+      while (first === undefined) {
+        const next = await within(iterator.next(), 'the first state', 10_000);
+        assert.equal(next.done, false, 'the stream ended before its first state');
+        if (next.value.event === 'operation') first = next.value;
+      }
+      const body = JSON.parse(first.data) as WatchJson & { waitingReason?: string; estimatedStartTime?: string; attempt?: number };
+      assert.equal(body.waitingReason, 'scheduled');
+      assert.equal(Date.parse(body.estimatedStartTime ?? ''), Date.parse(startTime));
+      // proto3 JSON leaves out a zero: no attempt has started.
+      assert.equal(body.attempt, undefined);
+    } finally {
+      stream.close();
+    }
+  });
+
   it('sends keep-alive comments while nothing changes, and resumes from Last-Event-ID without repeating', async () => {
     const { name } = await server.call<{ name: string }>(SLEEP, sleep(2500, 1));
     const first = await openSse(url(name));

@@ -42,13 +42,14 @@ import { LongrunError } from '../../domain/errors.js';
 import { PostgresChangeFeed, type ListenerEvents } from './feed.js';
 import { migrate } from './migrations/index.js';
 import { prepareStatements, valuesOf, type Statement, type Statements } from './statements.js';
+import { DEFAULTS } from '../../defaults.js';
 
 export interface PostgresStoreOptions extends RetentionPolicy, PoolOptions {
   /** Schema holding longrun's tables (default: longrun); created if missing. */
   schema?: string;
   /** A session-mode URL for the LISTEN connection when `url` is a transaction-mode pooler (default: `url`). */
   listenUrl?: string;
-  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: 1000 ms). */
+  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: DEFAULTS.pollMs). */
   pollMs?: number;
   /** Told when the LISTEN connection is lost and when it is back. */
   listenerEvents?: ListenerEvents;
@@ -81,7 +82,7 @@ export class PostgresOperationStore implements OperationStore {
       listenUrl: options.listenUrl ?? options.url,
       schema,
       origin: this.origin,
-      pollMs: options.pollMs ?? 1000,
+      pollMs: options.pollMs ?? DEFAULTS.pollMs,
       ...(options.listenerEvents !== undefined && { events: options.listenerEvents }),
       ...(options.onSubscriberError !== undefined && { onSubscriberError: options.onSubscriberError }),
     });
