@@ -17,6 +17,7 @@ import { serveMetrics, type MetricsServer } from './observe/metrics-server.js';
 import type { Telemetry } from './observe/telemetry.js';
 import { policiesFromOptions, type CreatePolicies, type PolicyOptions } from './operations/create-options.js';
 import type { OperationEvents } from './operations/events.js';
+import { traceContextOption } from './observe/tracing.js';
 import type { Caller, OperationsService } from './operations/service.js';
 import type { MessageValue, TypeRegistry } from './protos/registry.js';
 import type { Runner } from './runner/runner.js';
@@ -238,6 +239,7 @@ export class Longrun {
       policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: 'callbackUrl' } }),
+      ...traceContextOption(), // the app's own span, when it creates from within one
     });
   }
 

@@ -22,6 +22,7 @@ import { peersBench } from './peers.js';
 import { ocrBench, ocrMemoryBench } from './ocr.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
+import { tracingBench } from './tracing.js';
 import { watchBench } from './watch.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
 
@@ -467,6 +468,23 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         const client = sleeper(await server.port);
         return {
           create: (metadata) => startSleep(client, 0, 0, metadata),
+          stop: async () => {
+            client.close();
+            await server.stop();
+          },
+        };
+      },
+    }),
+  tracing: () =>
+    tracingBench({
+      report,
+      async startServer(env) {
+        const server = ServerProcess.start(['longrun', join(work, `tracing-${env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'off' : 'on'}.db`)], [], env);
+        const client = sleeper(await server.port);
+        return {
+          port: await server.port,
+          pid: server.child.pid!,
+          createOne: () => startSleep(client, 0, 0),
           stop: async () => {
             client.close();
             await server.stop();

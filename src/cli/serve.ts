@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { createLongrun } from '../app.js';
 import type { Longrun } from '../longrun.js';
+import { startTraceExport } from './tracing.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
 import { parseRetrySchedule } from '../callbacks/schedule.js';
@@ -31,6 +32,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
   logGrpcTo(logger);
+  const traces = await startTraceExport(env, logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: !config.noRunner });
   const server = createServer();
   let metrics: MetricsServer | undefined;
@@ -100,6 +102,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   // Calls in flight and handlers share the grace period; leases of unfinished work are released.
   await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
   await longrun.close();
+  await traces?.shutdown();
   logger.info('stopped');
   return 0;
 }

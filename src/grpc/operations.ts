@@ -6,6 +6,7 @@ import type { Caller, OperationsService } from '../operations/service.js';
 import { progressHeaders } from '../protocol/headers.js';
 import { durationToMs, type DurationLike } from '../protocol/time.js';
 import { toOperationMessage } from './convert.js';
+import { linkToOperation } from '../observe/tracing.js';
 import { callContextOf } from './interceptor.js';
 import { type HandlerDeps, unary } from './unary.js';
 
@@ -46,6 +47,7 @@ export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandl
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
       const record = await service.wait(call.request.name, waitBudgetMs(call), client.signal, callerOf(call));
+      linkToOperation(record);
       sendProgress(call, record);
       return toOperationMessage(record);
     }),

@@ -2,6 +2,7 @@ import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '
 import { invalidArgument } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { startGrpcSpan } from '../observe/tracing.js';
 import type { Caller } from '../operations/service.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { callContextOf, handlerEnded } from './interceptor.js';
@@ -45,7 +46,8 @@ export function unary<Request, Reply>(
   return (call: ServerUnaryCall<Request, Reply>, callback: sendUnaryData<Reply>): void => {
     const context = callContextOf(call);
     context.observe(deps.telemetry);
-    const reply =
+    const span = (context.span = startGrpcSpan(context.method, context.header));
+    const reply = span.run(() =>
       call.request instanceof MalformedRequest
         ? // Authenticated first, like every call: an unknown caller learns nothing about the request.
           Promise.resolve()
@@ -53,7 +55,8 @@ export function unary<Request, Reply>(
             .then(() => {
               throw invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`);
             })
-        : body(call);
+        : body(call),
+    );
     reply.then(
       (reply) => {
         context.operation = operationOf(call.request, reply);

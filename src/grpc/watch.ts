@@ -10,6 +10,7 @@ import type { WatchOperationRequest__Output } from '../gen/longrun/v1/WatchOpera
 import type { WatchOperationResponse } from '../gen/longrun/v1/WatchOperationResponse.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { toOperationMessage } from './convert.js';
+import { linkToOperation, startGrpcSpan } from '../observe/tracing.js';
 import { callContextOf, handlerEnded } from './interceptor.js';
 import { toServiceError } from './status.js';
 import { MalformedRequest, type HandlerDeps } from './unary.js';
@@ -32,6 +33,7 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
     WatchOperation: (call) => {
       const context = callContextOf(call);
       context.observe(deps.telemetry);
+      const span = (context.span = startGrpcSpan(context.method, context.header));
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
       const name = call.request instanceof MalformedRequest ? undefined : call.request.name;
@@ -43,12 +45,13 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
         }
         for await (const record of deps.service.watch(call.request.name, caller, client.signal)) {
           if (call.cancelled) return;
+          linkToOperation(record);
           let message = messages.get(record);
           if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
           await new Promise<void>((resolve) => call.write(message, () => resolve()));
         }
       };
-      run().then(
+      span.run(run).then(
         () => {
           if (!call.cancelled) call.end();
           handlerEnded(call, call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK);

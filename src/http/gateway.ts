@@ -17,6 +17,7 @@ import { Code } from '../domain/errors.js';
 import type { AnswerStyle } from '../domain/operation.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { startHttpSpan } from '../observe/tracing.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { CallContext } from '../protocol/call.js';
 import type { JsonCodec } from '../protos/json.js';
@@ -169,6 +170,7 @@ export class Gateway {
     }
     const context = new CallContext(route.rpc, (name) => headerOf(req, name));
     context.observe(this.parts.telemetry);
+    const span = (context.span = startHttpSpan(req, res, route.template.source, route.rpc));
     let code: number = Code.OK;
     try {
       const caller = this.authenticate(req);
@@ -183,8 +185,10 @@ export class Gateway {
       const bytes = this.parts.codec.fromJson(route.requestType, json, 'request');
       const request = this.parts.registry.decode<Record<string, unknown>>(route.requestType, bytes);
       const call: RouteCall = { req, res, route, caller, context, request, enumAsInteger: wantsIntegerEnums(query) };
-      if (route.action === 'create') context.operation = await answerCreate(this.routeParts, call);
-      else await this.operationsRoutes.answer(call);
+      await span.run(async () => {
+        if (route.action === 'create') context.operation = await answerCreate(this.routeParts, call);
+        else await this.operationsRoutes.answer(call);
+      });
     } catch (error) {
       const failure = sendError(res, this.parts.logger, error, route.template.source, {}, route.action === 'status-cancel' ? statusCancelOverride(error) : undefined);
       code = failure;

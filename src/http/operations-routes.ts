@@ -7,6 +7,7 @@ import type { AnswerStyle, OperationRecord } from '../domain/operation.js';
 import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
+import { linkToOperation } from '../observe/tracing.js';
 import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
 import { durationToMs, timestampParts, type DurationLike } from '../protocol/time.js';
 import { watchStateOf, type WatchState } from '../protocol/watch.js';
@@ -35,6 +36,7 @@ export class OperationsRoutes {
         const client = new AbortController();
         res.once('close', () => client.abort());
         const record = await service.wait(name, durationToMs(request['timeout'] as DurationLike | undefined), client.signal, caller);
+        linkToOperation(record);
         sendJson(res, 200, this.operationJson(record, call), this.pollHeaders(record));
         return;
       }
@@ -48,6 +50,7 @@ export class OperationsRoutes {
         // Watchers of one operation share its records (see OperationsService.watch): encode each once.
         const cache = call.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
         const toJson = (record: OperationRecord) => {
+          linkToOperation(record);
           let json = cache.get(record);
           if (json === undefined) {
             json = JSON.stringify(watchJson(this.parts.codec, watchStateOf(record, this.parts.clock.now()), { enumAsInteger: call.enumAsInteger }));

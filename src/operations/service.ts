@@ -6,7 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
 import { checkParent, formatOperationName, parseCollection, parseOperationName } from '../domain/names.js';
-import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord } from '../domain/operation.js';
+import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord, type TraceCarrier } from '../domain/operation.js';
 import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
@@ -49,6 +49,8 @@ export interface CreateOptions {
   answerStyle?: AnswerStyle;
   /** Start time, priority, concurrency key, timeout, start deadline (see ./create-options.ts), already checked. */
   policies?: CreatePolicies;
+  /** The creating call's trace context, kept with the operation (the transports take it from the call's span). */
+  traceContext?: TraceCarrier;
 }
 
 export interface OperationsServiceOptions {
@@ -148,6 +150,7 @@ export class OperationsService {
       ...(policies.startDeadline !== undefined && { startDeadline: policies.startDeadline }),
       ...(callbacks.length > 0 && { callbacks }),
       answerStyle: options.answerStyle ?? method.options.httpAnswer ?? 'async',
+      ...(options.traceContext !== undefined && { traceContext: options.traceContext }),
     });
     if (result.created) {
       this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);

@@ -4,6 +4,7 @@
  * gRPC interceptor and the HTTP gateway fill it; handlers read it; neither writes telemetry itself.
  */
 import type { Telemetry } from '../observe/telemetry.js';
+import { traceContextOption, type CallSpan } from '../observe/tracing.js';
 import { policiesFromHeaders } from '../operations/create-options.js';
 import type { CreateOptions } from '../operations/service.js';
 import { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './headers.js';
@@ -24,6 +25,8 @@ export class CallContext {
   principal: string | undefined;
   /** The operation the call was about, once known (a creation knows it only at the end). */
   operation: string | undefined;
+  /** The call's span (observe/tracing.ts), ended with the call. */
+  span: CallSpan | undefined;
   private telemetry: Telemetry | undefined;
   private ended = false;
 
@@ -62,6 +65,8 @@ export class CallContext {
       policies,
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: callbackField } }),
+      // Asked inside the call's span: the creating span is what the operation keeps.
+      ...traceContextOption(),
     };
   }
 
@@ -78,6 +83,7 @@ export class CallContext {
   end(code: number): void {
     if (this.ended || this.telemetry === undefined) return;
     this.ended = true;
+    this.span?.end(code, this.operation === undefined ? {} : { operation: this.operation });
     this.telemetry.rpc({
       method: this.method,
       code,

@@ -26,7 +26,7 @@
  */
 import type { FilterExpr } from '../domain/filter.js';
 import type { PageCursor } from '../domain/page-token.js';
-import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome } from '../domain/operation.js';
+import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome, TraceCarrier } from '../domain/operation.js';
 
 export interface NewOperation {
   name: string;
@@ -57,6 +57,8 @@ export interface NewOperation {
   timeoutMs?: number;
   /** Not started by then: ended by `expireStartDeadlines`, never claimed. */
   startDeadline?: number;
+  /** The creating call's trace context (see OperationRecord.traceContext). */
+  traceContext?: TraceCarrier;
 }
 
 /** Told when a change-feed subscriber throws (the feed goes on; the subscriber's bug is reported). */

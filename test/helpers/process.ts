@@ -131,6 +131,6 @@ export function runCliInTerminal(
 }
 
 /** `longrun runner` as a separate process; resolves once it printed its ready line (`address` is its holder id). */
-export function spawnRunner(databaseUrl: string, args: string[] = []): Promise<ServerProcess> {
-  return spawnLongrun(['runner', '--db', databaseUrl, '--storage-root', storageRootFor(databaseUrl), '--log-level', 'warn', ...args], /longrun runner ready \((\S+)\)/, 'longrun runner');
+export function spawnRunner(databaseUrl: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  return spawnLongrun(['runner', '--db', databaseUrl, '--storage-root', storageRootFor(databaseUrl), '--log-level', 'warn', ...args], /longrun runner ready \((\S+)\)/, 'longrun runner', env);
 }

@@ -5,6 +5,7 @@ import { Code, LongrunError } from '../../src/domain/errors.js';
 import { parseFilter } from '../../src/domain/filter.js';
 import { listStatement } from '../../src/store/sql/list.js';
 import { SQLITE_DIALECT } from '../../src/store/sql/dialect.js';
+import { migrations } from '../../src/store/sqlite/migrations/index.js';
 import { prepareStatements } from '../../src/store/sqlite/statements.js';
 import { SqliteOperationStore } from '../../src/store/sqlite/store.js';
 import type { ListQuery, NewOperation } from '../../src/store/types.js';
@@ -49,7 +50,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 7);
+    assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
     for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency', 'operations_fair', 'operations_running_key', 'operations_start_deadline', 'operations_scheduled']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
@@ -67,13 +68,13 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
         .map((column) => `ALTER TABLE operations DROP COLUMN ${column};`)
         .join(' ')}
       CREATE INDEX operations_claim ON operations (method, create_time) WHERE done = 0;
-      DROP TRIGGER operations_deliveries; DROP TABLE deliveries; DROP TABLE callback_gone; ALTER TABLE operations DROP COLUMN callbacks;
+      DROP TRIGGER operations_deliveries; ALTER TABLE operations DROP COLUMN trace_context; DROP TABLE deliveries; DROP TABLE callback_gone; ALTER TABLE operations DROP COLUMN callbacks;
       DROP INDEX operations_list_all; DROP INDEX operations_list_all_done; DROP TABLE changes; PRAGMA user_version = 1;`);
     old.close();
     store = open();
     assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 7);
+    assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('deliveries', 'callback_gone', 'operations_deliveries')").pluck().get(), 3);
     db.close();

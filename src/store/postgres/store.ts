@@ -12,7 +12,7 @@ import { POSTGRES_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, traceContextColumn, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -142,6 +142,7 @@ export class PostgresOperationStore implements OperationStore {
         concurrencyKeys: ops.map((op) => op.concurrencyKey ?? null),
         timeouts: ops.map((op) => op.timeoutMs ?? null),
         startDeadlines: ops.map((op) => op.startDeadline ?? null),
+        traceContexts: ops.map((op) => traceContextColumn(op.traceContext)),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -171,6 +172,7 @@ export class PostgresOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      traceContext: traceContextColumn(op.traceContext),
       ...policyParams(op),
     };
     for (;;) {

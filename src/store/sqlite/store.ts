@@ -16,7 +16,7 @@ import { SQLITE_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, traceContextColumn, type OperationRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -147,6 +147,7 @@ export class SqliteOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      traceContext: traceContextColumn(op.traceContext),
       ...policyParams(op),
     };
     for (;;) {
