@@ -5,6 +5,7 @@
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
 import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
+import { lockedInNameOrder } from '../sql/lock-order.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 import type { StoreChange } from '../types.js';
 
@@ -119,7 +120,8 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}
       SELECT name, (SELECT count(*) FROM n) AS notified FROM ins`),
-    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced.
+    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced;
+    // rows locked in name order, as the heartbeat and release do (../sql/lock-order.ts).
     completeMany: compile(`WITH l AS (
         SELECT * FROM unnest(@names::text[], @holders::text[], @attempts::int[], @responseTypes::text[], @responseValues::bytea[],
           @errorCodes::int[], @errorMessages::text[], @errorDetails::text[], @metadataTypes::text[], @metadataValues::bytea[])
@@ -131,6 +133,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
           progress_percent = CASE WHEN l.error_code IS NULL THEN 100 ELSE o.progress_percent END,
           metadata_type = COALESCE(l.metadata_type, o.metadata_type), metadata_value = COALESCE(l.metadata_value, o.metadata_value)
         FROM l WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+          AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
         RETURNING o.name),
       ${notify('n', 'finished', 'u', 'name')}
       SELECT name, (SELECT count(*) FROM n) AS notified FROM u`),
@@ -194,6 +197,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     heartbeat: compile(`UPDATE ${T} o SET lease_expires_at = ${NOW_MS} + @leaseMs::bigint
       FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
       WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+        AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
       RETURNING o.name, o.cancel_requested`),
     progress: compile(
       updateNotifying(
@@ -211,6 +215,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, attempt = o.attempt - 1
         FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
         WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+          AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
         RETURNING o.name, o.method),
       ${notify('n1', 'updated', 'u', 'name')},
       ${notify('n2', 'available', 'u', 'method')}
