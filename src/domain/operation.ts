@@ -72,6 +72,8 @@ export interface OperationRecord {
   startDeadline?: number;
   /** The error of the last failed attempt while a retry waits (cleared by nothing: the next failure replaces it). */
   lastError?: { code: Code; message: string };
+  /** The operation this one re-runs (same request), when it was made by a re-run. */
+  rerunOf?: string;
 }
 
 /**

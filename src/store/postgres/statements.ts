@@ -82,16 +82,17 @@ export function prepareStatements(schema: string, quotedSchema: string) {
 
   return {
     get: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE name = @name`),
+    getRequest: compile(`SELECT request_type, request_value, expire_time FROM ${T} WHERE name = @name`),
     byKey: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE owner = @owner AND idempotency_key = @key`),
     // The unique (owner, idempotency_key) index decides between two creators with one key.
     insert: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, rerun_of)
         VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
           @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb, @answerStyle,
           @runAfter::bigint, @priority::int, ${fairSeq(POLICY, '@owner::text', '@method::text', '@priority::int')}, @concurrencyKey,
-          @timeoutMs::bigint, @startDeadline::bigint)
+          @timeoutMs::bigint, @startDeadline::bigint, @rerunOf::text)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -100,22 +101,22 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     insertMany: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, rerun_of)
         SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb, answer_style,
           run_after, priority,
           -- One principal's creations in one batch take consecutive positions.
           ${fairSeq(POLICY, 'l.owner', 'l.method', 'l.priority')}
             + row_number() OVER (PARTITION BY l.owner, l.method, l.priority ORDER BY l.ord) - 1,
-          concurrency_key, timeout_ms, start_deadline
+          concurrency_key, timeout_ms, start_deadline, rerun_of
         FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
           @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
           @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[], @answerStyles::text[],
-          @runAfters::bigint[], @priorities::int[], @concurrencyKeys::text[], @timeouts::bigint[], @startDeadlines::bigint[])
+          @runAfters::bigint[], @priorities::int[], @concurrencyKeys::text[], @timeouts::bigint[], @startDeadlines::bigint[], @rerunOfs::text[])
           WITH ORDINALITY
           AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
             request_fingerprint, max_attempts, create_time, callbacks, answer_style,
-            run_after, priority, concurrency_key, timeout_ms, start_deadline, ord)
+            run_after, priority, concurrency_key, timeout_ms, start_deadline, rerun_of, ord)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}
