@@ -79,6 +79,7 @@ export function toWatchMessage(record: OperationRecord, now: number = Date.now()
     if (waiting.estimatedStart !== undefined) message.estimatedStartTime = timestamp(waiting.estimatedStart);
   }
   if (record.lastError !== undefined && !record.done) message.lastError = { code: record.lastError.code, message: record.lastError.message };
+  if (record.rerunOf !== undefined) message.rerunOf = record.rerunOf;
   return message;
 }
 

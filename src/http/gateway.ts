@@ -435,6 +435,7 @@ function durationMs(duration: unknown): number | undefined {
 /** longrun.v1.WatchOperationResponse as proto3 JSON, its operation written as every other one is. */
 function watchJson(codec: JsonCodec, record: OperationRecord, options: ToJsonOptions): JsonValue {
   const init: Record<string, unknown> = { progressPercent: record.progressPercent };
+  if (record.rerunOf !== undefined) init['rerunOf'] = record.rerunOf;
   if (record.estimatedCompletion !== undefined && !record.done) {
     init['estimatedCompletionTime'] = { seconds: BigInt(Math.floor(record.estimatedCompletion / 1000)), nanos: (record.estimatedCompletion % 1000) * 1e6 };
   }
