@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { addBulkOperations, CANCEL_OPERATIONS_METHOD, Code, hashToken, RERUN_OPERATIONS_METHOD, TokenTable, type OperationRecord } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { http } from '../helpers/http.js';
@@ -109,6 +110,15 @@ describe('re-running and cancelling in bulk', { timeout: 120_000 }, () => {
     const other = await http('POST', `${server.httpUrl}/v1/operations:rerun`, { body: { name: original.name }, headers: bearer('bob') });
     assert.equal(other.status, 202, 'the bulk operation is created; it fails on the tenancy rule');
     assert.equal((await settle(other.json.name)).error?.code, Code.PERMISSION_DENIED);
+  });
+
+  it('describes both routes in the OpenAPI document, accepted by an OpenAPI 3.1 validator', async () => {
+    const reply = await http('GET', `${server.httpUrl}/openapi.json`);
+    assert.equal(reply.status, 200);
+    for (const path of ['/v1/operations:rerun', '/v1/operations:bulkCancel']) assert.ok(reply.json.paths[path]?.post, `${path} is described`);
+    const validator = new Validator();
+    const result = await validator.validate(reply.json);
+    assert.equal(result.valid, true, JSON.stringify(result.errors));
   });
 
   it('cancels what a filter matches over HTTP, the caller\'s own only, and not itself', async () => {
