@@ -48,7 +48,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     store = new SqliteOperationStore({ path, retentionMs: HOUR, keyedRetentionMs: DAY, synchronous: 'FULL' });
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 6);
+    assert.equal(db.pragma('user_version', { simple: true }), 7);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
     for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency', 'operations_fair', 'operations_running_key', 'operations_start_deadline']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
@@ -62,7 +62,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
     old.exec(`DROP INDEX operations_claim; DROP INDEX operations_fair; DROP INDEX operations_running_key; DROP INDEX operations_start_deadline;
-      ${['run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code', 'last_error_message', 'answer_style']
+      ${['run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code', 'last_error_message', 'answer_style', 'rerun_of']
         .map((column) => `ALTER TABLE operations DROP COLUMN ${column};`)
         .join(' ')}
       CREATE INDEX operations_claim ON operations (method, create_time) WHERE done = 0;
@@ -72,7 +72,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     store = open();
     assert.deepEqual((await store.list({ parent: '', limit: 10, now: T0 })).map((o) => o.name), ['operations/kept']);
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 6);
+    assert.equal(db.pragma('user_version', { simple: true }), 7);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('operations_list_all', 'operations_list_all_done')").pluck().get(), 2);
     assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('deliveries', 'callback_gone', 'operations_deliveries')").pluck().get(), 3);
     db.close();
