@@ -36,6 +36,7 @@ export const BUNDLED_PROTO_FILES = [
   'google/rpc/error_details.proto',
   'longrun/testing/v1/sleeper.proto',
   'longrun/v1/watcher.proto',
+  'longrun/v1/bulk.proto',
 ];
 
 export interface LongrunOptions {

@@ -278,6 +278,15 @@ export class Longrun {
     return this.operations.cancel(name, this.callerOf(options));
   }
 
+  /**
+   * Starts a done operation again with its request: a new operation linked to it (`rerunOf`). With
+   * `idempotencyKey`, one key re-runs one original once. FAILED_PRECONDITION if it is not done.
+   * To re-run (or cancel) every operation a filter matches, see `addBulkOperations`.
+   */
+  rerun(name: string, options: CallOptions & { idempotencyKey?: string } = {}): Promise<OperationRecord> {
+    return this.operations.rerun(name, this.callerOf(options), options.idempotencyKey);
+  }
+
   /** DeleteOperation: forgets a done operation. FAILED_PRECONDITION if it is not done (delete never cancels). */
   delete(name: string, options: CallOptions = {}): Promise<void> {
     return this.operations.delete(name, this.callerOf(options));

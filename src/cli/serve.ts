@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import { OriginPolicy } from '../http/origin-policy.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
+import { addBulkOperations } from '../bulk/bulk-operations.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
 import { listening } from './listen.js';
 
@@ -132,6 +133,7 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     logger,
   });
   try {
+    addBulkOperations(longrun);
     if (config.enableSleeper) addSleeper(longrun);
     if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
   } catch (error) {

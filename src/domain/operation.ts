@@ -77,6 +77,8 @@ export interface OperationRecord {
    * so whichever process runs the operation or sends its callbacks continues that trace.
    */
   traceContext?: TraceCarrier;
+  /** The operation this one re-runs (same request), when it was made by a re-run. */
+  rerunOf?: string;
 }
 
 /** Propagation headers (`traceparent`, `tracestate`...) by lower-case name. */

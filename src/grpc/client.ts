@@ -50,6 +50,7 @@ export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
   private readonly token: string | undefined;
   private watcher: WatcherClient | undefined;
+  private bulkOperations: Client | undefined;
 
   constructor(address: string, options: OperationsClientOptions = {}) {
     const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
@@ -75,6 +76,20 @@ export class OperationsClient {
       deadline,
       signal,
     );
+  }
+
+  /**
+   * The operation's state as longrun.v1.Watcher/WatchOperation first sends it: with the attempt,
+   * why it waits and until when, the last attempt's error and the operation it re-runs.
+   */
+  async state(name: string): Promise<WatchOperationResponse__Output> {
+    const call = this.watcherClient().WatchOperation({ name }, this.metadata());
+    try {
+      for await (const reply of call as AsyncIterable<WatchOperationResponse__Output>) return reply;
+      throw Object.assign(new Error(`the watch of ${name} ended without a state`), { code: 2, details: 'no state' });
+    } finally {
+      call.cancel();
+    }
   }
 
   /**
@@ -143,6 +158,22 @@ export class OperationsClient {
 
   close(): void {
     (this.client as unknown as Client).close();
+  }
+
+  /**
+   * Starts a longrun.v1.BulkOperations call (re-run or cancel by name or filter); the bulk
+   * operation it created, to wait on like any other.
+   */
+  bulk(method: 'RerunOperations' | 'CancelOperations', request: Record<string, unknown>): Promise<Operation__Output> {
+    if (this.bulkOperations === undefined) {
+      const definition = loadSync('longrun/v1/bulk.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+      const loaded = loadPackageDefinition(definition) as unknown as { longrun: { v1: { BulkOperations: ServiceClientConstructor } } };
+      this.bulkOperations = new loaded.longrun.v1.BulkOperations('unused', credentials.createInsecure(), {
+        channelOverride: (this.client as unknown as Client).getChannel(),
+      });
+    }
+    const client = this.bulkOperations as unknown as Record<string, (request: unknown, metadata: Metadata, done: (error: ServiceError | null, reply?: Operation__Output) => void) => void>;
+    return new Promise((resolve, reject) => client[method]!.call(client, request, this.metadata(), (error, reply) => (error ? reject(error) : resolve(reply!))));
   }
 
   /** longrun.v1.Watcher on this client's channel, loaded on first use. */

@@ -74,6 +74,7 @@ export function toWatchMessage(record: OperationRecord, now: number = Date.now()
   if (state.waitingReason !== undefined) message.waitingReason = state.waitingReason;
   if (state.estimatedStart !== undefined) message.estimatedStartTime = timestamp(state.estimatedStart);
   if (state.lastError !== undefined) message.lastError = state.lastError;
+  if (state.rerunOf !== undefined) message.rerunOf = state.rerunOf;
   return message;
 }
 

@@ -136,6 +136,7 @@ function watchJson(codec: JsonCodec, state: WatchState, options: ToJsonOptions):
   if (state.waitingReason !== undefined) init['waitingReason'] = state.waitingReason;
   if (state.estimatedStart !== undefined) init['estimatedStartTime'] = timestamp(state.estimatedStart);
   if (state.lastError !== undefined) init['lastError'] = state.lastError;
+  if (state.rerunOf !== undefined) init['rerunOf'] = state.rerunOf;
   return { operation: operationJson(codec, state.record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };
 }
 

@@ -220,6 +220,7 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
     changes: store.changes,
     create: time('create', store.create),
     get: time('get', store.get),
+    getRequest: time('getRequest', store.getRequest),
     list: time('list', store.list),
     requestCancel: time('requestCancel', store.requestCancel),
     delete: time('delete', store.delete),

@@ -16,6 +16,7 @@ import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
 import { effectiveTimeout, type CreatePolicies } from './create-options.js';
+import { rerunOperation } from './rerun.js';
 
 /** Who is calling: operations belong to the principal that created them. */
 export interface Caller {
@@ -119,6 +120,7 @@ export class OperationsService {
     // Validate what the handler will see: the decoded request, with defaults, however it arrived.
     request = registry.decode(method.info.requestType, requestAny.value);
     await method.options.validate?.(request);
+    method.options.authorize?.(request, caller);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const callbacks = this.callbacksFor(caller.principal, options.callback ?? callbackFieldOf(request));
@@ -235,6 +237,14 @@ export class OperationsService {
         this.deps.telemetry.cancelRequested(name);
         return;
     }
+  }
+
+  /**
+   * Starts a done operation again with its request (see ./rerun.ts); the new operation. Tenancy as
+   * GetOperation. One `key` re-runs one original once.
+   */
+  async rerun(name: string, caller: Caller, key?: string): Promise<OperationRecord> {
+    return rerunOperation(this.deps, await this.get(name, caller), key === undefined ? undefined : checkIdempotencyKey(key));
   }
 
   async delete(name: string, caller: Caller): Promise<void> {

@@ -17,6 +17,8 @@ export interface WatchState {
   estimatedStart?: number;
   /** While a retry waits or runs, the last failed attempt's error. */
   lastError?: { code: number; message: string };
+  /** The operation this one re-runs. */
+  rerunOf?: string;
 }
 
 export function watchStateOf(record: OperationRecord, now: number): WatchState {
@@ -28,5 +30,6 @@ export function watchStateOf(record: OperationRecord, now: number): WatchState {
     if (waiting.estimatedStart !== undefined) state.estimatedStart = waiting.estimatedStart;
   }
   if (record.lastError !== undefined && !record.done) state.lastError = { code: record.lastError.code, message: record.lastError.message };
+  if (record.rerunOf !== undefined) state.rerunOf = record.rerunOf;
   return state;
 }

@@ -95,7 +95,7 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       const insert = await planOf('insert', {
         name: 'operations/new', parent: '', method: '/m/1', owner: 'owner-1', metadataType: null, metadataValue: null,
         requestType: 't', requestValue: Buffer.from([0]), key: null, fingerprint: null, maxAttempts: 3, now: Date.now(),
-        callbacks: null, answerStyle: null, runAfter: 0, priority: 0, concurrencyKey: null, timeoutMs: null, startDeadline: null, traceContext: null,
+        callbacks: null, answerStyle: null, runAfter: 0, priority: 0, concurrencyKey: null, timeoutMs: null, startDeadline: null, traceContext: null, rerunOf: null,
       });
       assert.match(insert, /using operations_fair on operations f/, insert);
       assert.match(insert, /using operations_claim on operations h/, insert);

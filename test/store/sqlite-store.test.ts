@@ -64,7 +64,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
     old.exec(`DROP INDEX operations_claim; DROP INDEX operations_scheduled; DROP INDEX operations_fair; DROP INDEX operations_running_key; DROP INDEX operations_start_deadline;
-      ${['run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code', 'last_error_message', 'answer_style']
+      ${['run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code', 'last_error_message', 'answer_style', 'rerun_of']
         .map((column) => `ALTER TABLE operations DROP COLUMN ${column};`)
         .join(' ')}
       CREATE INDEX operations_claim ON operations (method, create_time) WHERE done = 0;

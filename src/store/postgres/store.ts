@@ -6,13 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { ReadCache } from '../read-cache.js';
 import { POSTGRES_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, traceContextColumn, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -143,6 +143,7 @@ export class PostgresOperationStore implements OperationStore {
         timeouts: ops.map((op) => op.timeoutMs ?? null),
         startDeadlines: ops.map((op) => op.startDeadline ?? null),
         traceContexts: ops.map((op) => traceContextColumn(op.traceContext)),
+        rerunOfs: ops.map((op) => op.rerunOf ?? null),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -202,6 +203,11 @@ export class PostgresOperationStore implements OperationStore {
       if (record.done && this.changes.live) this.recentReads.set(record);
     }
     return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
+  }
+
+  async getRequest(name: string, now: number): Promise<AnyMessage | undefined> {
+    const [row] = await this.rows<RequestRow>(this.stmt.getRequest, { name });
+    return requestOf(row, now);
   }
 
   async list(query: ListQuery): Promise<OperationRecord[]> {

@@ -48,6 +48,7 @@ export interface OperationRow {
   last_error_message: string | null;
   /** JSON of the trace carrier (migrations 0008 / 0006). */
   trace_context: string | null;
+  rerun_of: string | null;
 }
 
 /** Everything but the request, which only a runner needs. */
@@ -55,7 +56,7 @@ export const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, m
   response_value, error_code, error_message, error_details, progress_percent, estimated_completion,
   idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
   cancel_requested, create_time, update_time, done_time, expire_time, answer_style, run_after, priority,
-  concurrency_key, timeout_ms, start_deadline, last_error_code, last_error_message, trace_context`;
+  concurrency_key, timeout_ms, start_deadline, last_error_code, last_error_message, trace_context, rerun_of`;
 
 export function toRecord(row: OperationRow): OperationRecord {
   const record: OperationRecord = {
@@ -75,6 +76,7 @@ export function toRecord(row: OperationRow): OperationRecord {
     priority: row.priority,
   };
   if (row.concurrency_key !== null) record.concurrencyKey = row.concurrency_key;
+  if (row.rerun_of !== null && row.rerun_of !== undefined) record.rerunOf = row.rerun_of;
   if (row.timeout_ms !== null) record.timeoutMs = row.timeout_ms;
   if (row.start_deadline !== null) record.startDeadline = row.start_deadline;
   const traceContext = row.trace_context === null ? undefined : traceCarrierOf(row.trace_context);
@@ -132,7 +134,20 @@ export function newRecord(op: NewOperation): OperationRecord {
     ...(op.timeoutMs !== undefined && { timeoutMs: op.timeoutMs }),
     ...(op.startDeadline !== undefined && { startDeadline: op.startDeadline }),
     ...(op.traceContext !== undefined && { traceContext: op.traceContext }),
+    ...(op.rerunOf !== undefined && { rerunOf: op.rerunOf }),
   };
+}
+
+/** What `getRequest` selects. */
+export interface RequestRow {
+  request_type: string;
+  request_value: Buffer;
+  expire_time: number | null;
+}
+
+export function requestOf(row: RequestRow | undefined, now: number): AnyMessage | undefined {
+  if (row === undefined || (row.expire_time !== null && row.expire_time <= now)) return undefined;
+  return { typeUrl: row.request_type, value: row.request_value };
 }
 
 /** Claimed rows in claim order (a statement's RETURNING has none). */
@@ -148,6 +163,7 @@ export function policyParams(op: NewOperation) {
     concurrencyKey: op.concurrencyKey ?? null,
     timeoutMs: op.timeoutMs ?? null,
     startDeadline: op.startDeadline ?? null,
+    rerunOf: op.rerunOf ?? null,
   };
 }
 

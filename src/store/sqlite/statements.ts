@@ -26,15 +26,16 @@ const POLICY: PolicySqlOptions = {
 
 const SQL = {
   get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
+  getRequest: 'SELECT request_type, request_value, expire_time FROM operations WHERE name = @name',
   dataVersion: 'PRAGMA data_version',
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
   insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
       request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context)
+      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of)
     VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
       @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle,
-      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline, @traceContext)
+      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline, @traceContext, @rerunOf)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,

@@ -9,14 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { LongrunError } from '../../domain/errors.js';
-import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { distinctChanges } from '../feed.js';
 import { ReadCache } from '../read-cache.js';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, traceContextColumn, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -176,6 +176,10 @@ export class SqliteOperationStore implements OperationStore {
       }
       return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
     });
+  }
+
+  async getRequest(name: string, now: number): Promise<AnyMessage | undefined> {
+    return this.read(() => requestOf(this.stmt.getRequest.get({ name }) as RequestRow | undefined, now));
   }
 
   async list(query: ListQuery): Promise<OperationRecord[]> {
