@@ -49,10 +49,14 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
 
   /** The block as written but the ports; fails with its output and the server's if it does not exit 0. */
   async function run(marker: string): Promise<string> {
+    return (await runWithStderr(marker)).stdout;
+  }
+
+  async function runWithStderr(marker: string): Promise<{ stdout: string; stderr: string }> {
     const script = blockOf('docs/policies.md', marker).replaceAll('localhost:8080', new URL(base).host).replaceAll('127.0.0.1:50051', server.address);
     const { code, stdout, stderr } = await runChild('sh', ['-e', '-c', script], { cwd: dir.path, timeoutMs: 120_000 });
     assert.equal(code, 0, `${stdout}\n${stderr}\nserver:\n${server.stderr()}`);
-    return stdout;
+    return { stdout, stderr };
   }
 
   /** The names of the operations the block's two creating calls printed (curl's, then buf curl's). */
@@ -142,5 +146,31 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
       .map((status) => ({ start: Date.parse(status.metadata!.startTime!), end: Date.parse(status.updated_at) }))
       .sort((a, b) => a.start - b.start);
     assert.ok(runs[0]!.end <= runs[1]!.start, `one at a time: ${JSON.stringify(runs)}`);
+  });
+
+  it('policies-rerun: a failed operation is counted, re-run by filter over HTTP, by name over gRPC and the CLI, each re-run linked to it', { timeout: 180_000 }, async () => {
+    const { stdout, stderr } = await runWithStderr('policies-rerun');
+    const failed = /^(operations\/[\w-]{27}) failed$/m.exec(stdout)?.[1];
+    assert.ok(failed !== undefined, `the block says which operation failed: ${stdout}`);
+    assert.match(stderr, /^would re-run 1 operation$/m, 'the dry run counts the one failed operation');
+    assert.match(stderr, /^would cancel \d+ operations?$/m, 'the cancel dry run counts');
+    const reranByCli = new RegExp(`^re-ran ${failed} as (operations/[\\w-]{27})$`, 'm').exec(stderr)?.[1];
+    assert.ok(reranByCli !== undefined, stderr);
+    const bulks = (jsonDocuments(stdout) as Operation[]).map((operation) => operation.name);
+    assert.equal(bulks.length, 2, `the HTTP call and buf curl each print their bulk operation: ${stdout}`);
+    const created: string[] = [reranByCli];
+    for (const bulk of bulks) {
+      const done = (await waitDone(bulk)) as Operation & { response?: { '@type': string; reruns?: { original: string; operation: string }[] } };
+      assert.equal(done.error, undefined, JSON.stringify(done));
+      assert.equal(done.response?.['@type'], 'type.googleapis.com/longrun.v1.RerunOperationsResponse');
+      assert.equal(done.response?.reruns?.length, 1, JSON.stringify(done.response));
+      assert.equal(done.response!.reruns![0]!.original, failed);
+      created.push(done.response!.reruns![0]!.operation);
+    }
+    assert.equal(new Set(created).size, 3, `three re-runs, each a new operation: ${created}`);
+    for (const name of created) {
+      const status = await statusOf(name);
+      assert.equal((status as Status & { rerun_of?: string }).rerun_of, failed, `${name} links to ${failed}`);
+    }
   });
 });
