@@ -15,8 +15,13 @@ export interface OperationsHandlerDeps extends HandlerDeps {
   callerOf(call: ServerUnaryCall<unknown, unknown>): Caller;
 }
 
-/** Replies to WaitOperation this long before the call's deadline, so the client gets a state, not DEADLINE_EXCEEDED. */
-const DEADLINE_MARGIN_MS = 50;
+/**
+ * Replies to WaitOperation a tenth of the time left before the call's deadline (50 ms to 1 s), so
+ * the client gets a state, not DEADLINE_EXCEEDED, also when a busy event loop fires timers late.
+ */
+function deadlineMarginMs(leftMs: number): number {
+  return Math.min(1000, Math.max(50, leftMs / 10));
+}
 
 export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandlers {
   const { service, callerOf } = deps;
@@ -59,7 +64,8 @@ function waitBudgetMs(call: ServerUnaryCall<{ timeout: DurationLike | null }, un
   const requested = durationToMs(call.request.timeout);
   const deadlineMs = callContextOf(call).deadline;
   if (deadlineMs === undefined) return requested;
-  const remaining = Math.max(0, deadlineMs - Date.now() - DEADLINE_MARGIN_MS);
+  const left = deadlineMs - Date.now();
+  const remaining = Math.max(0, left - deadlineMarginMs(left));
   return requested === undefined ? remaining : Math.min(requested, remaining);
 }
 
