@@ -8,6 +8,7 @@ const LIST_REFRESH_MS = 2000;
 const WAITING = {
   scheduled: 'Scheduled',
   retry_scheduled: 'Retry scheduled',
+  waiting_for_key: 'Waiting for its key',
   queued: 'Queued',
 };
 const $ = (id) => document.getElementById(id);
@@ -328,7 +329,11 @@ async function loadDetail(name) {
 /** Why a pending operation is not running, and when it should start where that is known. */
 function waitingText(operation) {
   const parts = [`${WAITING[operation.waiting] ?? operation.waiting}: `];
-  if (operation.waiting === 'queued') parts.push('due, waiting for a runner or its concurrency key');
+  if (operation.waiting === 'queued') {
+    parts.push('due, waiting for a runner');
+    // The server counts up to 1000: that far back or further.
+    if (operation.queue_position) parts.push(`, number ${operation.queue_position >= 1000 ? '1000+' : operation.queue_position} in line`);
+  } else if (operation.waiting === 'waiting_for_key') parts.push('due, but another operation with its concurrency key is running');
   else parts.push(`attempt ${operation.attempt + 1} of ${operation.max_attempts} starts at `);
   if (operation.estimated_start) parts.push(time(operation.estimated_start), ' ', until(operation.estimated_start));
   if (operation.last_error) parts.push(`. The last attempt failed: ${operation.last_error.status} ${operation.last_error.message}`);

@@ -179,7 +179,9 @@ async function schedulingSummary(client: LongrunClient, name: string): Promise<s
   const parts = [`attempt ${state.attempt}`];
   if (state.waitingReason !== undefined) {
     const until = state.estimatedStart === undefined ? '' : ` until ${state.estimatedStart.toISOString()}`;
-    parts.push(state.waitingReason === 'retry_scheduled' ? `next attempt at ${state.estimatedStart?.toISOString() ?? 'once due'}` : `waiting: ${state.waitingReason}${until}`);
+    // The server counts positions up to 1000 (longrun.v1.WatchOperationResponse.queue_position).
+    const position = state.queuePosition === undefined ? '' : `, position ${state.queuePosition >= 1000 ? '1000+' : state.queuePosition}`;
+    parts.push(state.waitingReason === 'retry_scheduled' ? `next attempt at ${state.estimatedStart?.toISOString() ?? 'once due'}` : `waiting: ${state.waitingReason}${until}${position}`);
   }
   if (state.lastError !== undefined) parts.push(`last error: ${codeNameOf(state.lastError.code) ?? state.lastError.code}: ${state.lastError.message}`);
   if (state.rerunOf !== undefined) parts.push(`re-run of ${state.rerunOf}`);

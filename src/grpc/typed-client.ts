@@ -68,8 +68,10 @@ export interface ClientOperation<Metadata = Record<string, unknown>, Response = 
 export interface Scheduling {
   /** The attempt running or last run: 0 before the first. */
   attempt: number;
-  /** While it waits: `scheduled`, `retry_scheduled` or `queued`. */
+  /** While it waits: `scheduled`, `retry_scheduled`, `waiting_for_key` or `queued`. */
   waitingReason?: string;
+  /** While `queued`: 1 for next in line; 1000 means that far back or further. */
+  queuePosition?: number;
   /** While it waits for its start time or its next attempt: when that is. */
   estimatedStart?: Date;
   /** The error of the last failed attempt, while a retry waits or runs. */
@@ -140,6 +142,7 @@ export class LongrunClient {
       attempt: reply.attempt,
       ...(reply.waitingReason !== '' && { waitingReason: reply.waitingReason }),
       ...(estimatedStart !== undefined && { estimatedStart }),
+      ...(reply.queuePosition > 0 && { queuePosition: reply.queuePosition }),
       ...(reply.lastError !== null && { lastError: { code: reply.lastError.code, message: reply.lastError.message } }),
       ...(reply.rerunOf !== '' && { rerunOf: reply.rerunOf }),
     };

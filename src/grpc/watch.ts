@@ -16,6 +16,7 @@ import { toServiceError } from './status.js';
 import { MalformedRequest, type HandlerDeps } from './unary.js';
 import { timestampParts } from '../protocol/time.js';
 import { watchStateOf } from '../protocol/watch.js';
+import { queueStateOf, type QueueState } from '../operations/queue-state.js';
 
 export const WATCHER_SERVICE = 'longrun.v1.Watcher';
 
@@ -47,7 +48,10 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
           if (call.cancelled) return;
           linkToOperation(record);
           let message = messages.get(record);
-          if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
+          if (queueStateOf(record, Date.now())?.reason === 'queued') {
+            // Its place moves while the record stays: asked of the store for this watcher, not kept.
+            message = toWatchMessage(record, Date.now(), await deps.service.queueState(record));
+          } else if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
           await new Promise<void>((resolve) => call.write(message, () => resolve()));
         }
       };
@@ -67,12 +71,13 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
   };
 }
 
-export function toWatchMessage(record: OperationRecord, now: number = Date.now()): WatchOperationResponse {
-  const state = watchStateOf(record, now);
+export function toWatchMessage(record: OperationRecord, now: number = Date.now(), queue?: QueueState): WatchOperationResponse {
+  const state = queue === undefined ? watchStateOf(record, now) : watchStateOf(record, now, queue);
   const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: state.progressPercent, attempt: state.attempt };
   if (state.estimatedCompletion !== undefined) message.estimatedCompletionTime = timestamp(state.estimatedCompletion);
   if (state.waitingReason !== undefined) message.waitingReason = state.waitingReason;
   if (state.estimatedStart !== undefined) message.estimatedStartTime = timestamp(state.estimatedStart);
+  if (state.queuePosition !== undefined) message.queuePosition = state.queuePosition;
   if (state.lastError !== undefined) message.lastError = state.lastError;
   if (state.rerunOf !== undefined) message.rerunOf = state.rerunOf;
   return message;

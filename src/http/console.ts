@@ -13,6 +13,7 @@ import { invalidArgument } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { statusMonitor, type StatusMonitor } from '../operations/status-monitor.js';
+import { positionText, type QueueState } from '../operations/queue-state.js';
 import { timelineOf } from '../operations/timeline.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyJson, operationJson } from '../protos/operation-json.js';
@@ -109,14 +110,16 @@ export class ConsolePages {
     if (name === null || name === '') throw invalidArgument('name', 'is required (the operation, e.g. operations/abc)');
     const record = await this.parts.service.get(name, caller);
     return {
-      ...this.summary(record),
+      ...this.summary(record, await this.parts.service.queueState(record)),
       operation: operationJson(this.parts.codec, record),
       timeline: timelineOf(record, Date.now()),
     } as unknown as JsonValue;
   }
 
-  private summary(record: OperationRecord): StatusMonitor & { method: string; state: string; attempt: number; cancel_requested: boolean } {
-    const monitor = statusMonitor(record, (any) => anyJson(this.parts.codec, any));
+  /** `queue`: the operation's place, where it was asked of the store (one operation's page, not the list). */
+  private summary(record: OperationRecord, queue?: QueueState): StatusMonitor & { method: string; state: string; attempt: number; cancel_requested: boolean } {
+    const toJson = (any: NonNullable<OperationRecord['metadata']>) => anyJson(this.parts.codec, any);
+    const monitor = queue === undefined ? statusMonitor(record, toJson) : statusMonitor(record, toJson, Date.now(), queue);
     return {
       ...monitor,
       method: record.method,
@@ -124,7 +127,7 @@ export class ConsolePages {
         monitor.status === 'failed' && record.error !== undefined
           ? `failed (${monitor.error?.status ?? record.error.code})`
           : monitor.waiting !== undefined
-            ? `pending (${monitor.waiting.replace('_', ' ')})`
+            ? `pending (${monitor.waiting.replaceAll('_', ' ')}${monitor.queue_position === undefined ? '' : `, #${positionText(monitor.queue_position)}`})`
             : monitor.status,
       attempt: record.attempt,
       cancel_requested: record.cancelRequested,

@@ -33,7 +33,7 @@ export interface EventStreamParts {
   service: OperationsService;
   logger: Logger;
   /** The WatchOperationResponse of a state, as proto3 JSON text (one line). */
-  toJson(record: OperationRecord): string;
+  toJson(record: OperationRecord): string | Promise<string>;
   keepAliveMs: number;
 }
 
@@ -64,7 +64,7 @@ export async function streamWatch(parts: EventStreamParts, name: string, caller:
     for (; !next.done; next = await states.next()) {
       const record = next.value;
       const id = eventIdOf(record);
-      if (id !== lastEventId) await write(res, `id: ${id}\nevent: operation\ndata: ${parts.toJson(record)}\n\n`);
+      if (id !== lastEventId) await write(res, `id: ${id}\nevent: operation\ndata: ${await parts.toJson(record)}\n\n`);
       if (record.done) await write(res, `event: end\ndata: {}\n\n`);
       if (res.destroyed) break;
     }

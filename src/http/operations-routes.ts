@@ -5,6 +5,7 @@
 import { LongrunError } from '../domain/errors.js';
 import type { AnswerStyle, OperationRecord } from '../domain/operation.js';
 import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-status.js';
+import { queueStateOf, type QueueState } from '../operations/queue-state.js';
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
 import { linkToOperation } from '../observe/tracing.js';
@@ -49,11 +50,16 @@ export class OperationsRoutes {
         }
         // Watchers of one operation share its records (see OperationsService.watch): encode each once.
         const cache = call.enumAsInteger ? this.watchJsonIntEnums : this.watchJson;
-        const toJson = (record: OperationRecord) => {
+        const toJson = async (record: OperationRecord) => {
           linkToOperation(record);
+          const now = this.parts.clock.now();
+          if (queueStateOf(record, now)?.reason === 'queued') {
+            // Its place moves while the record stays: asked of the store for this watcher, not kept.
+            return JSON.stringify(watchJson(this.parts.codec, watchStateOf(record, now, await service.queueState(record)), { enumAsInteger: call.enumAsInteger }));
+          }
           let json = cache.get(record);
           if (json === undefined) {
-            json = JSON.stringify(watchJson(this.parts.codec, watchStateOf(record, this.parts.clock.now()), { enumAsInteger: call.enumAsInteger }));
+            json = JSON.stringify(watchJson(this.parts.codec, watchStateOf(record, now), { enumAsInteger: call.enumAsInteger }));
             cache.set(record, json);
           }
           return json;
@@ -86,7 +92,7 @@ export class OperationsRoutes {
         return;
       case 'status': {
         const record = await service.get(name, caller);
-        this.sendMonitor(record, call);
+        this.sendMonitor(record, call, await service.queueState(record));
         return;
       }
       case 'status-cancel': {
@@ -112,8 +118,9 @@ export class OperationsRoutes {
     return operationJson(this.parts.codec, record, { enumAsInteger: call.enumAsInteger });
   }
 
-  private sendMonitor(record: OperationRecord, call: RouteCall): void {
-    const monitor = statusMonitor(record, (any) => anyJson(this.parts.codec, any, { enumAsInteger: call.enumAsInteger }));
+  private sendMonitor(record: OperationRecord, call: RouteCall, queue?: QueueState): void {
+    const toJson = (any: NonNullable<OperationRecord['metadata']>) => anyJson(this.parts.codec, any, { enumAsInteger: call.enumAsInteger });
+    const monitor = queue === undefined ? statusMonitor(record, toJson) : statusMonitor(record, toJson, this.parts.clock.now(), queue);
     const terminal = monitorStatusOf(record) !== 'pending' && monitorStatusOf(record) !== 'running';
     sendJson(call.res, 200, monitor as unknown as JsonValue, terminal ? {} : this.pollHeaders(record));
   }
@@ -135,6 +142,7 @@ function watchJson(codec: JsonCodec, state: WatchState, options: ToJsonOptions):
   if (state.estimatedCompletion !== undefined) init['estimatedCompletionTime'] = timestamp(state.estimatedCompletion);
   if (state.waitingReason !== undefined) init['waitingReason'] = state.waitingReason;
   if (state.estimatedStart !== undefined) init['estimatedStartTime'] = timestamp(state.estimatedStart);
+  if (state.queuePosition !== undefined) init['queuePosition'] = state.queuePosition;
   if (state.lastError !== undefined) init['lastError'] = state.lastError;
   if (state.rerunOf !== undefined) init['rerunOf'] = state.rerunOf;
   return { operation: operationJson(codec, state.record, options), ...(codec.toJsonOf('longrun.v1.WatchOperationResponse', init, options) as object) };

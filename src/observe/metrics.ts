@@ -234,6 +234,7 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
     release: time('release', store.release),
     sweepExpired: time('sweepExpired', store.sweepExpired),
     countByState: time('countByState', store.countByState),
+    queuePlace: time('queuePlace', store.queuePlace),
     claimDeliveries: time('claimDeliveries', store.claimDeliveries),
     finishAttempt: time('finishAttempt', store.finishAttempt),
     listDeliveries: time('listDeliveries', store.listDeliveries),

@@ -16,6 +16,7 @@ import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
 import { effectiveTimeout, type CreatePolicies } from './create-options.js';
+import { placeInQueue, type QueueState } from './queue-state.js';
 import { rerunOperation } from './rerun.js';
 
 /** Who is calling: operations belong to the principal that created them. */
@@ -108,6 +109,14 @@ export class OperationsService {
   private changeSeq = 0;
 
   constructor(private readonly deps: OperationsServiceDeps) {}
+
+  /**
+   * Why `record` waits and where it stands (see ./queue-state.ts): one store read for a due,
+   * unleased operation, none otherwise. For clients that asked (status monitor, watch).
+   */
+  queueState(record: OperationRecord): Promise<QueueState | undefined> {
+    return placeInQueue(this.deps.store, record, this.deps.clock.now());
+  }
 
   /** Starts an operation of a declared method; the reply of the method's RPC. */
   async create(path: string, request: Record<string, unknown>, caller: Caller, options: CreateOptions = {}): Promise<OperationRecord> {

@@ -6,7 +6,7 @@
 import { Code, codeNameOf } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
 import type { JsonValue } from '../protos/json.js';
-import { queueStateOf, type WaitingReason } from './queue-state.js';
+import { queueStateOf, type QueueState, type WaitingReason } from './queue-state.js';
 
 export type MonitorStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -31,6 +31,8 @@ export interface StatusMonitor {
   waiting?: WaitingReason;
   /** While pending for a start time or a retry: when it becomes due. */
   estimated_start?: string;
+  /** While `queued`, where the server was asked for it: 1 for next in line, 1000 for that far back or further. */
+  queue_position?: number;
   /** The error of the last failed attempt, while a retry waits or runs. */
   last_error?: { code: number; message: string; status: string };
   priority?: number;
@@ -49,6 +51,8 @@ export function statusMonitor(
   record: OperationRecord,
   anyToJson: (any: NonNullable<OperationRecord['metadata']>) => JsonValue,
   now: number = Date.now(),
+  /** The operation's place in its queue where known (OperationsService.queueState); else decided from the record. */
+  queue: QueueState | undefined = queueStateOf(record, now),
 ): StatusMonitor {
   const monitor: StatusMonitor = {
     id: record.name,
@@ -59,10 +63,10 @@ export function statusMonitor(
     attempt: record.attempt,
     max_attempts: record.maxAttempts,
   };
-  const waiting = queueStateOf(record, now);
-  if (waiting !== undefined) {
-    monitor.waiting = waiting.reason;
-    if (waiting.estimatedStart !== undefined) monitor.estimated_start = new Date(waiting.estimatedStart).toISOString();
+  if (queue !== undefined) {
+    monitor.waiting = queue.reason;
+    if (queue.estimatedStart !== undefined) monitor.estimated_start = new Date(queue.estimatedStart).toISOString();
+    if (queue.position !== undefined) monitor.queue_position = queue.position;
   }
   if (record.lastError !== undefined && !record.done) {
     monitor.last_error = { ...record.lastError, status: codeNameOf(record.lastError.code) ?? 'UNKNOWN' };

@@ -129,6 +129,14 @@ export interface RetentionPolicy {
   keyedRetentionMs: number;
 }
 
+/** Where a waiting operation stands in its method's queue (see OperationStore.queuePlace). */
+export interface QueuePlace {
+  /** Another operation holds its concurrency key (running, or its lease ran out unreclaimed): no claim takes it until that one ends. */
+  keyHeld: boolean;
+  /** Operations a claim could take now that come before it in claim order, counted up to the limit asked. */
+  ahead: number;
+}
+
 /** Unexpired operations by state; `pending` includes unfinished ones whose lease ran out (claimable again). */
 export interface OperationCounts {
   pending: number;
@@ -350,6 +358,14 @@ export interface OperationStore extends DeliveryOutbox {
   release(leases: readonly Lease[], now: number): Promise<void>;
   /** Deletes up to `batchSize` expired operations; returns how many. Safe to run in every process at once. */
   sweepExpired(now: number, batchSize: number): Promise<number>;
+  /**
+   * Where an operation stands in its method's queue, for clients that ask (status monitor, watch),
+   * never for claims: whether another row holds its concurrency key, and how many operations a
+   * claim could take now come before it in claim order (see ../store/sql/policies.ts), counted up to
+   * `limit` (it reads no more than a few times `limit` rows). Meaningful for an unfinished, due,
+   * unleased operation; undefined for an unknown one.
+   */
+  queuePlace(name: string, now: number, limit: number): Promise<QueuePlace | undefined>;
   /** For metrics: reads only unfinished rows and an index of done ones, never the whole table. */
   countByState(now: number): Promise<OperationCounts>;
 

@@ -60,6 +60,19 @@ describe('longrun rerun and longrun cancel --filter', { timeout: 120_000 }, () =
     assert.match(again.stderr, /re-ran 2 operations/, 'the same bulk operation answers');
   });
 
+  it('shows an operation waiting for its concurrency key', async () => {
+    const key = { 'longrun-concurrency-key': 'cli-key' };
+    const holder = await caller.call<{ name: string }>(SLEEP, { duration: { seconds: 60 }, parent: 'projects/key' }, key);
+    const waiting = await caller.call<{ name: string }>(SLEEP, { duration: { seconds: 0 }, parent: 'projects/key' }, key);
+    // The holder is claimed at once, or at the next poll.
+    let got = await runCli(['get', waiting.name, ...address]);
+    for (let i = 0; i < 20 && !/waiting: waiting_for_key/.test(got.stderr); i++) got = await runCli(['get', waiting.name, ...address]);
+    assert.match(got.stderr, /^attempt 0; waiting: waiting_for_key$/m);
+    const cancelled = await runCli(['cancel', '--filter', 'done = false', 'projects/key/operations', ...address]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal((await waitCli(holder.name)).error.code, 1);
+  });
+
   it('cancels every match of a filter, and shows a waiting operation\'s reason', async () => {
     const start = new Date(Date.now() + 3_600_000).toISOString();
     const scheduled = await caller.call<{ name: string }>(SLEEP, { duration: { seconds: 0 }, parent: 'projects/cancel' }, { 'longrun-start-time': start });

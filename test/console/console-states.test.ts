@@ -203,14 +203,14 @@ describe('the console beyond the happy path, in Chromium', { timeout: 240_000 },
       assert.match(scheduledLine.text, / attempt 1 of 3 due \(start time\) \(in (59m\d\ds|1h00m)\)$/);
       await page.screenshot({ path: join(shots, 'operation-scheduled.png'), fullPage: true });
 
-      // Queued: due, but its concurrency key is taken by a running operation.
+      // Waiting for its key: due, but its concurrency key is taken by a running operation.
       const holder = await server.call<{ name: string }>(SLEEP, sleep(60_000, 1), { 'longrun-concurrency-key': 'console-key' });
       await eventually(async () => (await server.longrun.get(holder.name)).leaseHolder !== undefined, 'the key holder to run');
       const queued = await server.call<{ name: string }>(SLEEP, sleep(0, 1), { 'longrun-concurrency-key': 'console-key' });
       await page.goto(`${server.httpUrl}/console/#/operation/${queued.name}`);
       await page.getByRole('heading', { name: queued.name }).waitFor();
-      assert.equal(await page.locator('#detail-state').textContent(), 'Pending (queued)');
-      assert.equal(await page.locator('#detail-waiting').textContent(), 'Queued: due, waiting for a runner or its concurrency key');
+      assert.equal(await page.locator('#detail-state').textContent(), 'Pending (waiting for key)');
+      assert.equal(await page.locator('#detail-waiting').textContent(), 'Waiting for its key: due, but another operation with its concurrency key is running');
       assert.match((await timeline(page)).at(-1)!.text, /attempt 1 of 3 queued, waiting for a runner or its concurrency key$/);
 
       // A retry: attempt 1 fails, attempt 2 is due after the backoff, then succeeds.

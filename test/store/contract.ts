@@ -552,6 +552,36 @@ export function storeContract(backend: ContractBackend): void {
         if (claimedStarted?.name === started.operation.name) assert.equal(startedRecord?.done, false, 'a started operation is past its start deadline for good');
       });
 
+      it("tells where a waiting operation stands: its key held, or how many claimable operations come before it", async () => {
+        const now = Date.now();
+        const running = await a.create(newOp({ priority: 10, createTime: now - 9 }));
+        const keyHolder = await a.create(newOp({ concurrencyKey: 'k', priority: 10, createTime: now - 8 }));
+        assert.deepEqual((await claimAll(a, 'r', 2)).map((op) => op.name).sort(), [running.operation.name, keyHolder.operation.name].sort());
+        const keyWaiter = await a.create(newOp({ concurrencyKey: 'k', createTime: now - 7 }));
+        const notYet = await a.create(newOp({ priority: 9, runAfter: now + HOUR, createTime: now - 6 }));
+        const dueScheduled = await a.create(newOp({ priority: 5, runAfter: now - 1000, createTime: now - 5 }));
+        await a.create(newOp({ method: '/other.v1.Service/Other', priority: 20, createTime: now - 4 }));
+        const first = await a.create(newOp({ createTime: now - 3 }));
+        const second = await a.create(newOp({ createTime: now - 2 }));
+        const third = await a.create(newOp({ createTime: now - 1 }));
+        const place = (name: string, limit = 1000) => b.queuePlace(name, Date.now(), limit);
+        assert.deepEqual(await place(keyWaiter.operation.name), { keyHeld: true, ahead: 1 }, 'the due scheduled one of higher priority is ahead');
+        assert.deepEqual(await place(dueScheduled.operation.name), { keyHeld: false, ahead: 0 });
+        assert.deepEqual(await place(first.operation.name), { keyHeld: false, ahead: 1 }, 'not the running, the not yet due, the key-waiting or another method');
+        assert.deepEqual(await place(second.operation.name), { keyHeld: false, ahead: 2 });
+        assert.deepEqual(await place(third.operation.name), { keyHeld: false, ahead: 3 });
+        assert.deepEqual(await place(third.operation.name, 2), { keyHeld: false, ahead: 2 }, 'counted up to the limit');
+        assert.equal((await place(notYet.operation.name))?.keyHeld, false);
+        assert.equal(await place('operations/unknown'), undefined);
+        const [next] = await claimOne(a, 'r2');
+        assert.equal(next?.name, dueScheduled.operation.name);
+        assert.deepEqual(await place(third.operation.name), { keyHeld: false, ahead: 2 }, 'one fewer once the head is claimed');
+        const holderLease: Lease = { name: keyHolder.operation.name, holder: 'r', attempt: 1 };
+        assert.deepEqual(await a.complete([{ lease: holderLease, outcome: RESPONSE }], Date.now()), [true]);
+        assert.deepEqual(await place(keyWaiter.operation.name), { keyHeld: false, ahead: 0 }, 'its key free, it is next among priority 0 (created first)');
+        assert.deepEqual(await place(third.operation.name), { keyHeld: false, ahead: 3 }, 'and ahead of the others');
+      });
+
       it('gives each principal its turn: one operation of a second principal does not wait behind a backlog', async () => {
         const backlog = await Promise.all(Array.from({ length: 40 }, () => a.create(newOp({ owner: 'heavy' }))));
         for (let i = 0; i < 10; i++) await a.create(newOp({ owner: 'heavy' }));

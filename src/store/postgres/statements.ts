@@ -4,7 +4,7 @@
  * the same statement (a data-modifying CTE), so it is sent exactly when the write commits, at most
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
-import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
+import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, queuePlace, type PolicySqlOptions } from '../sql/policies.js';
 import { lockedInNameOrder } from '../sql/lock-order.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 import type { StoreChange } from '../types.js';
@@ -159,6 +159,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
     // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
     // At most one per concurrency key (../sql/policies.ts); the unique running_key index settles races.
+    queuePlace: compile(queuePlace(POLICY)),
     claim: compile(`WITH ready AS (${claimCandidates(POLICY, 'ready', 'FOR UPDATE SKIP LOCKED')}),
       due AS (${claimCandidates(POLICY, 'scheduled', 'FOR UPDATE SKIP LOCKED')}),
       picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),

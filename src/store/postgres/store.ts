@@ -30,6 +30,7 @@ import type {
   ListQuery,
   NewOperation,
   OperationCounts,
+  QueuePlace,
   OperationStore,
   ProgressUpdate,
   RetentionPolicy,
@@ -357,6 +358,11 @@ export class PostgresOperationStore implements OperationStore {
 
   async sweepExpired(now: number, batchSize: number): Promise<number> {
     return this.rowCount(this.stmt.sweep, { now, limit: batchSize });
+  }
+
+  async queuePlace(name: string, _now: number, limit: number): Promise<QueuePlace | undefined> {
+    const [row] = await this.rows<{ key_held: boolean; ahead: string }>(this.stmt.queuePlace, { name, limit });
+    return row === undefined ? undefined : { keyHeld: row.key_held, ahead: Math.min(Number(row.ahead), limit) };
   }
 
   async countByState(now: number): Promise<OperationCounts> {

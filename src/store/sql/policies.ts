@@ -48,9 +48,9 @@ export interface PolicySqlOptions {
 export const CLAIM_ORDER = 'priority DESC, fair_seq, create_time';
 
 /** Operations of `@method` that a claim may take now (alias `o`), but for being due (each claim index says that its own way). */
-export function claimable(options: PolicySqlOptions): string {
+export function claimable(options: PolicySqlOptions, method = '@method'): string {
   const { table, now, notDone } = options;
-  return `o.method = @method AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
+  return `o.method = ${method} AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
     AND (o.start_deadline IS NULL OR o.attempt > 0 OR o.start_deadline > ${now})
     AND (o.concurrency_key IS NULL OR (NOT EXISTS (
       SELECT 1 FROM ${table} r WHERE r.running_key = o.concurrency_key AND r.name <> o.name)${
@@ -118,4 +118,33 @@ export function pastStartDeadline(options: PolicySqlOptions): string {
     WHERE ${notDone('s')} AND s.start_deadline IS NOT NULL AND s.start_deadline <= ${now} AND s.attempt = 0
       AND s.lease_holder IS NULL
     ORDER BY s.start_deadline LIMIT @limit`;
+}
+
+/**
+ * Where the unfinished operation `@name` stands in its method's queue, for clients (never on the
+ * claim path): `key_held`, whether another row holds its concurrency key (no claim takes it until
+ * that one ends), and `ahead`, how many operations a claim could take now come before it in claim
+ * order. `ahead` adds four counts that each stop at `@limit` (so the sum may pass it; the caller
+ * caps it), each an index range: higher priority, same priority and earlier fair-share position,
+ * same position and older (three seeks into the ready index), and due scheduled ones (a walk of the
+ * method's due scheduled operations, which claims keep short). The claim merges its two indexes
+ * by priority as it reads them, so for scheduled operations this order is the rule, not the letter.
+ */
+export function queuePlace(options: PolicySqlOptions): string {
+  const { table, now, indexHint } = options;
+  const plain = { ...options, keyLock: undefined };
+  const ahead = (index: string, condition: string) => `(SELECT count(*) FROM (
+      SELECT 1 FROM t, ${table} o ${indexHint(index)}
+      WHERE ${condition} AND o.name <> t.name AND ${claimable(plain, 't.method')} LIMIT @limit) a)`;
+  const ready = (condition: string) => ahead('operations_claim', `o.run_after = 0 AND ${condition}`);
+  const before = `(o.priority > t.priority OR (o.priority = t.priority AND (o.fair_seq < t.fair_seq
+      OR (o.fair_seq = t.fair_seq AND o.create_time < t.create_time))))`;
+  return `WITH t AS (SELECT name, method, concurrency_key, priority, fair_seq, create_time FROM ${table} WHERE name = @name)
+    SELECT
+      EXISTS (SELECT 1 FROM t, ${table} r WHERE r.running_key = t.concurrency_key AND r.name <> t.name) AS key_held,
+      ${ready('o.priority > t.priority')}
+      + ${ready('o.priority = t.priority AND o.fair_seq < t.fair_seq')}
+      + ${ready('o.priority = t.priority AND o.fair_seq = t.fair_seq AND o.create_time < t.create_time')}
+      + ${ahead('operations_scheduled', `o.run_after > 0 AND o.run_after <= (SELECT ${now}) AND ${before}`)} AS ahead
+    FROM t`;
 }

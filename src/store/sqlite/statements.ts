@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
-import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
+import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 
 const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now, done_time = @now,
@@ -57,6 +57,7 @@ const SQL = {
     WHERE ${fenced} AND attempt < max_attempts
     RETURNING method`,
   pastStartDeadline: pastStartDeadline(POLICY),
+  queuePlace: queuePlace(POLICY),
   expireStartDeadline: `UPDATE operations SET ${doneFields}, ${errorFields}
     WHERE name = @name AND done = 0 AND start_deadline IS NOT NULL AND start_deadline <= @now AND attempt = 0
       AND lease_holder IS NULL

@@ -34,6 +34,7 @@ import type {
   ListQuery,
   NewOperation,
   OperationCounts,
+  QueuePlace,
   OperationStore,
   ProgressUpdate,
   RetentionPolicy,
@@ -336,6 +337,13 @@ export class SqliteOperationStore implements OperationStore {
   async sweepExpired(now: number, batchSize: number): Promise<number> {
     // Expired rows already read as missing everywhere: nobody needs telling.
     return this.write(now, () => this.stmt.sweep.run({ now, limit: batchSize }).changes);
+  }
+
+  async queuePlace(name: string, now: number, limit: number): Promise<QueuePlace | undefined> {
+    return this.read(() => {
+      const row = this.stmt.queuePlace.get({ name, now, limit }) as { key_held: number; ahead: number } | undefined;
+      return row === undefined ? undefined : { keyHeld: row.key_held === 1, ahead: Math.min(row.ahead, limit) };
+    });
   }
 
   async countByState(now: number): Promise<OperationCounts> {

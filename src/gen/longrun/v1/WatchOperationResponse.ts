@@ -14,6 +14,7 @@ export interface WatchOperationResponse {
   'estimatedStartTime'?: (_google_protobuf_Timestamp | null);
   'lastError'?: (_google_rpc_Status | null);
   'rerunOf'?: (string);
+  'queuePosition'?: (number);
 }
 
 export interface WatchOperationResponse__Output {
@@ -25,4 +26,5 @@ export interface WatchOperationResponse__Output {
   'estimatedStartTime': (_google_protobuf_Timestamp__Output | null);
   'lastError': (_google_rpc_Status__Output | null);
   'rerunOf': (string);
+  'queuePosition': (number);
 }
