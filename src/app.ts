@@ -3,14 +3,12 @@
  * them onto a grpc-js server on request. It never listens and never reads env or argv.
  */
 import type { Server } from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { Deliverer } from './callbacks/deliverer.js';
 import { CallbackSettings, type CallbackOptions } from './callbacks/settings.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
 import { MIN_IDEMPOTENCY_KEY_LIFETIME_MS, type OperationRecord } from './domain/operation.js';
-import { descriptorSetFromProtoFiles } from './grpc/reflection.js';
 import { addToServer, OPERATIONS_SERVICE, type AddToServerOptions, type ServedLongrun } from './grpc/server.js';
 import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
@@ -26,8 +24,8 @@ import { OperationsService, type Caller } from './operations/service.js';
 import { pathOf, type MethodRef } from './methods/ref.js';
 import type { MessageValue } from './protos/registry.js';
 import { JsonCodec } from './protos/json.js';
-import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
 import { TypeRegistry } from './protos/registry.js';
+import { Schema } from './protos/schema.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
 import { isPostgresUrl, PostgresOperationStore } from './store/postgres/store.js';
@@ -168,8 +166,6 @@ export class Longrun {
   /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
   readonly caller: Caller;
   private readonly sweeper: Sweeper;
-  private readonly protoFiles: string[];
-  private readonly includeDirs: string[];
   private readonly defaultMaxAttempts: number;
   private readonly runnerEnabled: boolean;
   /** Sends completion callbacks; undefined when callbacks are not configured. */
@@ -190,8 +186,6 @@ export class Longrun {
       metrics: Metrics;
       telemetry: Telemetry;
       caller: Caller;
-      protoFiles: string[];
-      includeDirs: string[];
       defaultMaxAttempts: number;
       runnerEnabled: boolean;
       clock: Clock;
@@ -211,8 +205,6 @@ export class Longrun {
     this.metrics = parts.metrics;
     this.telemetry = parts.telemetry;
     this.caller = parts.caller;
-    this.protoFiles = parts.protoFiles;
-    this.includeDirs = parts.includeDirs;
     this.defaultMaxAttempts = parts.defaultMaxAttempts;
     this.runnerEnabled = parts.runnerEnabled;
     this.deliverer =
@@ -273,8 +265,6 @@ export class Longrun {
         registry: this.registry,
         logger: this.logger,
         telemetry: this.telemetry,
-        protoFiles: this.protoFiles,
-        includeDirs: this.includeDirs,
         caller: this.caller,
       },
       options,
@@ -477,9 +467,11 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const baseStore = options.store ?? (await openStore(options, retentionMs, logger, () => metrics));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
-  const jsonCodec = lazyJsonCodec(protoFiles, includeDirs);
-  // The strict checks of requests, metadata and responses use the @bufbuild/protobuf descriptors.
-  const registry = new TypeRegistry(protoFiles, includeDirs, { descriptors: () => jsonCodec().registry });
+  // The one schema every runtime is fed from; the app's .proto files are compiled here, once.
+  const schema = Schema.load(protoFiles, includeDirs);
+  const registry = new TypeRegistry(schema);
+  const codec = new JsonCodec(schema);
+  const jsonCodec = () => codec;
   const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
   // Scrape-time gauges read the runner, made below.
@@ -529,8 +521,6 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     metrics,
     telemetry,
     caller,
-    protoFiles,
-    includeDirs,
     defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runnerEnabled: options.runner ?? true,
     clock,
@@ -539,16 +529,4 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     pollMs: options.pollMs ?? 1000,
     jsonCodec,
   });
-}
-
-/** proto3 JSON (and the descriptors) of every type this app knows; made once, on first use: describing the app's protos takes a moment. */
-function lazyJsonCodec(protoFiles: readonly string[], includeDirs: readonly string[]): () => JsonCodec {
-  let codec: JsonCodec | undefined;
-  return () => {
-    if (codec === undefined) {
-      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
-      codec = new JsonCodec([longrunSet, descriptorSetFromProtoFiles(protoFiles, includeDirs, longrunSet)]);
-    }
-    return codec;
-  };
 }

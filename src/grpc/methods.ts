@@ -7,6 +7,7 @@ import { Code, LongrunError } from '../domain/errors.js';
 import type { MethodTable } from '../methods/table.js';
 import { policiesFromHeaders } from '../operations/create-options.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import type { ParsedMessage } from '../protos/registry.js';
 import { toOperationMessage } from './convert.js';
 import { header, type HandlerDeps, unary } from './unary.js';
 
@@ -33,7 +34,7 @@ export function serviceImplementation(
     const declared = deps.methods.get(path);
     implementation[methodName] =
       extra[methodName] ??
-      unary<Record<string, unknown>, unknown>(deps, path, async (call) => {
+      unary<Record<string, unknown> | ParsedMessage, unknown>(deps, path, async (call) => {
         const caller = deps.callerOf(call); // authenticate before saying anything about the method
         if (declared === undefined) {
           throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');

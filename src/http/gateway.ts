@@ -22,7 +22,7 @@ import { armOperationStatus, isTerminalArmStatus } from '../operations/arm-statu
 import { monitorStatusOf, statusMonitor } from '../operations/status-monitor.js';
 import type { JsonCodec, JsonValue, ToJsonOptions } from '../protos/json.js';
 import { anyJson, listJson, operationJson } from '../protos/operation-json.js';
-import type { TypeRegistry } from '../protos/registry.js';
+import type { ParsedMessage, TypeRegistry } from '../protos/registry.js';
 import { ConsolePages, isConsolePath } from './console.js';
 import { DEFAULT_KEEP_ALIVE_MS, EVENT_STREAM_HEADERS, streamWatch } from './events.js';
 import { bodyTooLarge, methodNotAllowed, routeNotFound, toHttpError } from './errors.js';
@@ -178,9 +178,10 @@ export class Gateway {
       const message = this.parts.codec.message(route.requestType);
       if (message === undefined) throw new Error(`request type ${route.requestType} is not in the descriptor sets`);
       const json = requestJson(message, { pathBindings: bindings, query, body, bodyField: route.body });
-      const bytes = this.parts.codec.fromJson(route.requestType, json, 'request');
-      const request = this.parts.registry.decode<Record<string, unknown>>(route.requestType, bytes);
-      const context: Context = { req, res, route, caller, request, enumAsInteger: wantsIntegerEnums(query) };
+      // Parsed once: a creation stores this message's bytes, the other calls read its object.
+      const parsed = this.parts.codec.parse(route.requestType, json, 'request');
+      const request = parsed.toObject();
+      const context: Context = { req, res, route, caller, request, parsed, enumAsInteger: wantsIntegerEnums(query) };
       operation = (await this.dispatch(context)) ?? operation;
     } catch (error) {
       const failure = this.sendError(res, error, route.template.source, {}, route.action === 'status-cancel' ? statusCancelOverride(error) : undefined);
@@ -207,7 +208,7 @@ export class Gateway {
         const callbackUrl = headerOf(context.req, CALLBACK_URL_HEADER.toLowerCase());
         const prefer = parsePrefer(context.req.headers['prefer']);
         const policies = policiesFromHeaders((header) => headerOf(context.req, header));
-        let record = await service.create(route.rpc, request, caller, {
+        let record = await service.create(route.rpc, context.parsed, caller, {
           policies,
           ...(key !== undefined && { idempotencyKey: key }),
           ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
@@ -389,6 +390,7 @@ interface Context {
   route: Route;
   caller: Caller;
   request: Record<string, unknown>;
+  parsed: ParsedMessage;
   enumAsInteger: boolean;
 }
 
