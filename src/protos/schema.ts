@@ -46,6 +46,14 @@ export function longrunDescriptorSet(): Uint8Array {
   return longrunSet;
 }
 
+let longrunOnly: Schema | undefined;
+
+/** A schema of longrun's own set alone (for clients), made once per process. */
+export function longrunSchema(): Schema {
+  longrunOnly ??= new Schema([longrunDescriptorSet()]);
+  return longrunOnly;
+}
+
 export class Schema {
   /** The one FileDescriptorSet, serialized: each file as it was built. */
   readonly set: Uint8Array;
@@ -61,7 +69,7 @@ export class Schema {
     const ours = longrunDescriptorSet();
     const known = new Set(uniqueFiles([ours]).keys());
     const missing = protoFiles.filter((file) => !known.has(file));
-    return new Schema(missing.length === 0 ? [ours] : [ours, descriptorSetFromProtoFiles(missing, includeDirs, ours)]);
+    return missing.length === 0 ? longrunSchema() : new Schema([ours, descriptorSetFromProtoFiles(missing, includeDirs, ours)]);
   }
 
   /** The union of serialized sets; files are de-duplicated by name and the first set wins. */
