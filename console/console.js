@@ -1,8 +1,15 @@
 // The longrun console: plain JavaScript over the server's own HTTP API, nothing from other hosts.
 // Routes (in the URL's hash): #/?collection=&filter=  the list;  #/operation/NAME  one operation.
+// Anything else, and an operation that cannot be read, shows a page saying so (never a blank or an
+// earlier operation's page).
 
 const TOKEN_KEY = 'longrun-console-token';
 const LIST_REFRESH_MS = 2000;
+const WAITING = {
+  scheduled: 'Scheduled',
+  retry_scheduled: 'Retry scheduled',
+  queued: 'Queued',
+};
 const $ = (id) => document.getElementById(id);
 
 let listTimer;
@@ -64,7 +71,8 @@ async function watchEvents(name, signal, onEvent) {
 // ---- showing things --------------------------------------------------------------------------
 
 function show(section) {
-  for (const id of ['sign-in', 'list', 'detail']) $(id).hidden = id !== section;
+  for (const id of ['sign-in', 'list', 'detail', 'missing']) $(id).hidden = id !== section;
+  if (section !== 'detail') document.title = 'longrun console';
 }
 
 function alertMessage(message) {
@@ -78,6 +86,52 @@ function time(iso) {
   element.dateTime = iso;
   element.textContent = new Date(iso).toLocaleString();
   return element;
+}
+
+/** `7s`, `1m05s`, `2h03m` (as `longrun wait` shows an ETA). */
+function formatRemaining(ms) {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+function untilText(iso) {
+  const ms = new Date(iso).getTime() - Date.now();
+  return ms > 0 ? `(in ${formatRemaining(ms)})` : '(due now)';
+}
+
+/** "(in 1m05s)", counted down every second by the ticker below. */
+function until(iso) {
+  const span = document.createElement('span');
+  span.className = 'until';
+  span.dataset.until = iso;
+  span.textContent = untilText(iso);
+  return span;
+}
+
+setInterval(() => {
+  for (const element of document.querySelectorAll('[data-until]')) element.textContent = untilText(element.dataset.until);
+}, 1000);
+
+/**
+ * An operation name that wraps only after a slash. Each segment is kept whole: ids are base64url,
+ * and browsers would otherwise break after their hyphens (or anywhere, under overflow-wrap).
+ */
+function nameNode(name) {
+  const wrap = document.createElement('span');
+  wrap.className = 'opname';
+  const segments = name.split('/');
+  segments.forEach((segment, i) => {
+    const last = i === segments.length - 1;
+    const part = document.createElement('span');
+    part.className = 'segment';
+    part.textContent = last ? segment : `${segment}/`;
+    wrap.append(part);
+    if (!last) wrap.append(document.createElement('wbr'));
+  });
+  return wrap;
 }
 
 function stateLabel(state) {
@@ -149,18 +203,38 @@ async function loadList(announce) {
   const { collection, filter } = listParams();
   const pageToken = pageTokens.at(-1);
   const query = new URLSearchParams({ collection, filter, pageToken });
-  const page = await api(`/console/api/operations?${query}`);
+  let page;
+  try {
+    page = await api(`/console/api/operations?${query}`);
+  } catch (error) {
+    // Rows from before the failure would read as the answer to this filter: nothing is shown instead.
+    $('operations').tBodies[0].replaceChildren();
+    $('next').disabled = true;
+    $('previous').disabled = pageTokens.length <= 1;
+    lastStates = new Map();
+    if (error instanceof ApiError && error.status === 400) $('filter').setAttribute('aria-invalid', 'true');
+    $('list-status').textContent = `Nothing shown: ${error.message}`;
+    throw error;
+  }
+  $('filter').removeAttribute('aria-invalid');
   alertMessage('');
   const rows = page.operations.map((operation) => {
     const tr = document.createElement('tr');
     const link = document.createElement('a');
     link.href = `#/operation/${operation.id}`;
-    link.textContent = operation.id;
+    link.append(nameNode(operation.id));
+    const progress = [progressBar(operation.progress, `Progress of ${operation.id}`)];
+    if (operation.estimated_completion) {
+      const eta = document.createElement('span');
+      eta.className = 'eta';
+      eta.append('ETA ', time(operation.estimated_completion));
+      progress.push(eta);
+    }
     tr.append(
       cell('Name', 'name', link),
       cell('State', '', stateLabel(operation.state)),
       cell('Method', 'method', operation.method.replace(/^\//, '')),
-      cell('Progress', '', progressBar(operation.progress, `Progress of ${operation.id}`)),
+      cell('Progress', '', ...progress),
       cell('Created', '', time(operation.created_at)),
       cell('Updated', '', time(operation.updated_at)),
     );
@@ -210,24 +284,38 @@ function pretty(value) {
   return value === undefined ? '(none)' : JSON.stringify(value, null, 2);
 }
 
+/** Shows `name`'s page filled in; throws (showing nothing of it) if it cannot be read. */
 async function loadDetail(name) {
   const operation = await api(`/console/api/operation?${new URLSearchParams({ name })}`);
   alertMessage('');
+  show('detail');
   document.title = `${operation.id} · longrun console`;
-  $('detail-title').textContent = operation.id;
+  $('detail-title').replaceChildren(nameNode(operation.id));
   $('detail-state').replaceChildren(stateLabel(operation.cancel_requested && operation.status !== 'cancelled' && operation.status !== 'succeeded' && operation.status !== 'failed' ? `${operation.state}, cancellation requested` : operation.state));
   $('detail-method').textContent = operation.method.replace(/^\//, '');
   setProgress(operation.progress);
   $('detail-created').replaceChildren(time(operation.created_at));
   $('detail-updated').replaceChildren(time(operation.updated_at));
   const done = operation.operation.done === true;
+  // The handler's estimate, while it runs.
+  const eta = !done && operation.estimated_completion;
+  $('detail-eta-term').hidden = $('detail-eta').hidden = !eta;
+  $('detail-eta').replaceChildren(...(eta ? [time(operation.estimated_completion), ' ', until(operation.estimated_completion)] : []));
+  $('detail-waiting-term').hidden = $('detail-waiting').hidden = !operation.waiting;
+  $('detail-waiting').replaceChildren(...(operation.waiting ? waitingText(operation) : []));
+  $('detail-attempt').textContent = operation.attempt === 0 ? `none yet (of ${operation.max_attempts})` : `${operation.attempt} of ${operation.max_attempts}`;
   $('cancel').hidden = done || operation.cancel_requested;
   $('delete').hidden = !done;
   $('timeline').replaceChildren(
     ...operation.timeline.map((event) => {
       const li = document.createElement('li');
-      if (event.at) li.append(time(event.at), ' ');
-      li.append(event.what);
+      // "by": the store keeps no time of its own for this event, only one it cannot be later than.
+      if (event.by) li.append('by ');
+      li.append(time(event.at), ' ', event.what);
+      if (event.expected) {
+        li.className = 'expected';
+        li.append(' ', until(event.at));
+      }
       return li;
     }),
   );
@@ -237,14 +325,57 @@ async function loadDetail(name) {
   return operation;
 }
 
+/** Why a pending operation is not running, and when it should start where that is known. */
+function waitingText(operation) {
+  const parts = [`${WAITING[operation.waiting] ?? operation.waiting}: `];
+  if (operation.waiting === 'queued') parts.push('due, waiting for a runner or its concurrency key');
+  else parts.push(`attempt ${operation.attempt + 1} of ${operation.max_attempts} starts at `);
+  if (operation.estimated_start) parts.push(time(operation.estimated_start), ' ', until(operation.estimated_start));
+  if (operation.last_error) parts.push(`. The last attempt failed: ${operation.last_error.status} ${operation.last_error.message}`);
+  return parts;
+}
+
 function setProgress(percent) {
   $('detail-progress').value = percent;
   $('detail-progress-label').textContent = `${Math.round(percent)}%`;
 }
 
+/** The page for a name or a route that cannot be shown: what went wrong, and the way back. */
+function showProblem(name, error) {
+  show('missing');
+  const status = error instanceof ApiError ? error.status : 0;
+  if (name === undefined) {
+    $('missing-title').textContent = 'Page not found';
+    $('missing-text').textContent = `The console has no page ${location.hash}.`;
+  } else if (status === 404) {
+    $('missing-title').textContent = 'Operation not found';
+    $('missing-text').replaceChildren('No operation ', nameNode(name), ' was found: it never existed, was deleted, or its retention ended.');
+  } else {
+    $('missing-title').textContent = status === 400 ? 'Not an operation name' : 'Operation not shown';
+    $('missing-text').replaceChildren(nameNode(name), ` cannot be shown: ${error.message}`);
+  }
+  document.title = `${$('missing-title').textContent} · longrun console`;
+  alertMessage(error?.message ?? '');
+}
+
+/** A failed read of one operation: signing in is handled as anywhere, the rest gets its own page. */
+function detailFailure(name, error) {
+  if (error instanceof ApiError && error.status !== 401) {
+    stopAll();
+    showProblem(name, error);
+  } else {
+    handleFailure(error);
+  }
+}
+
 async function showDetail(name) {
-  show('detail');
-  const operation = await loadDetail(name);
+  let operation;
+  try {
+    operation = await loadDetail(name);
+  } catch (error) {
+    detailFailure(name, error);
+    return;
+  }
   $('detail-status').textContent = '';
   if (operation.operation.done) return;
   const controller = new AbortController();
@@ -252,7 +383,7 @@ async function showDetail(name) {
   let reloading;
   const reload = () => {
     reloading ??= loadDetail(name)
-      .catch(handleFailure)
+      .catch((error) => detailFailure(name, error))
       .finally(() => (reloading = undefined));
   };
   try {
@@ -266,6 +397,7 @@ async function showDetail(name) {
       }
     });
     await reloading;
+    if (controller.signal.aborted) return;
     await loadDetail(name);
     if (!controller.signal.aborted) $('detail-status').textContent = 'The operation is done.';
   } catch (error) {
@@ -273,7 +405,7 @@ async function showDetail(name) {
     // No stream (a proxy in the way, say): look again every couple of seconds instead.
     const poll = async () => {
       if (controller.signal.aborted) return;
-      const latest = await loadDetail(name).catch(handleFailure);
+      const latest = await loadDetail(name).catch((failure) => detailFailure(name, failure));
       if (latest && !latest.operation.done) setTimeout(poll, LIST_REFRESH_MS);
     };
     setTimeout(poll, LIST_REFRESH_MS);
@@ -318,8 +450,10 @@ async function route() {
   try {
     if (hash.startsWith('#/operation/')) {
       await showDetail(decodeURIComponent(hash.slice('#/operation/'.length)));
-    } else {
+    } else if (hash === '#/' || hash.startsWith('#/?')) {
       await showList();
+    } else {
+      showProblem(undefined, undefined);
     }
   } catch (error) {
     handleFailure(error);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Writes the generated tables of the docs from the code (run after a build: `npm run docs`): the
-// configuration reference from src/config.ts and the error reasons from src/domain/errors.ts.
+// configuration reference (docs/configuration.md) from src/config.ts and the error reasons
+// (docs/errors.md) from src/domain/errors.ts; src/docs-tables.ts says which table goes where.
 // test/docs.test.ts fails when a page and the code disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

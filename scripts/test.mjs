@@ -12,7 +12,8 @@
  * processes start inherits it), so the check finds exactly this run's leftovers, and not a server
  * someone runs by hand from the same checkout. Leftovers are killed, named, and fail the run.
  *
- *   node scripts/test.mjs [FILE...]     (default: every dist/test/**\/*.test.js)
+ *   node scripts/test.mjs [FILE...]     (default: every dist/test/**\/*.test.js but the SEPARATE ones)
+ *   node scripts/test.mjs --separate    (only the SEPARATE ones: `npm run test:packaging`)
  *   TEST_CONCURRENCY=1 node scripts/test.mjs    (one file at a time)
  */
 import { spawn } from 'node:child_process';
@@ -32,16 +33,26 @@ const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
 
 /**
+ * Files that rebuild dist/ or install the package: minutes of npm and tsc that check the checkout
+ * as a workplace and the tarball, not the code. `npm test` leaves them out; `npm run test:packaging`
+ * (its own step in .ci/run) runs them.
+ */
+const SEPARATE = [
+  /\/build\.test\.js$/, // rebuilds dist/ while a server runs from it
+  /\/packaging\.test\.js$/, // npm pack and install
+];
+
+/**
  * Files that measure time or memory, or rebuild what the others run from: they run alone, after
  * the rest, so that another file's load does not fail them.
  */
 const SERIAL = [
   /\/bench\.test\.js$/, // every benchmark section, at small scale
-  /\/build\.test\.js$/, // rebuilds dist/ while a server runs from it
-  /\/packaging\.test\.js$/, // npm pack and install
+  ...SEPARATE,
   /\/hostile\/fuzz\.test\.js$/, // memory growth of a server under fuzzing
   /\/faults\//, // crashes and a full disk, with timing
   /\/multiprocess\//, // leases and fencing across processes, with timing
+  /\/runner\/heartbeat\.test\.js$/, // a 400 ms lease renewed every third of it
   /\/cli\/client\.test\.js$/, // progress redrawn on a terminal while a 2.5 s operation runs
   /\/watch\//, // watch latency and caps of a few hundred ms
   /\/postgres\/watch\.test\.js$/,
@@ -56,7 +67,12 @@ function testFiles(dir) {
     .sort();
 }
 
-const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(join(ROOT, 'dist', 'test'));
+const args = process.argv.slice(2);
+const separate = args[0] === '--separate';
+const files =
+  args.length > 0 && !separate
+    ? args
+    : testFiles(join(ROOT, 'dist', 'test')).filter((file) => SEPARATE.some((pattern) => pattern.test(file)) === separate);
 const serial = files.filter((file) => SERIAL.some((pattern) => pattern.test(file)));
 const parallel = files.filter((file) => !serial.includes(file));
 // The runner picks its reporter by whether its stdout is a terminal; its stdout is a pipe here, so say which.

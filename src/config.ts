@@ -167,7 +167,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 ];
 
 /**
- * The README's configuration table, made from OPTIONS so the two cannot drift apart
+ * The configuration table of docs/configuration.md, made from OPTIONS so the two cannot drift apart
  * (`npm run docs` writes it; a test compares).
  */
 export function configurationTable(): string {

@@ -22,7 +22,7 @@ export function errorReasonsTable(): string {
 export const GENERATED_SECTIONS: readonly GeneratedSection[] = [
   {
     name: 'configuration table',
-    file: 'README.md',
+    file: 'docs/configuration.md',
     begin: '<!-- configuration-table: generated from src/config.ts by `npm run docs` -->',
     end: '<!-- /configuration-table -->',
     table: configurationTable,

@@ -1,19 +1,18 @@
 /**
  * longrun's public library API. Everything an embedding app needs is exported here by name.
  */
+export { createLongrun, BUNDLED_PROTO_FILES, type LongrunOptions } from './app.js';
 export {
-  createLongrun,
   Longrun,
-  BUNDLED_PROTO_FILES,
   type CallOptions,
   type CreateOptions,
   type ListPage,
   type ListRequest,
-  type LongrunOptions,
   type InProcessWaitOptions,
   type InProcessWatchOptions,
-} from './app.js';
+} from './longrun.js';
 export { methodRef, type MethodRef } from './methods/ref.js';
+export { addBulkOperations, CANCEL_OPERATIONS_METHOD, MAX_BULK_OPERATIONS, RERUN_OPERATIONS_METHOD } from './bulk/bulk-operations.js';
 export { Code, LongrunError, ERROR_DOMAIN, ERROR_REASONS, invalidArgument, type ErrorReason } from './domain/errors.js';
 export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
 export { stateOf } from './domain/operation.js';
@@ -24,7 +23,7 @@ export type { AddToServerOptions, ListenOptions, ServedLongrun, TlsOptions } fro
 export { Authenticator, type AuthOptions, type PresentedCredentials } from './auth/authenticator.js';
 export { TokenTable, hashToken } from './auth/tokens.js';
 export { createServer, listen, shutdown } from './grpc/server.js';
-export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './grpc/methods.js';
+export { CALLBACK_URL_HEADER, IDEMPOTENCY_KEY_HEADER } from './protocol/headers.js';
 export {
   CONCURRENCY_KEY_HEADER,
   policyHeaders,

@@ -33,9 +33,9 @@ describe('limit options', { timeout: 180_000 }, () => {
     assert.throws(() => loadConfig({ 'max-waits-per-principal': '0' }, {}), { name: 'ConfigError', message: /^--max-waits-per-principal: must be a whole number >= 1/ });
   });
 
-  it('are in the README configuration table', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    assert.match(readme, /\| `--max-waits-per-principal` \| `LONGRUN_MAX_WAITS_PER_PRINCIPAL` \| `1000` \|/);
+  it('are in the configuration reference (docs/configuration.md)', () => {
+    const reference = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    assert.match(reference, /\| `--max-waits-per-principal` \| `LONGRUN_MAX_WAITS_PER_PRINCIPAL` \| `1000` \|/);
   });
 });
 

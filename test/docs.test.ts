@@ -27,6 +27,12 @@ describe('generated docs', { timeout: 60_000 }, () => {
     });
   }
 
+  it('the configuration table is the configuration reference\'s, not the README\'s', () => {
+    assert.equal(GENERATED_SECTIONS.find((each) => each.name === 'configuration table')!.file, 'docs/configuration.md');
+    for (const section of GENERATED_SECTIONS) assert.ok(!read('README.md').includes(section.begin), `README.md has no ${section.name}: it links the page`);
+    assert.match(read('README.md'), /\]\(docs\/configuration\.md\)/);
+  });
+
   it('the configuration table has a row for every option', () => {
     const { found } = sectionOf('configuration table');
     for (const spec of OPTIONS) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OperationsClient } from '../src/index.js';
+import { checkout } from './helpers/checkout.js';
 import { runChild, spawnChild } from './helpers/children.js';
 import { GenericCaller } from './helpers/server.js';
 import { spawnServer } from './helpers/process.js';
@@ -14,11 +14,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const examplePath = `${root}examples/embed.mjs`;
 const clientExamplePath = `${root}examples/client.mjs`;
 
-/** The README block after `<!-- marker -->` equals the example file (minus its first line). */
-function assertVerbatim(marker: string, path: string): void {
-  const readme = readFileSync(`${root}README.md`, 'utf8');
-  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  assert.ok(block, `the README has the ${marker} block`);
+/** The block of the page `doc` after `<!-- marker -->` equals the example file (minus its first line). */
+function assertVerbatim(doc: string, marker: string, path: string): void {
+  const page = readFileSync(`${root}${doc}`, 'utf8');
+  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(page);
+  assert.ok(block, `${doc} has the ${marker} block`);
   assert.equal(block[1], readFileSync(path, 'utf8').split('\n').slice(1).join('\n'));
 }
 
@@ -48,8 +48,8 @@ describe('the embedding guide\'s example', { timeout: 180_000 }, () => {
   });
 });
 
-describe('README client example', { timeout: 180_000 }, () => {
-  it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('client-example', clientExamplePath));
+describe('the typed client example (docs/grpc-cli.md)', { timeout: 180_000 }, () => {
+  it('is the code of examples/client.mjs, verbatim', () => assertVerbatim('docs/grpc-cli.md', 'client-example', clientExamplePath));
 
   it('runs against a real server: lists, follows progress, and prints the outcome', async (t) => {
     const dir = tempDir();
@@ -74,14 +74,6 @@ describe('README client example', { timeout: 180_000 }, () => {
     }
   });
 });
-
-/** A checkout as `npm ci && npm start` leaves it, in a temp dir: the repo's files linked, data/ its own. */
-function checkout(): { path: string; remove(): void } {
-  const dir = tempDir('longrun-checkout-');
-  for (const entry of ['node_modules', 'dist', 'examples', 'proto', 'src']) symlinkSync(join(root, entry), dir.file(entry));
-  copyFileSync(join(root, 'package.json'), dir.file('package.json'));
-  return dir;
-}
 
 describe('README first minutes', { timeout: 180_000 }, () => {
   it('run as written, top to bottom, against a real longrun serve started as npm start does', async () => {
@@ -117,6 +109,18 @@ describe('README first minutes', { timeout: 180_000 }, () => {
       assert.ok(scanName, `buf curl printed the new operation: ${scan.stdout}`);
       assert.match(scan.stderr, new RegExp(`${scanName}: DONE`));
       assert.match(scan.stdout, /^A scanned page, read by OCR\.\nInvoice 2041: 3 items, total 120\.50$/m, 'the text read from the scan');
+
+      // Then the CLI, on what the two blocks above left: operation.json names the scan's operation.
+      const cliBlock = /<!-- first-minutes-cli -->\s*```sh\n([\s\S]*?)```/.exec(readme);
+      assert.ok(cliBlock, 'the README has the CLI block');
+      const cli = await runChild('sh', ['-e', '-c', cliBlock[1]!], { cwd: dir.path, timeoutMs: 60_000, env: { ...process.env, LONGRUN_ADDRESS: address } });
+      assert.equal(cli.code, 0, `${cli.stdout}\n${cli.stderr}\nserver:\n${server.output()}`);
+      const rows = cli.stdout.split('\n').filter((line) => /^operations\//.test(line));
+      assert.deepEqual(rows.map((row) => row.split(/\s+/).slice(0, 2)).sort(), [[name, 'DONE'], [scanName, 'DONE']].sort(), 'list shows both done operations');
+      assert.match(cli.stdout, new RegExp(`"name": "${scanName}",[\\s\\S]*"done": true`), 'get prints the scan operation');
+      assert.match(cli.stderr, new RegExp(`^deleted ${scanName}$`, 'm'));
+      const gone = await runChild(process.execPath, ['dist/src/cli/main.js', 'get', scanName], { cwd: dir.path, timeoutMs: 30_000, env: { ...process.env, LONGRUN_ADDRESS: address } });
+      assert.equal(gone.code, 3, 'the deleted operation is not found');
     } finally {
       await server.kill();
       dir.remove();

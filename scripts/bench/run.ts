@@ -16,11 +16,13 @@ import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { httpBench } from './http.js';
 import { callbacksBench } from './callbacks.js';
+import { claimsBench } from './claims.js';
 import { listBench } from './list.js';
 import { peersBench } from './peers.js';
 import { ocrBench, ocrMemoryBench } from './ocr.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
+import { tracingBench } from './tracing.js';
 import { watchBench } from './watch.js';
 import { cpuSecondsOf, fmt, inWindow, MB, percentile, rssOf, monotonicMs, scaled } from './measure.js';
 
@@ -473,6 +475,23 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         };
       },
     }),
+  tracing: () =>
+    tracingBench({
+      report,
+      async startServer(env) {
+        const server = ServerProcess.start(['longrun', join(work, `tracing-${env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'off' : 'on'}.db`)], [], env);
+        const client = sleeper(await server.port);
+        return {
+          port: await server.port,
+          pid: server.child.pid!,
+          createOne: () => startSleep(client, 0, 0),
+          stop: async () => {
+            client.close();
+            await server.stop();
+          },
+        };
+      },
+    }),
   vision: () =>
     visionBench({
       report,
@@ -482,6 +501,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
         return { port: await server.port, stop: () => server.stop() };
       },
     }),
+  claims: () => claimsBench({ report, work }),
   ocr: () => ocrBench({ report, work, startServer: visionServer('ocr.db') }),
   'ocr-memory': () => ocrMemoryBench({ report, work, startServer: visionServer('ocr-memory.db') }),
 };

@@ -18,6 +18,7 @@ import { createLongrun, createServer, listen, TokenTable, type Longrun } from '.
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { addVision, VISION_PROTO_FILES } from '../../src/vision/index.js';
+import { startTraceExport } from '../../src/cli/tracing.js';
 import { monotonicMs } from './measure.js';
 
 interface SleepRequest {
@@ -29,6 +30,9 @@ interface SleepRequest {
 const [mode, arg, thirdArg, fourthArg] = process.argv.slice(2);
 let longrun: Longrun | undefined;
 let server: grpc.Server;
+
+// OTEL_EXPORTER_OTLP_ENDPOINT (the tracing section): traces exported as `longrun serve` exports them.
+const traces = await startTraceExport(process.env, silent());
 
 if (mode === 'longrun') {
   // The waits figure holds 10,000 WaitOperation calls from one (anonymous) client: above the
@@ -105,7 +109,9 @@ process.on('SIGUSR2', () => {
 });
 process.on('SIGTERM', () => {
   server.forceShutdown();
-  void (longrun?.close(0) ?? Promise.resolve()).then(() => process.exit(0));
+  void (longrun?.close(0) ?? Promise.resolve())
+    .then(() => traces?.shutdown())
+    .then(() => process.exit(0));
 });
 
 function silent() {

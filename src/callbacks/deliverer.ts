@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../observe/metrics.js';
+import { startWebhookSpan } from '../observe/tracing.js';
 import type { JsonCodec } from '../protos/json.js';
 import type { ClaimedDelivery, DeliveryAttempt, OperationStore } from '../store/types.js';
 import { callbackBody } from './payload.js';
@@ -194,16 +195,20 @@ export class Deliverer {
     const { settings, clock, store, logger, metrics } = this.deps;
     const startedAt = clock.now();
     const body = callbackBody(delivery.operation, this.deps.codec(), new Date(startedAt));
+    const attemptNumber = delivery.attempts + 1;
+    // In the operation's trace; its traceparent tells the receiver where its own work belongs.
+    const span = startWebhookSpan(delivery.operation, delivery.url, { id: delivery.id, attempt: attemptNumber });
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'longrun-callbacks',
+      ...span.headers(),
       ...webhookHeaders(settings.secrets, delivery.id, Math.floor(startedAt / 1000), body),
     };
     const started = performance.now();
     const result = await this.send({ url: delivery.url, headers, body, timeoutMs: settings.attemptTimeoutMs });
+    span.end(result.kind === 'status' ? { status: result.status } : { error: result.error });
     const durationMs = Math.round(performance.now() - started);
     const now = clock.now();
-    const attemptNumber = delivery.attempts + 1;
     const outcome = this.outcomeOf(result, attemptNumber, now);
     const recorded = await store.finishAttempt(lease, outcome, now);
     const line = {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BUNDLED_PROTO_FILES } from '../app.js';
 import { ConfigError, parseDuration } from '../config.js';
-import { Code } from '../domain/errors.js';
+import { Code, codeNameOf } from '../domain/errors.js';
 import { createClient, type ClientOperation, type LongrunClient } from '../grpc/typed-client.js';
 import { VISION_PROTO_FILES } from '../vision/index.js';
 import { OperationJson } from './json.js';
@@ -11,7 +11,7 @@ import { progressView, type ProgressView } from './progress.js';
 import { formatTable } from './table.js';
 import { Exit, UsageError } from './usage.js';
 
-export const CLIENT_COMMANDS = ['get', 'list', 'wait', 'cancel', 'delete'] as const;
+export const CLIENT_COMMANDS = ['get', 'list', 'wait', 'cancel', 'delete', 'rerun'] as const;
 type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 const DEFAULT_ADDRESS = '127.0.0.1:50051';
@@ -25,9 +25,18 @@ const COMMON_FLAGS = {
   'tls-key': { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
+const BULK_FLAGS = {
+  ...COMMON_FLAGS,
+  filter: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'all-principals': { type: 'boolean' },
+  'request-id': { type: 'string' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
 const FLAGS: Record<ClientCommand, NonNullable<ParseArgsConfig['options']>> = {
   get: COMMON_FLAGS,
-  cancel: COMMON_FLAGS,
+  cancel: BULK_FLAGS,
+  rerun: BULK_FLAGS,
   delete: COMMON_FLAGS,
   wait: { ...COMMON_FLAGS, timeout: { type: 'string' } },
   list: { ...COMMON_FLAGS, filter: { type: 'string' }, limit: { type: 'string' }, 'page-size': { type: 'string' }, json: { type: 'boolean' } },
@@ -45,7 +54,9 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
   const maxPositionals = 1;
   if (positionals.length > maxPositionals) throw new UsageError(`unexpected argument "${positionals[maxPositionals]}"`, command);
   const name = positionals[0];
-  if (command !== 'list' && name === undefined) throw new UsageError('the operation NAME is missing', command);
+  const bulk = (command === 'cancel' || command === 'rerun') && flag('filter') !== undefined;
+  if (command !== 'list' && !bulk && name === undefined) throw new UsageError('the operation NAME is missing', command);
+  if (!bulk && (values['dry-run'] || values['all-principals'])) throw new UsageError('--dry-run and --all-principals go with --filter', command);
   const limit = command === 'list' ? count(flag('limit'), '--limit') : undefined;
   const pageSize = command === 'list' ? count(flag('page-size'), '--page-size') : undefined;
   const timeoutMs = command === 'wait' && flag('timeout') !== undefined ? duration(flag('timeout')!, '--timeout') : undefined;
@@ -60,9 +71,25 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
   let view: ProgressView | undefined;
   try {
     switch (command) {
-      case 'get':
-        return await out.print(await client.get(name!));
+      case 'get': {
+        const code = await out.print(await client.get(name!));
+        const summary = await schedulingSummary(client, name!);
+        if (summary !== undefined) terminal.stderr.write(`${summary}\n`);
+        return code;
+      }
+      case 'rerun':
+        if (!bulk) {
+          const ran = await waitOn(client, await client.bulk('RerunOperations', { name: name!, requestId: flag('request-id') ?? '' }));
+          const created = (ran.response?.['reruns'] as { operation: string }[] | undefined)?.[0]?.operation;
+          if (ran.error || created === undefined) return await out.print(ran);
+          terminal.stderr.write(`re-ran ${name} as ${created}\n`);
+          // The re-run was made: that is what the exit code says, whatever state the new one is in.
+          await out.print(await client.get(created));
+          return Exit.OK;
+        }
+        return await runBulk(client, out, terminal, 'RerunOperations', bulkRequest(values, name));
       case 'cancel':
+        if (bulk) return await runBulk(client, out, terminal, 'CancelOperations', bulkRequest(values, name));
         await client.cancel(name!);
         terminal.stderr.write(`cancellation requested for ${name}\n`);
         return Exit.OK;
@@ -108,6 +135,55 @@ export async function runClientCommand(command: ClientCommand, args: string[], e
   } finally {
     client.close();
   }
+}
+
+/** A bulk call's request from the command line: the filter over COLLECTION, and its options. */
+function bulkRequest(values: Record<string, unknown>, collection: string | undefined): Record<string, unknown> {
+  return {
+    filter: values['filter'],
+    collection: collection ?? '',
+    dryRun: values['dry-run'] === true,
+    allPrincipals: values['all-principals'] === true,
+    requestId: (values['request-id'] as string | undefined) ?? '',
+  };
+}
+
+/** Starts a bulk operation, waits for it, prints it; stderr says how many it did (or would do). */
+async function runBulk(client: LongrunClient, out: OperationPrinter, terminal: Terminal, method: 'RerunOperations' | 'CancelOperations', request: Record<string, unknown>): Promise<number> {
+  const done = await waitOn(client, await client.bulk(method, request));
+  const count = done.response?.['count'];
+  if (typeof count === 'number') {
+    const verb = method === 'RerunOperations' ? 're-run' : 'cancel';
+    const did = method === 'RerunOperations' ? 're-ran' : 'cancelled';
+    const truncated = done.response?.['truncated'] ? ' (more matched: run it again for the rest)' : '';
+    terminal.stderr.write(`${request['dryRun'] ? `would ${verb}` : did} ${count} operation${count === 1 ? '' : 's'}${truncated}\n`);
+  }
+  return out.print(done);
+}
+
+async function waitOn(client: LongrunClient, operation: ClientOperation): Promise<ClientOperation> {
+  return operation.done ? operation : client.wait(operation.name);
+}
+
+/**
+ * One line on what GetOperation cannot say: the attempt, why it waits and until when, the last
+ * attempt's error, the operation it re-runs. Nothing from a server without longrun.v1.Watcher.
+ */
+async function schedulingSummary(client: LongrunClient, name: string): Promise<string | undefined> {
+  let state;
+  try {
+    state = await client.scheduling(name);
+  } catch {
+    return undefined;
+  }
+  const parts = [`attempt ${state.attempt}`];
+  if (state.waitingReason !== undefined) {
+    const until = state.estimatedStart === undefined ? '' : ` until ${state.estimatedStart.toISOString()}`;
+    parts.push(state.waitingReason === 'retry_scheduled' ? `next attempt at ${state.estimatedStart?.toISOString() ?? 'once due'}` : `waiting: ${state.waitingReason}${until}`);
+  }
+  if (state.lastError !== undefined) parts.push(`last error: ${codeNameOf(state.lastError.code) ?? state.lastError.code}: ${state.lastError.message}`);
+  if (state.rerunOf !== undefined) parts.push(`re-run of ${state.rerunOf}`);
+  return parts.join('; ');
 }
 
 /** The exit code for a call that failed with this gRPC status code. */

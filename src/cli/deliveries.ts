@@ -3,12 +3,13 @@
  * the store itself (--db), like copy-store: it works whether or not a server is up.
  */
 import { parseArgs } from 'node:util';
-import { openOperationStore } from '../app.js';
+import { DEFAULTS } from '../defaults.js';
+import { createLogger } from '../log.js';
+import { openStore } from '../store/open.js';
 import type { DeliveryRecord, DeliveryState } from '../store/types.js';
 import { Exit, UsageError } from './usage.js';
 
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'dead', 'gone'];
-const DEFAULT_DB = './data/longrun.db';
 const PAGE = 500;
 
 export async function deliveriesCommand(args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
@@ -35,7 +36,12 @@ export async function deliveriesCommand(args: string[], env: NodeJS.ProcessEnv, 
   if (action === 'list' && rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
 
   const pgSchema = values['pg-schema'] ?? env['LONGRUN_PG_SCHEMA'];
-  const store = await openOperationStore(values.db ?? env['LONGRUN_DB'] ?? DEFAULT_DB, { ...(pgSchema !== undefined && { pgSchema }) });
+  const store = await openStore({
+    databasePath: values.db ?? env['LONGRUN_DB'] ?? DEFAULTS.databasePath,
+    ...(pgSchema !== undefined && { pgSchema }),
+    pgPoolSize: 2,
+    logger: createLogger('warn'),
+  });
   try {
     if (action === 'retry') {
       const id = rest[0]!;

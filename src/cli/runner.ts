@@ -7,11 +7,13 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { listening } from './listen.js';
+import { startTraceExport } from './tracing.js';
 import { createConfiguredLongrun, redactUrl } from './serve.js';
 
 export async function runner(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(flags, env);
   const logger = createLogger(config.logLevel, config.logFormat);
+  const traces = await startTraceExport(env, logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: true });
   if (config.metricsPort !== undefined) {
     longrun.metrics.collectProcessMetrics();
@@ -39,6 +41,7 @@ export async function runner(flags: Record<string, string | boolean | undefined>
   });
   logger.info({ signal }, 'shutting down');
   await longrun.close(config.shutdownGraceMs);
+  await traces?.shutdown();
   logger.info('stopped');
   return 0;
 }

@@ -1,7 +1,9 @@
 /** `longrun serve`: the standalone server on SQLite or PostgreSQL, with graceful shutdown on SIGTERM/SIGINT. */
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import { createLongrun, type Longrun } from '../app.js';
+import { createLongrun } from '../app.js';
+import type { Longrun } from '../longrun.js';
+import { startTraceExport } from './tracing.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
 import { parseRetrySchedule } from '../callbacks/schedule.js';
@@ -13,6 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import { OriginPolicy } from '../http/origin-policy.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
 import { addSleeper } from '../sleeper/sleeper.js';
+import { addBulkOperations } from '../bulk/bulk-operations.js';
 import { addVision, VISION_PROTO_FILES } from '../vision/index.js';
 import { listening } from './listen.js';
 
@@ -30,6 +33,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   const listenOptions = listenOptionsOf(config);
   const logger = createLogger(config.logLevel, config.logFormat);
   logGrpcTo(logger);
+  const traces = await startTraceExport(env, logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: !config.noRunner });
   const server = createServer();
   let metrics: MetricsServer | undefined;
@@ -99,6 +103,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
   // Calls in flight and handlers share the grace period; leases of unfinished work are released.
   await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
   await longrun.close();
+  await traces?.shutdown();
   logger.info('stopped');
   return 0;
 }
@@ -128,6 +133,7 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     logger,
   });
   try {
+    addBulkOperations(longrun);
     if (config.enableSleeper) addSleeper(longrun);
     if (config.enableVision) addVision(longrun, { storageRoot: config.storageRoot });
   } catch (error) {

@@ -85,9 +85,40 @@ ${EXIT_CODES}, 4 still running when --timeout ran out. Ctrl-C stops waiting (exi
 operation goes on.
 `,
   cancel: `usage: longrun cancel NAME [options]
+       longrun cancel --filter EXPR [COLLECTION] [--dry-run] [--all-principals] [options]
 
 Asks the server to cancel the operation NAME. Cancellation is asynchronous: \`longrun wait NAME\`
 then ends with the operation CANCELLED (exit 1), or DONE if it finished first.
+
+With --filter, cancels every unfinished operation of COLLECTION (default: operations) the AIP-160
+filter matches, as one bulk operation (longrun.v1.BulkOperations/CancelOperations), waits for it
+and prints it as JSON; its response lists what was cancelled. stderr says how many.
+
+  --filter EXPR        which operations, e.g. 'done = false'
+  --dry-run            only count them (stderr: "would cancel N operations")
+  --all-principals     every principal's operations (admins only; default: your own)
+  --request-id ID      the same ID again makes no second bulk operation
+
+${CLIENT_OPTIONS}
+
+${EXIT_CODES}
+`,
+  rerun: `usage: longrun rerun NAME [options]
+       longrun rerun --filter EXPR [COLLECTION] [--dry-run] [--all-principals] [options]
+
+Starts the done operation NAME again with the same request: a new operation that names the original
+(rerun_of in the status monitor, the watch stream and \`longrun get\`). Prints the new operation as
+JSON on stdout.
+
+With --filter, re-runs every done operation of COLLECTION (default: operations) the AIP-160 filter
+matches, e.g. 'done = true AND error.code = 14' (UNAVAILABLE), as one bulk operation
+(longrun.v1.BulkOperations/RerunOperations), waits for it and prints it as JSON; its response lists
+each original and its re-run. stderr says how many.
+
+  --filter EXPR        which operations
+  --dry-run            only count them (stderr: "would re-run N operations")
+  --all-principals     every principal's operations (admins only; default: your own)
+  --request-id ID      re-runs each original at most once for this ID, however often it is given
 
 ${CLIENT_OPTIONS}
 
@@ -192,7 +223,7 @@ exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or d
 `;
 }
 
-export const COMMANDS = ['serve', 'runner', 'copy-store', 'deliveries', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token'] as const;
+export const COMMANDS = ['serve', 'runner', 'copy-store', 'deliveries', 'get', 'list', 'wait', 'cancel', 'delete', 'rerun', 'hash-token'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export function helpOf(command: Command): string {
@@ -208,7 +239,8 @@ export const USAGE = `usage: longrun COMMAND [options]     (longrun COMMAND --he
   longrun list [COLLECTION] [--filter EXPR] [--json]                 list operations as a table
   longrun get NAME                                                   print an operation as JSON
   longrun wait NAME [--timeout 5m]                                   show progress until it is done
-  longrun cancel NAME                                                ask to cancel an operation
+  longrun cancel NAME | --filter EXPR [--dry-run]                   cancel one operation, or every match
+  longrun rerun NAME | --filter EXPR [--dry-run]                    run done operations again
   longrun delete NAME                                                delete an operation
   longrun hash-token PRINCIPAL < token                               a line for --token-file
 

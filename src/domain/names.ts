@@ -30,6 +30,10 @@ export function parseOperationName(name: string, field = 'name'): OperationName 
     throw invalidArgument(field, `must look like "operations/{id}" or "{parent}/operations/{id}", got "${printable(name)}"`);
   }
   const parent = segments.join('/');
+  // A leading "/" leaves an empty parent segment: "/operations/x" is not another spelling of "operations/x".
+  if (parent === '' && segments.length > 0) {
+    throw invalidArgument(field, `must look like "operations/{id}" or "{parent}/operations/{id}", got "${printable(name)}"`);
+  }
   checkParent(parent, field);
   return { parent, id };
 }

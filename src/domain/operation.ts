@@ -72,7 +72,17 @@ export interface OperationRecord {
   startDeadline?: number;
   /** The error of the last failed attempt while a retry waits (cleared by nothing: the next failure replaces it). */
   lastError?: { code: Code; message: string };
+  /**
+   * The creating call's trace context as its propagator wrote it (W3C `traceparent`, `tracestate`),
+   * so whichever process runs the operation or sends its callbacks continues that trace.
+   */
+  traceContext?: TraceCarrier;
+  /** The operation this one re-runs (same request), when it was made by a re-run. */
+  rerunOf?: string;
 }
+
+/** Propagation headers (`traceparent`, `tracestate`...) by lower-case name. */
+export type TraceCarrier = Readonly<Record<string, string>>;
 
 /**
  * The two HTTP answers to a long-running call. 'google': 200 with the Operation and never

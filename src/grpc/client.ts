@@ -22,7 +22,7 @@ import type { ProtoGrpcType } from '../gen/operations.js';
 import type { WatcherClient } from '../gen/longrun/v1/Watcher.js';
 import type { WatchOperationResponse__Output } from '../gen/longrun/v1/WatchOperationResponse.js';
 import { LOADER_OPTIONS } from '../protos/paths.js';
-import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './operations.js';
+import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from '../protocol/headers.js';
 
 export interface OperationWithProgress {
   operation: Operation__Output;
@@ -52,6 +52,7 @@ export class OperationsClient {
   private readonly client: GeneratedOperationsClient;
   private readonly token: string | undefined;
   private watcher: WatcherClient | undefined;
+  private bulkOperations: Client | undefined;
 
   constructor(address: string, options: OperationsClientOptions = {}) {
     const definition = packageDefinitionOf(longrunSchema());
@@ -77,6 +78,20 @@ export class OperationsClient {
       deadline,
       signal,
     );
+  }
+
+  /**
+   * The operation's state as longrun.v1.Watcher/WatchOperation first sends it: with the attempt,
+   * why it waits and until when, the last attempt's error and the operation it re-runs.
+   */
+  async state(name: string): Promise<WatchOperationResponse__Output> {
+    const call = this.watcherClient().WatchOperation({ name }, this.metadata());
+    try {
+      for await (const reply of call as AsyncIterable<WatchOperationResponse__Output>) return reply;
+      throw Object.assign(new Error(`the watch of ${name} ended without a state`), { code: 2, details: 'no state' });
+    } finally {
+      call.cancel();
+    }
   }
 
   /**
@@ -145,6 +160,22 @@ export class OperationsClient {
 
   close(): void {
     (this.client as unknown as Client).close();
+  }
+
+  /**
+   * Starts a longrun.v1.BulkOperations call (re-run or cancel by name or filter); the bulk
+   * operation it created, to wait on like any other.
+   */
+  bulk(method: 'RerunOperations' | 'CancelOperations', request: Record<string, unknown>): Promise<Operation__Output> {
+    if (this.bulkOperations === undefined) {
+      const definition = packageDefinitionOf(longrunSchema());
+      const loaded = loadPackageDefinition(definition) as unknown as { longrun: { v1: { BulkOperations: ServiceClientConstructor } } };
+      this.bulkOperations = new loaded.longrun.v1.BulkOperations('unused', credentials.createInsecure(), {
+        channelOverride: (this.client as unknown as Client).getChannel(),
+      });
+    }
+    const client = this.bulkOperations as unknown as Record<string, (request: unknown, metadata: Metadata, done: (error: ServiceError | null, reply?: Operation__Output) => void) => void>;
+    return new Promise((resolve, reject) => client[method]!.call(client, request, this.metadata(), (error, reply) => (error ? reject(error) : resolve(reply!))));
   }
 
   /** longrun.v1.Watcher on this client's channel, loaded on first use. */

@@ -2,7 +2,6 @@
 import type { AnyMessage, OperationRecord } from '../domain/operation.js';
 import type { Any } from '../gen/google/protobuf/Any.js';
 import type { Operation } from '../gen/google/longrunning/Operation.js';
-import type { Duration__Output } from '../gen/google/protobuf/Duration.js';
 
 function toAny(any: AnyMessage): Any {
   return { type_url: any.typeUrl, value: Buffer.from(any.value.buffer, any.value.byteOffset, any.value.byteLength) };
@@ -16,10 +15,4 @@ export function toOperationMessage(record: OperationRecord): Operation {
     message.error = { code: record.error.code, message: record.error.message, details: record.error.details.map(toAny) };
   }
   return message;
-}
-
-/** undefined when unset; throws RangeError for values outside what a Duration can hold. */
-export function durationToMs(duration: Duration__Output | null | undefined): number | undefined {
-  if (!duration) return undefined;
-  return Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6);
 }

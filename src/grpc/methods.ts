@@ -5,16 +5,13 @@
 import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Code, LongrunError } from '../domain/errors.js';
 import type { MethodTable } from '../methods/table.js';
-import { policiesFromHeaders } from '../operations/create-options.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import type { ParsedMessage } from '../protos/registry.js';
+import { CALLBACK_URL_HEADER } from '../protocol/headers.js';
 import { toOperationMessage } from './convert.js';
-import { header, type HandlerDeps, unary } from './unary.js';
+import { callContextOf } from './interceptor.js';
+import { type HandlerDeps, unary } from './unary.js';
 
-/** AIP-155 style idempotency for methods whose request has no `request_id` field. */
-export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
-/** Where the operation's end is POSTed (completion callbacks); the request's `callback_url` field otherwise. */
-export const CALLBACK_URL_HEADER = 'longrun-callback-url';
 
 export interface MethodHandlerDeps extends HandlerDeps {
   service: OperationsService;
@@ -39,14 +36,7 @@ export function serviceImplementation(
         if (declared === undefined) {
           throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
         }
-        const idempotencyKey = header(call.metadata, IDEMPOTENCY_KEY_HEADER);
-        const callbackUrl = header(call.metadata, CALLBACK_URL_HEADER);
-        const policies = policiesFromHeaders((name) => header(call.metadata, name));
-        const record = await deps.service.create(path, call.request, caller, {
-          policies,
-          ...(idempotencyKey !== undefined && { idempotencyKey }),
-          ...(callbackUrl !== undefined && { callback: { url: callbackUrl, field: CALLBACK_URL_HEADER } }),
-        });
+        const record = await deps.service.create(path, call.request, caller, callContextOf(call).createOptions(CALLBACK_URL_HEADER));
         return toOperationMessage(record);
       }, (_request, reply) => (reply as { name?: string } | undefined)?.name);
   }

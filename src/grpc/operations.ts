@@ -3,7 +3,11 @@ import { Metadata, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { OperationRecord } from '../domain/operation.js';
 import type { OperationsHandlers } from '../gen/google/longrunning/Operations.js';
 import type { Caller, OperationsService } from '../operations/service.js';
-import { durationToMs, toOperationMessage } from './convert.js';
+import { progressHeaders } from '../protocol/headers.js';
+import { durationToMs, type DurationLike } from '../protocol/time.js';
+import { toOperationMessage } from './convert.js';
+import { linkToOperation } from '../observe/tracing.js';
+import { callContextOf } from './interceptor.js';
 import { type HandlerDeps, unary } from './unary.js';
 
 export interface OperationsHandlerDeps extends HandlerDeps {
@@ -13,9 +17,6 @@ export interface OperationsHandlerDeps extends HandlerDeps {
 
 /** Replies to WaitOperation this long before the call's deadline, so the client gets a state, not DEADLINE_EXCEEDED. */
 const DEADLINE_MARGIN_MS = 50;
-
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
 
 export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandlers {
   const { service, callerOf } = deps;
@@ -46,6 +47,7 @@ export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandl
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
       const record = await service.wait(call.request.name, waitBudgetMs(call), client.signal, callerOf(call));
+      linkToOperation(record);
       sendProgress(call, record);
       return toOperationMessage(record);
     }),
@@ -53,11 +55,10 @@ export function operationsHandlers(deps: OperationsHandlerDeps): OperationsHandl
 }
 
 /** The request's timeout, shortened to end before the call's deadline. */
-function waitBudgetMs(call: ServerUnaryCall<{ timeout: Parameters<typeof durationToMs>[0] }, unknown>): number | undefined {
+function waitBudgetMs(call: ServerUnaryCall<{ timeout: DurationLike | null }, unknown>): number | undefined {
   const requested = durationToMs(call.request.timeout);
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  if (!Number.isFinite(deadlineMs)) return requested;
+  const deadlineMs = callContextOf(call).deadline;
+  if (deadlineMs === undefined) return requested;
   const remaining = Math.max(0, deadlineMs - Date.now() - DEADLINE_MARGIN_MS);
   return requested === undefined ? remaining : Math.min(requested, remaining);
 }
@@ -66,9 +67,6 @@ function waitBudgetMs(call: ServerUnaryCall<{ timeout: Parameters<typeof duratio
 function sendProgress(call: ServerUnaryCall<unknown, unknown>, record: OperationRecord): void {
   if (record.done) return;
   const headers = new Metadata();
-  headers.set(PROGRESS_HEADER, String(record.progressPercent));
-  if (record.estimatedCompletion !== undefined) {
-    headers.set(ESTIMATED_COMPLETION_HEADER, new Date(record.estimatedCompletion).toISOString());
-  }
+  for (const [key, value] of Object.entries(progressHeaders(record))) headers.set(key, value);
   call.sendMetadata(headers);
 }

@@ -12,6 +12,7 @@ import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import type { TypeRegistry } from '../protos/registry.js';
+import { callContextOf, callInterceptor } from './interceptor.js';
 import { serviceImplementation } from './methods.js';
 import { MalformedRequest } from './unary.js';
 import { operationsHandlers } from './operations.js';
@@ -72,7 +73,13 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
   // grpc-js, reflection and the registry are fed from the same set (src/protos/schema.ts).
   const schema = parts.registry.schema;
   const definition = packageDefinitionOf(schema);
-  const deps = { ...parts, callerOf: callerOfCalls(parts.caller, options.auth) };
+  const identify = callerOfCalls(parts.caller, options.auth);
+  const callerOf = (call: ServerUnaryCall<unknown, unknown>): Caller => {
+    const caller = identify(call);
+    callContextOf(call).principal = caller.principal;
+    return caller;
+  };
+  const deps = { ...parts, callerOf };
   server.addService(
     tolerantDefinition(serviceDefinition(definition, OPERATIONS_SERVICE)),
     operationsHandlers(deps) as UntypedServiceImplementation,
@@ -256,6 +263,7 @@ function tolerantDefinition(
 /** Receive limit for one message; large enough for any request longrun's methods take. */
 export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/** A grpc-js server with longrun's per-call interceptor (each call's context and record: see interceptor.ts). */
 export function createServer(): Server {
-  return new Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+  return new Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES, interceptors: [callInterceptor] });
 }

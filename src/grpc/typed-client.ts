@@ -64,6 +64,20 @@ export interface ClientOperation<Metadata = Record<string, unknown>, Response = 
   wire: Operation__Output;
 }
 
+/** An operation's place in its queue and its attempts (see LongrunClient.scheduling). */
+export interface Scheduling {
+  /** The attempt running or last run: 0 before the first. */
+  attempt: number;
+  /** While it waits: `scheduled`, `retry_scheduled` or `queued`. */
+  waitingReason?: string;
+  /** While it waits for its start time or its next attempt: when that is. */
+  estimatedStart?: Date;
+  /** The error of the last failed attempt, while a retry waits or runs. */
+  lastError?: { code: number; message: string };
+  /** The operation this one re-runs. */
+  rerunOf?: string;
+}
+
 export interface ListOptions {
   /** The collection: `operations` (default) or e.g. `projects/p/locations/l`. */
   name?: string;
@@ -111,6 +125,29 @@ export class LongrunClient {
     name: string,
   ): Promise<ClientOperation<Metadata, Response>> {
     return this.typed<Metadata, Response>(await this.client.get(name));
+  }
+
+  /**
+   * What GetOperation has no fields for, from the Watcher's first message: the attempt, why the
+   * operation waits and until when, the last attempt's error, the operation it re-runs.
+   * UNIMPLEMENTED from a server without longrun.v1.Watcher.
+   */
+  async scheduling(name: string): Promise<Scheduling> {
+    const reply = await this.client.state(name);
+    const time = (t: { seconds: string | number; nanos: number } | null) => (t === null ? undefined : new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)));
+    const estimatedStart = time(reply.estimatedStartTime);
+    return {
+      attempt: reply.attempt,
+      ...(reply.waitingReason !== '' && { waitingReason: reply.waitingReason }),
+      ...(estimatedStart !== undefined && { estimatedStart }),
+      ...(reply.lastError !== null && { lastError: { code: reply.lastError.code, message: reply.lastError.message } }),
+      ...(reply.rerunOf !== '' && { rerunOf: reply.rerunOf }),
+    };
+  }
+
+  /** Starts a longrun.v1.BulkOperations call; the bulk operation (see OperationsClient.bulk). */
+  async bulk(method: 'RerunOperations' | 'CancelOperations', request: Record<string, unknown>): Promise<ClientOperation> {
+    return this.typed({ operation: await this.client.bulk(method, request) });
   }
 
   /** Every operation of the collection, newest first, fetching pages as the loop needs them. */

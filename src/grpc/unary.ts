@@ -1,9 +1,11 @@
-import { status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { invalidArgument } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { startGrpcSpan } from '../observe/tracing.js';
 import type { Caller } from '../operations/service.js';
 import type { TypeRegistry } from '../protos/registry.js';
+import { callContextOf, handlerEnded } from './interceptor.js';
 import { toServiceError } from './status.js';
 
 export interface HandlerDeps {
@@ -32,8 +34,8 @@ const requestName = (request: unknown): string | undefined => {
 };
 
 /**
- * Adapts an async handler to grpc-js, sending every failure through the one error mapping, and
- * records one log line and the metrics of every call.
+ * Adapts an async handler to grpc-js, sending every failure through the one error mapping. The
+ * call's record is the interceptor's (see interceptor.ts); this says what the call was about.
  */
 export function unary<Request, Reply>(
   deps: HandlerDeps,
@@ -42,20 +44,10 @@ export function unary<Request, Reply>(
   operationOf: OperationNameOf<Request, Reply> = requestName,
 ) {
   return (call: ServerUnaryCall<Request, Reply>, callback: sendUnaryData<Reply>): void => {
-    const started = performance.now();
-    const finish = async (code: number, reply?: Reply): Promise<void> => {
-      const durationMs = performance.now() - started;
-      const principal = await principalOf(deps, call);
-      const operation = operationOf(call.request, reply);
-      deps.telemetry.rpc({
-        method: call.getPath(),
-        code,
-        durationMs,
-        ...(principal !== undefined && { principal }),
-        ...(operation !== undefined && { operation }),
-      });
-    };
-    const reply =
+    const context = callContextOf(call);
+    context.observe(deps.telemetry);
+    const span = (context.span = startGrpcSpan(context.method, context.header));
+    const reply = span.run(() =>
       call.request instanceof MalformedRequest
         ? // Authenticated first, like every call: an unknown caller learns nothing about the request.
           Promise.resolve()
@@ -63,33 +55,22 @@ export function unary<Request, Reply>(
             .then(() => {
               throw invalidArgument('request', `the request bytes are not a valid ${method} request message (protobuf decoding failed)`);
             })
-        : body(call);
+        : body(call),
+    );
     reply.then(
       (reply) => {
+        context.operation = operationOf(call.request, reply);
         callback(null, reply);
         // A client that went away (e.g. during WaitOperation) never got the reply.
-        void finish(call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK, reply);
+        handlerEnded(call, call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK);
       },
       (error: unknown) => {
+        context.operation = operationOf(call.request, undefined);
         const failure = toServiceError(error, deps.registry, deps.logger, method);
         callback(failure);
-        void finish(failure.code ?? GrpcStatus.UNKNOWN);
+        handlerEnded(call, failure.code ?? GrpcStatus.UNKNOWN);
       },
     );
   };
 }
 
-/** The caller's principal for the log, or undefined when it cannot be established. */
-async function principalOf(deps: HandlerDeps, call: ServerUnaryCall<unknown, unknown>): Promise<string | undefined> {
-  try {
-    return (await deps.callerOf(call)).principal;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A single-valued request header, or undefined. */
-export function header(metadata: Metadata, key: string): string | undefined {
-  const values = metadata.get(key);
-  return values.length === 0 ? undefined : String(values[0]);
-}

@@ -10,9 +10,12 @@ import type { WatchOperationRequest__Output } from '../gen/longrun/v1/WatchOpera
 import type { WatchOperationResponse } from '../gen/longrun/v1/WatchOperationResponse.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { toOperationMessage } from './convert.js';
+import { linkToOperation, startGrpcSpan } from '../observe/tracing.js';
+import { callContextOf, handlerEnded } from './interceptor.js';
 import { toServiceError } from './status.js';
 import { MalformedRequest, type HandlerDeps } from './unary.js';
-import { queueStateOf } from '../operations/queue-state.js';
+import { timestampParts } from '../protocol/time.js';
+import { watchStateOf } from '../protocol/watch.js';
 
 export const WATCHER_SERVICE = 'longrun.v1.Watcher';
 
@@ -28,42 +31,36 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
   const messages = new WeakMap<OperationRecord, WatchOperationResponse>();
   return {
     WatchOperation: (call) => {
-      const started = performance.now();
+      const context = callContextOf(call);
+      context.observe(deps.telemetry);
+      const span = (context.span = startGrpcSpan(context.method, context.header));
       const client = new AbortController();
       call.once('cancelled', () => client.abort());
-      let principal: string | undefined;
       const name = call.request instanceof MalformedRequest ? undefined : call.request.name;
+      if (name !== undefined && name !== '') context.operation = name;
       const run = async (): Promise<void> => {
         const caller = deps.callerOf(call as unknown as ServerUnaryCall<unknown, unknown>);
-        principal = caller.principal;
         if (call.request instanceof MalformedRequest) {
           throw invalidArgument('request', 'the request bytes are not a valid WatchOperation request message (protobuf decoding failed)');
         }
         for await (const record of deps.service.watch(call.request.name, caller, client.signal)) {
           if (call.cancelled) return;
+          linkToOperation(record);
           let message = messages.get(record);
           if (message === undefined) messages.set(record, (message = toWatchMessage(record)));
           await new Promise<void>((resolve) => call.write(message, () => resolve()));
         }
       };
-      const record = (code: number) =>
-        deps.telemetry.rpc({
-          method: call.getPath(),
-          code,
-          durationMs: performance.now() - started,
-          ...(principal !== undefined && { principal }),
-          ...(name !== undefined && name !== '' && { operation: name }),
-        });
-      run().then(
+      span.run(run).then(
         () => {
           if (!call.cancelled) call.end();
-          record(call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK);
+          handlerEnded(call, call.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.OK);
         },
         (error: unknown) => {
           const failure = toServiceError(error, deps.registry, deps.logger, 'WatchOperation');
           // Ends the stream with this status (grpc-js's writable server stream).
           if (!call.cancelled) call.emit('error', failure);
-          record(failure.code ?? GrpcStatus.UNKNOWN);
+          handlerEnded(call, failure.code ?? GrpcStatus.UNKNOWN);
         },
       );
     },
@@ -71,17 +68,18 @@ export function watcherHandlers(deps: WatchHandlerDeps): { WatchOperation: (call
 }
 
 export function toWatchMessage(record: OperationRecord, now: number = Date.now()): WatchOperationResponse {
-  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: record.progressPercent, attempt: record.attempt };
-  if (record.estimatedCompletion !== undefined && !record.done) message.estimatedCompletionTime = timestamp(record.estimatedCompletion);
-  const waiting = queueStateOf(record, now);
-  if (waiting !== undefined) {
-    message.waitingReason = waiting.reason;
-    if (waiting.estimatedStart !== undefined) message.estimatedStartTime = timestamp(waiting.estimatedStart);
-  }
-  if (record.lastError !== undefined && !record.done) message.lastError = { code: record.lastError.code, message: record.lastError.message };
+  const state = watchStateOf(record, now);
+  const message: WatchOperationResponse = { operation: toOperationMessage(record), progressPercent: state.progressPercent, attempt: state.attempt };
+  if (state.estimatedCompletion !== undefined) message.estimatedCompletionTime = timestamp(state.estimatedCompletion);
+  if (state.waitingReason !== undefined) message.waitingReason = state.waitingReason;
+  if (state.estimatedStart !== undefined) message.estimatedStartTime = timestamp(state.estimatedStart);
+  if (state.lastError !== undefined) message.lastError = state.lastError;
+  if (state.rerunOf !== undefined) message.rerunOf = state.rerunOf;
   return message;
 }
 
+/** proto-loader takes an int64 as a string. */
 function timestamp(ms: number): { seconds: string; nanos: number } {
-  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+  const { seconds, nanos } = timestampParts(ms);
+  return { seconds: String(seconds), nanos };
 }

@@ -11,10 +11,9 @@
  * Every URL is absolute (ARM's contract rejects partial URIs), built on the request's base URL.
  */
 import { answerStyleOf, type AnswerStyle, type OperationRecord } from '../domain/operation.js';
+import { progressHeaders } from '../protocol/headers.js';
 import { retryAfterSeconds } from './monitor.js';
 
-export const PROGRESS_HEADER = 'longrun-progress-percent';
-export const ESTIMATED_COMPLETION_HEADER = 'longrun-estimated-completion';
 export const AZURE_ASYNC_OPERATION_HEADER = 'azure-asyncoperation';
 
 /**
@@ -61,13 +60,4 @@ export function pollHeaders(record: OperationRecord, now: number, retryAfterCapM
   if (record.done) return {};
   if (style === 'google') return progressHeaders(record);
   return { 'retry-after': String(retryAfterSeconds(record, now, retryAfterCapMs)), ...progressHeaders(record) };
-}
-
-/** longrun's progress headers while the operation runs (the same names as gRPC's metadata). */
-export function progressHeaders(record: OperationRecord): Record<string, string> {
-  if (record.done) return {};
-  return {
-    [PROGRESS_HEADER]: String(record.progressPercent),
-    ...(record.estimatedCompletion !== undefined && { [ESTIMATED_COMPLETION_HEADER]: new Date(record.estimatedCompletion).toISOString() }),
-  };
 }

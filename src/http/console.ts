@@ -4,15 +4,16 @@
  * summaries with method, state, progress and times, which an AIP-151 Operation does not carry) and
  * `/console/api/operation?name=` (one operation with its timeline). Both go through the same
  * service, authentication and tenancy as the RPCs; everything else (cancel, delete, the live
- * stream) the pages do through the public REST routes.
+ * stream) the pages do through the public REST routes. Also the icon (an SVG, at `/favicon.ico`
+ * too), and a page saying "not found" for any other path under `/console/`.
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { codeNameOf, invalidArgument } from '../domain/errors.js';
+import { invalidArgument } from '../domain/errors.js';
 import type { OperationRecord } from '../domain/operation.js';
-import { queueStateOf } from '../operations/queue-state.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import { statusMonitor, type StatusMonitor } from '../operations/status-monitor.js';
+import { timelineOf } from '../operations/timeline.js';
 import type { JsonCodec, JsonValue } from '../protos/json.js';
 import { anyJson, operationJson } from '../protos/operation-json.js';
 
@@ -21,7 +22,10 @@ const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
   'console.js': 'text/javascript; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 };
+/** Browsers ask the site's root for its icon whatever the page says: the console's answers there too. */
+const FAVICON_PATH = '/favicon.ico';
 /** Nothing but this origin: no inline script, no other host, no framing. */
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -29,6 +33,11 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 const PAGE_SIZE = 20;
+const NOT_FOUND_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not found · longrun console</title><link rel="icon" href="/console/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/console/console.css"></head>
+<body><main id="main"><h2>Page not found</h2><p>The console has no such page. <a href="/console/">Open the console</a>.</p></main></body></html>
+`;
 
 export interface ConsoleParts {
   service: OperationsService;
@@ -39,7 +48,7 @@ export interface ConsoleParts {
 }
 
 export function isConsolePath(path: string): boolean {
-  return path === '/console' || path.startsWith('/console/');
+  return path === '/console' || path.startsWith('/console/') || path === FAVICON_PATH;
 }
 
 export class ConsolePages {
@@ -58,7 +67,7 @@ export class ConsolePages {
       res.writeHead(308, { location: '/console/' }).end();
       return;
     }
-    const rest = path.slice('/console/'.length);
+    const rest = path === FAVICON_PATH ? 'favicon.svg' : path.slice('/console/'.length);
     if (rest === 'api/operations' || rest === 'api/operation') {
       try {
         const caller = this.parts.authenticate(req);
@@ -72,7 +81,9 @@ export class ConsolePages {
     const file = rest === '' ? 'index.html' : rest;
     const type = ASSETS[file];
     if (type === undefined) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('no such page\n');
+      // A person followed a wrong link: a page that says so and leads back, never a blank one.
+      res.writeHead(404, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...SECURITY_HEADERS });
+      res.end(method === 'HEAD' ? undefined : NOT_FOUND_PAGE);
       return;
     }
     let content = this.assets.get(file);
@@ -100,7 +111,7 @@ export class ConsolePages {
     return {
       ...this.summary(record),
       operation: operationJson(this.parts.codec, record),
-      timeline: timelineOf(record),
+      timeline: timelineOf(record, Date.now()),
     } as unknown as JsonValue;
   }
 
@@ -109,32 +120,14 @@ export class ConsolePages {
     return {
       ...monitor,
       method: record.method,
-      state: monitor.status === 'failed' && record.error !== undefined ? `failed (${monitor.error?.status ?? record.error.code})` : monitor.status,
+      state:
+        monitor.status === 'failed' && record.error !== undefined
+          ? `failed (${monitor.error?.status ?? record.error.code})`
+          : monitor.waiting !== undefined
+            ? `pending (${monitor.waiting.replace('_', ' ')})`
+            : monitor.status,
       attempt: record.attempt,
       cancel_requested: record.cancelRequested,
     };
   }
-}
-
-/** What the record tells of the operation's life, oldest first (`at` where the store keeps the time). */
-function timelineOf(record: OperationRecord): { at?: string; what: string }[] {
-  const at = (ms: number) => new Date(ms).toISOString();
-  const events: { at?: string; what: string }[] = [{ at: at(record.createTime), what: 'created' }];
-  if (!record.done && record.lastError !== undefined) {
-    events.push({ what: `the last attempt failed: ${codeNameOf(record.lastError.code) ?? record.lastError.code} ${record.lastError.message}` });
-  }
-  const waiting = queueStateOf(record, Date.now());
-  if (waiting !== undefined) {
-    const due = waiting.estimatedStart === undefined ? '' : `, due ${at(waiting.estimatedStart)}`;
-    events.push({ what: `${waiting.reason === 'retry_scheduled' ? 'retry scheduled' : waiting.reason}${due}` });
-  } else if (!record.done && record.leaseHolder !== undefined) {
-    events.push({ what: `running (attempt ${record.attempt} of ${record.maxAttempts})` });
-  }
-  if (!record.done && record.updateTime > record.createTime) events.push({ at: at(record.updateTime), what: `last update: ${record.progressPercent}%` });
-  if (!record.done && record.cancelRequested) events.push({ what: 'cancellation requested' });
-  if (record.done && record.doneTime !== undefined) {
-    const outcome = record.error === undefined ? 'succeeded' : record.error.code === 1 ? 'cancelled' : `failed: ${record.error.message}`;
-    events.push({ at: at(record.doneTime), what: record.attempt > 1 ? `${outcome} (after ${record.attempt} attempts)` : outcome });
-  }
-  return events;
 }

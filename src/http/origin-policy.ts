@@ -23,7 +23,8 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { LongrunError } from '../domain/errors.js';
 import { hostNotAllowed, originNotAllowed, unsupportedMediaType } from './errors.js';
-import { AZURE_ASYNC_OPERATION_HEADER, ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from './async-answer.js';
+import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from '../protocol/headers.js';
+import { AZURE_ASYNC_OPERATION_HEADER } from './async-answer.js';
 
 export interface BrowserSafetyOptions {
   /**

@@ -74,6 +74,8 @@ export interface MethodOptions<Request, Metadata> {
   metadataType?: string;
   /** Throws LongrunError (INVALID_ARGUMENT) to refuse a request before any operation exists. */
   validate?(request: Request): void | Promise<void>;
+  /** Throws LongrunError (PERMISSION_DENIED) to refuse this caller the request, before any operation exists. */
+  authorize?(request: Request, caller: { readonly principal: string; readonly admin?: boolean }): void;
   /** The metadata the operation has from the moment it is created (default: an empty message of the metadata type). */
   initialMetadata?(request: Request, now: Date): Metadata | undefined;
   /** Parent of the created operation (default: the request's `parent` field, if any). */

@@ -41,7 +41,11 @@ export class Metrics {
   readonly callbackLatency: Histogram;
   private counting: Promise<OperationCounts> | undefined;
 
-  constructor(sources: MetricsSources) {
+  /**
+   * Counters and histograms at once; the scrape-time gauges when `sources` are given, or later by
+   * `observe` (the composition root makes the metrics before the parts the gauges read).
+   */
+  constructor(sources?: MetricsSources) {
     const registers = [this.registry];
     this.rpcs = new Counter({
       name: 'longrun_rpcs_total',
@@ -122,6 +126,12 @@ export class Metrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 120, 600, 3600, 21600, 86400],
       registers,
     });
+    if (sources !== undefined) this.observe(sources);
+  }
+
+  /** Adds the gauges read at scrape time from the store, the runner and the waiters; once. */
+  observe(sources: MetricsSources): void {
+    const registers = [this.registry];
     new Gauge({
       name: 'longrun_callback_deliveries',
       help: 'Completion-callback deliveries in the store by state (read at scrape time): pending, delivered, dead, gone.',
@@ -210,6 +220,7 @@ export function timedStore(store: OperationStore, histogram: Histogram<'call'>):
     changes: store.changes,
     create: time('create', store.create),
     get: time('get', store.get),
+    getRequest: time('getRequest', store.getRequest),
     list: time('list', store.list),
     requestCancel: time('requestCancel', store.requestCancel),
     delete: time('delete', store.delete),

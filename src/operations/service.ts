@@ -6,7 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import { Code, LongrunError, invalidArgument, operationNotFound, operationNotOwned } from '../domain/errors.js';
 import { parseFilter } from '../domain/filter.js';
 import { checkParent, formatOperationName, parseCollection, parseOperationName } from '../domain/names.js';
-import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord } from '../domain/operation.js';
+import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord, type TraceCarrier } from '../domain/operation.js';
 import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
@@ -16,6 +16,7 @@ import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
 import { effectiveTimeout, type CreatePolicies } from './create-options.js';
+import { rerunOperation } from './rerun.js';
 
 /** Who is calling: operations belong to the principal that created them. */
 export interface Caller {
@@ -49,6 +50,8 @@ export interface CreateOptions {
   answerStyle?: AnswerStyle;
   /** Start time, priority, concurrency key, timeout, start deadline (see ./create-options.ts), already checked. */
   policies?: CreatePolicies;
+  /** The creating call's trace context, kept with the operation (the transports take it from the call's span). */
+  traceContext?: TraceCarrier;
 }
 
 export interface OperationsServiceOptions {
@@ -122,6 +125,7 @@ export class OperationsService {
     // Validate what the handler will see: the decoded request, with defaults, however it arrived.
     const request = parsed.toObject();
     await method.options.validate?.(request);
+    method.options.authorize?.(request, caller);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
     const parent = checkParent(method.options.parentOf?.(request) ?? stringField(request, 'parent') ?? '', 'parent');
     const callbacks = this.callbacksFor(caller.principal, options.callback ?? callbackFieldOf(request));
@@ -152,6 +156,7 @@ export class OperationsService {
       ...(policies.startDeadline !== undefined && { startDeadline: policies.startDeadline }),
       ...(callbacks.length > 0 && { callbacks }),
       answerStyle: options.answerStyle ?? method.options.httpAnswer ?? 'async',
+      ...(options.traceContext !== undefined && { traceContext: options.traceContext }),
     });
     if (result.created) {
       this.deps.telemetry.created(result.operation.name, method.info.path, caller.principal);
@@ -236,6 +241,14 @@ export class OperationsService {
         this.deps.telemetry.cancelRequested(name);
         return;
     }
+  }
+
+  /**
+   * Starts a done operation again with its request (see ./rerun.ts); the new operation. Tenancy as
+   * GetOperation. One `key` re-runs one original once.
+   */
+  async rerun(name: string, caller: Caller, key?: string): Promise<OperationRecord> {
+    return rerunOperation(this.deps, await this.get(name, caller), key === undefined ? undefined : checkIdempotencyKey(key));
   }
 
   async delete(name: string, caller: Caller): Promise<void> {

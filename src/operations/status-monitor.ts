@@ -35,6 +35,8 @@ export interface StatusMonitor {
   last_error?: { code: number; message: string; status: string };
   priority?: number;
   concurrency_key?: string;
+  /** The operation this one re-runs, when it is a re-run. */
+  rerun_of?: string;
 }
 
 export function monitorStatusOf(record: OperationRecord): MonitorStatus {
@@ -67,6 +69,7 @@ export function statusMonitor(
   }
   if (record.priority !== 0) monitor.priority = record.priority;
   if (record.concurrencyKey !== undefined) monitor.concurrency_key = record.concurrencyKey;
+  if (record.rerunOf !== undefined) monitor.rerun_of = record.rerunOf;
   if (!record.done && record.estimatedCompletion !== undefined) monitor.estimated_completion = new Date(record.estimatedCompletion).toISOString();
   if (record.response !== undefined) monitor.result = anyToJson(record.response);
   if (record.error !== undefined) monitor.error = { code: record.error.code, message: record.error.message, status: codeNameOf(record.error.code) ?? 'UNKNOWN' };

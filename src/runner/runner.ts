@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { LongRunningMethod, OperationContext, ProgressChange } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
+import { recordRetryWait, startAttemptSpan, type AttemptSpan } from '../observe/tracing.js';
 import { asGeneratedMessage, type MessageValue, type TypeRegistry } from '../protos/registry.js';
 import type { Completion, OperationStore, ProgressUpdate } from '../store/types.js';
 import { backoffMs, isRetryable } from '../methods/retry-policy.js';
@@ -251,7 +252,16 @@ export class Runner {
       });
   }
 
-  private async execute(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
+  /** One attempt, in its span: the handler, its log lines and the outcome's write all happen inside it. */
+  private execute(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
+    const span = startAttemptSpan(record);
+    return span.run(() => this.executeIn(span, method, record, run)).catch((error: unknown) => {
+      span.end({ code: Code.INTERNAL, message: 'recording the outcome failed', final: false });
+      throw error;
+    });
+  }
+
+  private async executeIn(span: AttemptSpan, method: LongRunningMethod, record: OperationRecord, run: ActiveRun): Promise<void> {
     const { registry, telemetry } = this.deps;
     telemetry.started(record.name, record.method, record.attempt, record.lastError !== undefined);
     let outcome: OperationOutcome;
@@ -263,7 +273,7 @@ export class Runner {
       let timer: NodeJS.Timeout | undefined;
       try {
         const request = decodeRequest(method, registry, record);
-        const running = method.handler(request, this.contextFor(method, record, run));
+        const running = method.handler(request, this.contextFor(method, record, run, span));
         // A handler that ignores its signal does not hold the outcome back past the timeout.
         const value =
           timeoutMs === undefined
@@ -293,24 +303,32 @@ export class Runner {
     }
     if (run.leaseLost) {
       if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
+      span.end({ leaseLost: true });
       return;
     }
     if (retryable && outcome.error !== undefined && record.attempt < record.maxAttempts) {
       const delayMs = backoffMs(method.options.retry, record.attempt, retryDelayOf(registry, outcome.error.details));
+      const failedAt = Date.now(); // spans keep wall-clock time, whatever clock the runner is given
       const written = await this.writeWhileUnavailable(run, () => this.deps.store.retry(run.lease, outcome.error!, delayMs, this.deps.clock.now()));
       if (written) {
         telemetry.retryScheduled(record.name, record.method, record.attempt, outcome.error.code, delayMs);
+        span.retryScheduled(outcome.error.code, delayMs);
+        span.end({ code: outcome.error.code, message: outcome.error.message, final: false });
+        recordRetryWait(record, span, delayMs, failedAt);
         this.wakeAfter(method.info.path, delayMs);
         return;
       }
       if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
+      span.end({ leaseLost: true });
       return;
     }
     const written = await this.record(run, outcome);
     if (written) {
       telemetry.done(record.name, record.method, outcome.error?.code ?? Code.OK, record.attempt);
-    } else if (!run.released) {
-      telemetry.leaseLost(record.name, record.method, record.attempt);
+      span.end({ code: outcome.error?.code ?? Code.OK, ...(outcome.error !== undefined && { message: outcome.error.message }), final: true });
+    } else {
+      if (!run.released) telemetry.leaseLost(record.name, record.method, record.attempt);
+      span.end({ leaseLost: true });
     }
   }
 
@@ -349,7 +367,7 @@ export class Runner {
     }
   }
 
-  private contextFor(method: LongRunningMethod, record: OperationRecord, run: ActiveRun): OperationContext {
+  private contextFor(method: LongRunningMethod, record: OperationRecord, run: ActiveRun, span: AttemptSpan): OperationContext {
     const { store, registry, clock } = this.deps;
     const save = async (update: ProgressUpdate) => {
       if (run.leaseLost) return;
@@ -380,7 +398,10 @@ export class Runner {
         if (type === undefined) throw new Error(`${method.info.path} declares no metadata type`);
         packed = checkPayloadSize('metadata', registry.packChecked(type, metadata, 'metadata'));
       }
-      if (percent !== undefined) this.deps.telemetry.progress(record.name, percent);
+      if (percent !== undefined) {
+        this.deps.telemetry.progress(record.name, percent);
+        span.progress(percent);
+      }
       await save({
         ...(percent !== undefined && { progressPercent: percent }),
         ...(estimatedCompletion !== undefined && { estimatedCompletion: estimatedCompletion.getTime() }),

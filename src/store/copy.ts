@@ -18,7 +18,7 @@ const COLUMNS = [
   'request_value', 'idempotency_key', 'request_fingerprint', 'lease_holder', 'lease_expires_at', 'attempt',
   'max_attempts', 'cancel_requested', 'create_time', 'update_time', 'done_time', 'expire_time', 'callbacks', 'answer_style',
   'run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code',
-  'last_error_message',
+  'last_error_message', 'trace_context', 'rerun_of',
 ] as const;
 const BOOLEAN_COLUMNS = new Set<string>(['done', 'cancel_requested']);
 const BATCH_ROWS = 500;

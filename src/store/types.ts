@@ -26,7 +26,7 @@
  */
 import type { FilterExpr } from '../domain/filter.js';
 import type { PageCursor } from '../domain/page-token.js';
-import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome } from '../domain/operation.js';
+import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, OperationOutcome, TraceCarrier } from '../domain/operation.js';
 
 export interface NewOperation {
   name: string;
@@ -57,6 +57,10 @@ export interface NewOperation {
   timeoutMs?: number;
   /** Not started by then: ended by `expireStartDeadlines`, never claimed. */
   startDeadline?: number;
+  /** The creating call's trace context (see OperationRecord.traceContext). */
+  traceContext?: TraceCarrier;
+  /** The operation this one re-runs (kept and shown beside it, never followed by the store). */
+  rerunOf?: string;
 }
 
 /** Told when a change-feed subscriber throws (the feed goes on; the subscriber's bug is reported). */
@@ -291,6 +295,11 @@ export interface OperationStore extends DeliveryOutbox {
    * cache until the feed tells of its deletion.
    */
   get(name: string, now: number): Promise<OperationRecord | undefined>;
+  /**
+   * The request an operation was created with (records carry it only when claimed): what a re-run
+   * starts again. undefined for unknown and expired operations.
+   */
+  getRequest(name: string, now: number): Promise<AnyMessage | undefined>;
   /** Newest first (createTime desc, name desc); never returns expired operations. One consistent snapshot. */
   list(query: ListQuery): Promise<OperationRecord[]>;
   /**

@@ -18,7 +18,7 @@ export interface AsyncAnnotateFileRequest {
   outputConfig: { gcsDestination: { uri: string } | null; batchSize: number } | null;
 }
 
-/** Documented limits (README, "Vision sample"). */
+/** Documented limits (docs/vision.md). */
 export const LIMITS = {
   files: 100,
   pages: 2000,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { spawnChild } from '../helpers/children.js';
-import { CLI, runCli, runCliInTerminal, SCRIPT, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { CLI, runCli, runCliInTerminal, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { createLogger, createLongrun, createServer, listen, shutdown } from '../../src/index.js';
 import { GenericCaller } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -16,7 +16,6 @@ const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const COMMANDS = ['serve', 'get', 'list', 'wait', 'cancel', 'delete', 'hash-token', 'deliveries'];
 /** Any control character but the newline: what a pipe must never receive. */
 const CONTROL = /[\x00-\x09\x0b-\x1f\x7f]/;
-const noTerminal = SCRIPT === undefined ? 'util-linux script is not installed' : false;
 
 const sleepRequest = (ms: number, steps: number, extra: Record<string, unknown> = {}) => ({
   duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
@@ -90,7 +89,7 @@ describe('longrun client commands, at a terminal and through a pipe', { timeout:
     dir.remove();
   });
 
-  it('wait on a terminal redraws one progress line (bar, rising percent, ETA, state) and exits 0', { skip: noTerminal }, async () => {
+  it('wait on a terminal redraws one progress line (bar, rising percent, ETA, state) and exits 0', async () => {
     const name = await start(2500, 5);
     // Node turns colour off when CI is set (as CI logs are no terminal); this terminal is a real one.
     const { code, output } = await runCliInTerminal(['wait', name, ...address], { env: { TERM: 'xterm-256color', FORCE_COLOR: '1' } });
@@ -110,7 +109,7 @@ describe('longrun client commands, at a terminal and through a pipe', { timeout:
     assert.equal(JSON.parse(json.join('\n')).done, true, 'then the operation as JSON');
   });
 
-  it('wait on a terminal respects NO_COLOR and a narrow terminal', { skip: noTerminal }, async () => {
+  it('wait on a terminal respects NO_COLOR and a narrow terminal', async () => {
     const name = await start(1200, 3);
     const { code, output } = await runCliInTerminal(['wait', name, ...address], { env: { TERM: 'xterm-256color', NO_COLOR: '1' }, columns: 50 });
     assert.equal(code, 0, output);
@@ -189,7 +188,6 @@ describe('longrun client commands, at a terminal and through a pipe', { timeout:
     assert.equal(document.operations.length, 1);
     assert.equal(document.operations[0]!.metadata['@type'], 'type.googleapis.com/longrun.testing.v1.SleepMetadata');
 
-    if (noTerminal) return;
     const narrow = await runCliInTerminal(['list', ...address], { columns: 40 });
     assert.equal(narrow.code, 0);
     const lines = narrow.output.trimEnd().split('\r\n');

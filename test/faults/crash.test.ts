@@ -7,6 +7,11 @@
  * never change again (no second completion, no overwrite by a fenced-out runner), and the attempt
  * inside a Sleep response must equal the row's attempt (the response was written by the lease
  * holder of that attempt, not by an older one).
+ *
+ * Each kill is aimed at work in progress: the test waits until the server holds a lease, then kills
+ * at a random moment, noting which operations were running (leased, attempt n); such an operation
+ * must later have run again (attempt > n) or aborted. The randomness is seeded: the seed is printed,
+ * and LONGRUN_CRASH_SEED=N replays a run's choices (the kill moments, the operations' lengths).
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +23,7 @@ import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { GenericCaller } from '../helpers/server.js';
 import { seededRandom } from '../helpers/random.js';
 import { tempDir } from '../helpers/temp.js';
+import { eventually } from '../helpers/wait.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const SLEEP_RESPONSE = 'type.googleapis.com/longrun.testing.v1.SleepResponse';
@@ -71,6 +77,12 @@ class Witness {
     return rows;
   }
 
+  /** Operations a runner holds a lease on now, with their attempt. */
+  running(): Map<string, number> {
+    const rows = this.db.prepare('SELECT name, attempt FROM operations WHERE done = 0 AND lease_holder IS NOT NULL').all() as { name: string; attempt: number }[];
+    return new Map(rows.map((row) => [row.name, row.attempt]));
+  }
+
   names(): Set<string> {
     return new Set((this.db.prepare('SELECT name FROM operations').pluck().all() as string[]));
   }
@@ -85,9 +97,12 @@ describe('crashes (SIGKILL at random moments)', { timeout: 180_000 }, () => {
   after(() => dir.remove());
 
   it(`loses no acknowledged creation and completes every operation exactly once across ${CRASHES} kills`, async (t) => {
-    const seed = Date.now() % 1_000_000;
+    const seed = Number(process.env.LONGRUN_CRASH_SEED ?? Date.now() % 1_000_000);
+    assert.ok(Number.isSafeInteger(seed), `LONGRUN_CRASH_SEED is a whole number: ${process.env.LONGRUN_CRASH_SEED}`);
     const rand = seededRandom(seed);
-    t.diagnostic(`seed ${seed}`);
+    t.diagnostic(`seed ${seed} (LONGRUN_CRASH_SEED=${seed} replays it)`);
+    /** Per kill, the operations that were running when it came, with their attempt then. */
+    const runningAtKill: Map<string, number>[] = [];
     const db = dir.file('crash.db');
     const acknowledged = new Set<string>();
     let witness: Witness | undefined;
@@ -124,7 +139,10 @@ describe('crashes (SIGKILL at random moments)', { timeout: 180_000 }, () => {
           await sleep(CREATE_EVERY_MS);
         }
       })();
+      // Aim at work in progress: once the server holds a lease, a random moment later.
+      await eventually(() => witness!.running().size > 0, `the server to run an operation before kill ${crash + 1}`, 30_000);
       await sleep(300 + rand() * 1700);
+      runningAtKill.push(witness.running());
       assert.equal(await server.stop('SIGKILL'), 'SIGKILL');
       creating = false;
       await producer;
@@ -171,6 +189,18 @@ describe('crashes (SIGKILL at random moments)', { timeout: 180_000 }, () => {
         }
       }
       assert.deepEqual(witness!.violations, [], 'no operation completed twice or overwritten');
+      // A kill that came while an operation ran interrupted it: it ran again, or ran out of attempts.
+      const interrupted = runningAtKill.map((running) =>
+        [...running].filter(([name, attempt]) => {
+          const row = byName.get(name)!;
+          return row.attempt > attempt || (row.error_code === Code.ABORTED && row.attempt === attempt);
+        }),
+      );
+      t.diagnostic(`operations running at each kill: ${runningAtKill.map((running) => running.size).join(', ')}; interrupted: ${interrupted.map((each) => each.length).join(', ')}`);
+      // The row read and the SIGKILL are a few ms apart, so a short operation may just finish in
+      // between; most kills must still have cut work off.
+      const hits = interrupted.filter((each) => each.length > 0).length;
+      assert.ok(hits >= CRASHES / 2, `at least ${CRASHES / 2} of ${CRASHES} kills interrupted a running operation (${hits} did; seed ${seed})`);
       const lost = [...acknowledged].filter((name) => !byName.has(name)).length;
       t.diagnostic(
         `acknowledged ${acknowledged.size}, found ${acknowledged.size - lost} (of ${rows.length} stored), ` +

@@ -138,7 +138,7 @@ describe('TLS and mutual TLS', { timeout: 180_000 }, () => {
       await refusedAtHandshake(callerWith(undefined).call(SLEEP_METHOD, sleep(0)));
     });
 
-    it('serves buf curl with a client certificate, through reflection, with health and a bearer token (the README examples)', async () => {
+    it('serves buf curl with a client certificate, through reflection, with health and a bearer token (the examples of docs/operating.md)', async () => {
       const paths = {
         ca: files.file('ca.pem'),
         cert: files.file('alice.pem'),

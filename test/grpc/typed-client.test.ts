@@ -7,7 +7,7 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { Controlled } from '../helpers/controlled.js';
-import { parseExposition, valueOf } from '../helpers/prometheus.js';
+import { hasSample, parseExposition, valueOf } from '../helpers/prometheus.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -79,9 +79,12 @@ describe('createClient against longrun', { timeout: 180_000 }, () => {
   it('wait stops when its signal fires, and the server drops the waiter', async () => {
     const name = await start();
     const run = await controlled.next();
-    const cancelledWaits = async () =>
-      valueOf(parseExposition((await server.longrun.metrics.scrape()).body), 'longrun_rpcs_total', { method: '/google.longrunning.Operations/WaitOperation', code: 'CANCELLED' });
-    const cancelledBefore = await cancelledWaits();
+    const CANCELLED_WAITS = { method: '/google.longrunning.Operations/WaitOperation', code: 'CANCELLED' };
+    const scraped = async () => parseExposition((await server.longrun.metrics.scrape()).body);
+    const cancelledWaits = async () => valueOf(await scraped(), 'longrun_rpcs_total', CANCELLED_WAITS);
+    // Absent until the first cancelled wait (a labelled counter); after it, it must be there.
+    const earlier = await scraped();
+    const cancelledBefore = hasSample(earlier, 'longrun_rpcs_total', CANCELLED_WAITS) ? valueOf(earlier, 'longrun_rpcs_total', CANCELLED_WAITS) : 0;
     const controller = new AbortController();
     const waiting = client.wait(name, { signal: controller.signal });
     await eventually(() => server.longrun.events.waitingCount() === 1, 'the server registers the WaitOperation waiter');

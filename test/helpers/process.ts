@@ -47,6 +47,25 @@ export function httpAddressOf(server: ServerProcess, ms = 30_000): Promise<strin
   );
 }
 
+/** Resolves with the first line of `server`'s stderr (its log) that `pattern` matches, woken by its output; fails after `ms`. */
+export function logLineOf(server: ServerProcess, pattern: RegExp, what: string, ms = 30_000): Promise<string> {
+  const found = () => server.stderr().split('\n').find((line) => pattern.test(line));
+  return within(
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const line = found();
+        if (line === undefined) return;
+        server.child.stderr!.off('data', check);
+        resolve(line);
+      };
+      server.child.stderr!.on('data', check);
+      check();
+    }),
+    `${what} (in its log)`,
+    ms,
+  );
+}
+
 /** Beside a SQLite file; for a database URL, a fresh temp folder (never ./data/storage of the checkout). */
 function storageRootFor(database: string): string {
   return /^postgres(ql)?:\/\//.test(database) ? mkdtempSync(join(tmpdir(), 'longrun-storage-')) : join(dirname(database), 'storage');
@@ -90,7 +109,7 @@ export async function runCli(args: string[], options: { env?: Record<string, str
   return { code: result.code ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing. */
+/** Where util-linux `script` is, to give the CLI a real pseudo-terminal; undefined if missing (runCliInTerminal then fails: terminal tests never skip). */
 export const SCRIPT = ['/usr/bin/script', '/bin/script'].find((path) => existsSync(path));
 
 /**
@@ -102,15 +121,16 @@ export function runCliInTerminal(
   args: string[],
   options: { env?: Record<string, string>; columns?: number } = {},
 ): Promise<{ code: number; output: string }> {
+  assert.ok(SCRIPT !== undefined, 'util-linux `script` (/usr/bin/script) is needed for the terminal tests (Debian: bsdutils); they fail rather than skip without it');
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const command = [...(options.columns === undefined ? [] : [`stty cols ${options.columns} rows 24;`]), 'exec', ...[process.execPath, CLI, ...args].map(quote)].join(' ');
-  return runChild(SCRIPT!, ['-qfec', command, '/dev/null'], { env: { ...process.env, ...options.env } }).then((result) => ({
+  return runChild(SCRIPT, ['-qfec', command, '/dev/null'], { env: { ...process.env, ...options.env } }).then((result) => ({
     code: result.code ?? 1,
     output: result.stdout,
   }));
 }
 
 /** `longrun runner` as a separate process; resolves once it printed its ready line (`address` is its holder id). */
-export function spawnRunner(databaseUrl: string, args: string[] = []): Promise<ServerProcess> {
-  return spawnLongrun(['runner', '--db', databaseUrl, '--storage-root', storageRootFor(databaseUrl), '--log-level', 'warn', ...args], /longrun runner ready \((\S+)\)/, 'longrun runner');
+export function spawnRunner(databaseUrl: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  return spawnLongrun(['runner', '--db', databaseUrl, '--storage-root', storageRootFor(databaseUrl), '--log-level', 'warn', ...args], /longrun runner ready \((\S+)\)/, 'longrun runner', env);
 }

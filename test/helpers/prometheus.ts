@@ -20,11 +20,26 @@ export function parseExposition(text: string): Sample[] {
   return samples;
 }
 
-/** The value of the one sample with this name and (at least) these labels; 0 when there is none. */
-export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+function matching(samples: Sample[], name: string, labels: Record<string, string>): Sample[] {
   const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   assert.ok(found.length <= 1, `at most one sample ${name} ${JSON.stringify(labels)}`);
-  return found[0]?.value ?? 0;
+  return found;
+}
+
+/**
+ * The value of the one sample with this name and (at least) these labels. A missing sample fails:
+ * read as 0, a misspelt or renamed metric would pass every `=== 0`. Where absence is the point
+ * (a labelled counter has no sample until first counted), assert it with `hasSample`.
+ */
+export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const [found] = matching(samples, name, labels);
+  assert.ok(found, `a sample ${name} ${JSON.stringify(labels)} (of ${[...new Set(samples.map((s) => s.name))].length} metrics scraped)`);
+  return found.value;
+}
+
+/** Whether there is a sample with this name and (at least) these labels. */
+export function hasSample(samples: Sample[], name: string, labels: Record<string, string> = {}): boolean {
+  return matching(samples, name, labels).length === 1;
 }
 
 export async function scrape(url: string): Promise<Sample[]> {

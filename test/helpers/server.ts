@@ -19,6 +19,30 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { addSleeper } from '../../src/sleeper/sleeper.js';
 import { testPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
+import { within } from './wait.js';
+
+/**
+ * Resolves once `name` reports progress above 0 (a Sleeper's first step, which carries its ETA),
+ * woken by its change event and re-reading the row, never by a sleep.
+ */
+export function progressed(longrun: Longrun, name: string, ms = 10_000): Promise<void> {
+  return within(
+    new Promise<void>((resolve, reject) => {
+      let stop = () => {};
+      const check = () =>
+        void longrun.get(name).then((record) => {
+          if (record.progressPercent > 0) {
+            stop();
+            resolve();
+          }
+        }, reject);
+      stop = longrun.events.onChange(name, check);
+      check();
+    }),
+    `${name} to report progress`,
+    ms,
+  );
+}
 
 export interface TestServer {
   longrun: Longrun;

@@ -1,5 +1,5 @@
 /**
- * The limits of the README's "Limits" table that are not a pure parser's: enforced by a real
+ * The limits of the "Limits" table (docs/grpc-cli.md) that are not a pure parser's: enforced by a real
  * server, over the wire, with the limit named in the message.
  */
 import assert from 'node:assert/strict';

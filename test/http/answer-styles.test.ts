@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addSleeper } from '../../src/sleeper/sleeper.js';
 import { http } from '../helpers/http.js';
-import { eventually } from '../helpers/wait.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { progressed, startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('HTTP answer styles and Prefer', { timeout: 120_000 }, () => {
   let asyncServer: TestServer;
@@ -34,7 +33,7 @@ describe('HTTP answer styles and Prefer', { timeout: 120_000 }, () => {
     const name: string = created.json.name;
     assert.equal(created.headers['location'], `${googleServer.httpUrl}/v1/${name}`);
     // Wait for the first progress report, so the poll below is of a running operation with an ETA.
-    await eventually(async () => (await googleServer.longrun.get(name)).progressPercent > 0, 'the first progress report');
+    await progressed(googleServer.longrun, name);
     const polled = await http('GET', `${googleServer.httpUrl}/v1/${name}`);
     assert.equal(polled.status, 200);
     assert.equal(polled.json.done, undefined);

@@ -17,7 +17,7 @@ import type { OperationRecord } from '../../src/domain/operation.js';
 import { Code } from '../../src/domain/errors.js';
 import { http } from '../helpers/http.js';
 import { httpAddressOf, spawnServer } from '../helpers/process.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { progressed, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 import { within } from '../helpers/wait.js';
 
@@ -205,24 +205,6 @@ describe('ARM status resource over HTTP', { timeout: 180_000 }, () => {
   });
   after(() => server.close());
 
-  /** Resolves once the operation's handler has reported progress above 0 (by the change event). */
-  function progressed(name: string): Promise<void> {
-    return within(
-      new Promise<void>((resolve) => {
-        const check = () =>
-          void server.longrun.get(name).then((record) => {
-            if (record.progressPercent > 0) {
-              stop();
-              resolve();
-            }
-          });
-        const stop = server.longrun.events.onChange(name, check);
-        check();
-      }),
-      `${name} to report progress`,
-    );
-  }
-
   it('every 202 carries Azure-AsyncOperation, absolute, beside Location and Operation-Location', async () => {
     const created = await http('POST', `${server.httpUrl}/v1/sleep`, { body: { duration: '0s' } });
     assert.equal(created.status, 202);
@@ -236,7 +218,7 @@ describe('ARM status resource over HTTP', { timeout: 180_000 }, () => {
   it('while running: 200, InProgress, percentComplete from the handler, Retry-After in seconds (capped)', async () => {
     const created = await http('POST', `${server.httpUrl}/v1/sleep`, { body: { duration: '60s', steps: 60 } });
     const url = String(created.headers['azure-asyncoperation']);
-    await progressed(created.json.name);
+    await progressed(server.longrun, created.json.name);
     const running = await http('GET', url);
     assert.equal(running.status, 200);
     assertArmShape(running.json, url);
@@ -356,8 +338,7 @@ describe('docs/rest-arm.md: the curl example', { timeout: 180_000 }, () => {
       assertArmShape(done, out[0]!.slice('polling '.length));
       assert.equal(out.length, 2);
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await server.stop();
       dir.remove();
     }
   });

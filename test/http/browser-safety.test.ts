@@ -351,8 +351,7 @@ describe('longrun serve --http-allowed-hosts and --http-cors-origins', { timeout
       assert.equal(created.headers['access-control-allow-origin'], 'https://app.example');
       assertRefused(await http('POST', `${base}/v1/sleep`, { body: { duration: '0s' }, headers: { origin: 'https://evil.example' } }), 403, 'ORIGIN_NOT_ALLOWED');
     } finally {
-      server.child.kill('SIGTERM');
-      await new Promise((resolve) => server.child.once('exit', resolve));
+      await server.stop();
     }
     for (const [flag, value] of [['--http-allowed-hosts', 'bad host'], ['--http-cors-origins', 'app.example']] as const) {
       const result = await runCli(['serve', '--port', '0', '--http-port', 'off', '--db', dir.file('never.db'), flag, value]);

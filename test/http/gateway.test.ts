@@ -6,7 +6,7 @@ import { hashToken, TokenTable } from '../../src/index.js';
 import { SLEEP_METHOD } from '../../src/sleeper/sleeper.js';
 import { http } from '../helpers/http.js';
 import { httpAddressOf, spawnServer } from '../helpers/process.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { progressed, startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 
 const errorInfo = (json: any) => json.error.details.find((d: any) => d['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo');
@@ -35,8 +35,8 @@ describe('HTTP gateway (no authentication)', { timeout: 180_000 }, () => {
   it('GET of the Location: 200 with Retry-After (from the ETA, capped) while running, result inline and no Retry-After once done', async () => {
     const created = await start({ duration: '60s', steps: 60 });
     const name: string = created.json.name;
-    // Wait for the first progress report (it carries the ETA 60 s away), by the in-process event.
-    await server.longrun.wait(name, 1500);
+    // The first progress report carries the ETA 60 s away.
+    await progressed(server.longrun, name);
     const running = await http('GET', created.headers['location'] as string);
     assert.equal(running.status, 200);
     assert.equal(running.json.name, name);
@@ -74,7 +74,7 @@ describe('HTTP gateway (no authentication)', { timeout: 180_000 }, () => {
     assert.deepEqual(failed.json.error, { code: 5, message: 'no such thing', status: 'NOT_FOUND' });
 
     const long = await start({ duration: '60s', steps: 60 });
-    await server.longrun.wait(long.json.name, 1500);
+    await progressed(server.longrun, long.json.name);
     const running = await http('GET', long.headers['operation-location'] as string);
     assert.equal(running.json.status, 'running');
     assert.ok(running.json.progress >= 1 && running.json.progress < 100);

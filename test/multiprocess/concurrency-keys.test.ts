@@ -33,8 +33,7 @@ describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 },
   });
 
   after(async () => {
-    for (const runner of runners) runner.child.kill('SIGKILL');
-    await Promise.all(runners.map((runner) => runner.exited));
+    await Promise.all(runners.map((runner) => runner.stop('SIGKILL')));
     await store?.close();
     await sql?.end();
     await database?.drop();

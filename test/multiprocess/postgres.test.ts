@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { BUNDLED_PROTO_FILES } from '../../src/app.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
-import { spawnRunner, spawnServer, type ServerProcess } from '../helpers/process.js';
+import { logLineOf, spawnRunner, spawnServer, type ServerProcess } from '../helpers/process.js';
 import { scrape, valueOf } from '../helpers/prometheus.js';
 import { stopTestPostgres, testPostgres, type TestDatabase, type TestPostgres } from '../helpers/postgres.js';
 import { GenericCaller } from '../helpers/server.js';
@@ -97,8 +97,7 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
   after(async () => {
     onA?.close();
     onB?.close();
-    for (const process of [a, b, c, ...extra]) process?.child.kill('SIGKILL');
-    await Promise.all([a, b, c, ...extra].map((process) => process?.exited));
+    await Promise.all([a, b, c, ...extra].map((process) => process?.stop('SIGKILL')));
     await sql?.end();
     await database?.drop();
     await stopTestPostgres();
@@ -173,18 +172,17 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
     assert.equal(response.attempt, 2, 'D finished it as attempt 2');
     const finished = await row(name);
     c.child.kill('SIGCONT');
-    // C wakes up mid-handler with a lost lease: whatever it writes must not land. Give it the rest
-    // of its sleep and a heartbeat to try.
-    await sleep(2500);
+    // C wakes up mid-handler with a lost lease and tries to write (a heartbeat, progress, its
+    // outcome): the store refuses, and C says so. Its line is the evidence that it tried.
+    const refused = JSON.parse(await logLineOf(c, /lease lost; outcome discarded/, 'the paused runner to find its lease lost', 20_000)) as Record<string, unknown>;
+    assert.deepEqual([refused['operation'], refused['attempt']], [name, 1], 'C tried to write attempt 1 of this operation');
     assert.deepEqual(await row(name), finished, "the paused runner's late writes were fenced off");
-    c.child.kill('SIGKILL');
-    await c.exited;
+    await c.stop('SIGKILL');
 
     const second = await onA.call<Operation>(SLEEP, sleepFor(1500, 3));
     const holder = await until('D to run it', async () => (await row(second.name))?.lease_holder ?? undefined);
     assert.equal(holder, d.address);
-    d.child.kill('SIGKILL');
-    await d.exited;
+    await d.stop('SIGKILL');
     const e = await spawnRunner(database.url, ['--enable-sleeper', '--poll', POLL, '--lease', LEASE]);
     extra.push(e);
     const recovered = await onB.call<Operation>(WAIT, { name: second.name, timeout: { seconds: 20 } });
@@ -204,8 +202,7 @@ describe('many processes on one PostgreSQL database', { timeout: 180_000 }, () =
       assert.equal(holder, f.address);
       const metricsUrl = /longrun metrics on (\S+)/.exec(f.stdout())![1]!;
       assert.equal(valueOf(await scrape(metricsUrl), 'longrun_runner_running', { method: '/longrun.testing.v1.Sleeper/Sleep' }), 1, 'the runner serves its metrics');
-      f.child.kill('SIGTERM');
-      assert.equal(await f.exited, 0);
+      assert.equal(await f.stop(), 0);
       const released = await row(name);
       assert.deepEqual([released?.lease_holder, released?.attempt, released?.done], [null, 0, false], 'given back, the attempt not counted');
       await onB.call(CANCEL, { name });

@@ -47,8 +47,7 @@ describe('two servers on one SQLite file', { timeout: 60_000 }, () => {
     onFirst?.close();
     onSecond?.close();
     db?.close();
-    for (const server of [first, second]) server?.child.kill('SIGTERM');
-    await Promise.all([first?.exited, second?.exited]);
+    await Promise.all([first, second].map((server) => server?.stop()));
     dir.remove();
   });
 

@@ -566,6 +566,39 @@ export function storeContract(backend: ContractBackend): void {
       });
     });
 
+    describe('re-runs', () => {
+      it('keeps the link to the original and hands out the original request, from any connection', async () => {
+        const request = { typeUrl: 'type.googleapis.com/longrun.testing.v1.SleepRequest', value: new Uint8Array([8, 7, 16, 2]) };
+        const original = await a.create(newOp({ request }));
+        assert.equal(original.operation.rerunOf, undefined);
+        const read = await b.getRequest(original.operation.name, Date.now());
+        assert.deepEqual([read?.typeUrl, Buffer.from(read!.value).toString('hex')], [request.typeUrl, '08071002']);
+        assert.equal(await b.getRequest('operations/missing', Date.now()), undefined);
+        const rerun = await b.create(newOp({ request: read!, rerunOf: original.operation.name }));
+        assert.equal(rerun.operation.rerunOf, original.operation.name);
+        assert.equal((await a.get(rerun.operation.name, Date.now()))?.rerunOf, original.operation.name);
+        assert.deepEqual((await a.list({ parent: '', limit: 10, now: Date.now() })).map((op) => op.rerunOf), [original.operation.name, undefined]);
+        // A batch of creations (one statement on PostgreSQL) keeps each link too.
+        const batch = await Promise.all([a.create(newOp({ rerunOf: 'operations/x' })), a.create(newOp())]);
+        assert.deepEqual(await Promise.all(batch.map(async (r) => (await b.get(r.operation.name, Date.now()))?.rerunOf)), ['operations/x', undefined]);
+      });
+
+      it('gives one re-run for one key, from either connection at once', async () => {
+        const original = await a.create(newOp());
+        const again = () => newOp({ rerunOf: original.operation.name, idempotencyKey: 'rerun-k', requestFingerprint: 'f' });
+        const results = await Promise.all([a.create(again()), b.create(again()), a.create(again())]);
+        assert.equal(results.filter((r) => r.created).length, 1);
+        assert.equal(new Set(results.map((r) => r.operation.name)).size, 1);
+        assert.ok(results.every((r) => r.operation.rerunOf === original.operation.name));
+      });
+
+      it('hands out no request of an expired operation', async () => {
+        const old = await a.create(newOp({ createTime: Date.now() - 10 * 24 * HOUR }));
+        assert.equal((await a.requestCancel(old.operation.name, Date.now() - 9 * 24 * HOUR, CANCELLED)).kind, 'cancelled');
+        assert.equal(await b.getRequest(old.operation.name, Date.now()), undefined);
+      });
+    });
+
     if (backend.databaseClock) {
       it('lets no runner whose clock is an hour ahead take a live lease', async () => {
         const { operation } = await a.create(newOp());

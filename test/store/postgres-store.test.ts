@@ -13,6 +13,14 @@ after(() => stopTestPostgres());
 
 const retention = { retentionMs: 3_600_000, keyedRetentionMs: 86_400_000 };
 
+interface PlanNode {
+  'Index Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
 describe('PostgresOperationStore', { timeout: 180_000 }, () => {
   it('migrates a fresh database once when several processes start at the same instant', async () => {
     const server = await testPostgres();
@@ -69,14 +77,25 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
           await client.query('ROLLBACK');
         }
       };
-      const claim = await planOf('claim', { holder: 'h', method: '/m/1', limit: 16, scan: 64, leaseMs: 1000, now: Date.now() });
+      const claimParams = { holder: 'h', method: '/m/1', limit: 16, scan: 64, leaseMs: 1000, now: Date.now() };
+      // A method with due work walks the claim index in claim order (one with none may take a bitmap scan of its nothing).
+      const claim = await planOf('claim', { ...claimParams, method: '/m/0' });
       assert.match(claim, /Index Scan using operations_claim on operations o/, claim);
+      // Scheduled operations are sought up to now (a plain or a bitmap index scan, as the planner likes).
+      assert.match(claim, /Index Scan (using|on) operations_scheduled[^\n]*\n\s+Index Cond: \(\(method = '\/m\/0'::text\) AND \(run_after > 0\) AND \(run_after <= \$\d+\)\)/, claim);
+      // '/m/1' has 12,500 operations, none due (a start time to come): the claim must read none of
+      // them, where one index over all would walk every one before giving up.
+      const read = await rowsReadByClaimScans(client, statements.claim, valuesOf(statements.claim, claimParams));
+      assert.ok(read <= 2, `the claim read ${read} rows of its indexes`);
+      // '/m/0' has 1,250 due among 11,250 to come, in every priority: the claim reads about its `scan` of them.
+      const due = await rowsReadByClaimScans(client, statements.claim, valuesOf(statements.claim, { ...claimParams, method: '/m/0' }));
+      assert.ok(due <= 2 * 64 + 2, `the claim read ${due} rows of its indexes`);
       assert.match(claim, /Index Only Scan using operations_running_key on operations r|Index Scan using operations_running_key on operations r/, claim);
       assert.doesNotMatch(claim, /Seq Scan on operations/, claim);
       const insert = await planOf('insert', {
         name: 'operations/new', parent: '', method: '/m/1', owner: 'owner-1', metadataType: null, metadataValue: null,
         requestType: 't', requestValue: Buffer.from([0]), key: null, fingerprint: null, maxAttempts: 3, now: Date.now(),
-        callbacks: null, answerStyle: null, runAfter: 0, priority: 0, concurrencyKey: null, timeoutMs: null, startDeadline: null,
+        callbacks: null, answerStyle: null, runAfter: 0, priority: 0, concurrencyKey: null, timeoutMs: null, startDeadline: null, traceContext: null, rerunOf: null,
       });
       assert.match(insert, /using operations_fair on operations f/, insert);
       assert.match(insert, /using operations_claim on operations h/, insert);
@@ -89,6 +108,25 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       await database.drop();
     }
   });
+
+  /** Rows the claim's index scans read (returned or filtered out), by EXPLAIN ANALYZE in a transaction rolled back. */
+  async function rowsReadByClaimScans(client: pg.Client, statement: { text: string }, values: unknown[]): Promise<number> {
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, values);
+      let read = 0;
+      const visit = (node: PlanNode) => {
+        if (node['Index Name'] === 'operations_claim' || node['Index Name'] === 'operations_scheduled') {
+          read += (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'];
+        }
+        for (const child of node.Plans ?? []) visit(child);
+      };
+      visit(rows[0]!['QUERY PLAN'][0].Plan);
+      return read;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  }
 
   it('opens its LISTEN connection on --pg-listen-url when one is given (a session past a transaction pooler)', async () => {
     const server = await testPostgres();

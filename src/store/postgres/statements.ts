@@ -5,6 +5,7 @@
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
 import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, type PolicySqlOptions } from '../sql/policies.js';
+import { lockedInNameOrder } from '../sql/lock-order.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 import type { StoreChange } from '../types.js';
 
@@ -73,7 +74,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     now: NOW_MS,
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
-    claimIndexHint: '',
+    indexHint: () => '',
     keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
   };
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
@@ -81,16 +82,17 @@ export function prepareStatements(schema: string, quotedSchema: string) {
 
   return {
     get: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE name = @name`),
+    getRequest: compile(`SELECT request_type, request_value, expire_time FROM ${T} WHERE name = @name`),
     byKey: compile(`SELECT ${READ_COLUMNS} FROM ${T} WHERE owner = @owner AND idempotency_key = @key`),
     // The unique (owner, idempotency_key) index decides between two creators with one key.
     insert: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of)
         VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
           @fingerprint, @maxAttempts, @now, @now, @callbacks::jsonb, @answerStyle,
           @runAfter::bigint, @priority::int, ${fairSeq(POLICY, '@owner::text', '@method::text', '@priority::int')}, @concurrencyKey,
-          @timeoutMs::bigint, @startDeadline::bigint)
+          @timeoutMs::bigint, @startDeadline::bigint, @traceContext, @rerunOf::text)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING method),
       ${notify('n', 'available', 'ins', 'method')}
@@ -99,27 +101,29 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     insertMany: compile(`WITH ins AS (
         INSERT INTO ${T} (name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
+          run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of)
         SELECT name, parent, method, owner, metadata_type, metadata_value, request_type, request_value,
           idempotency_key, request_fingerprint, max_attempts, create_time, create_time, callbacks::jsonb, answer_style,
           run_after, priority,
           -- One principal's creations in one batch take consecutive positions.
           ${fairSeq(POLICY, 'l.owner', 'l.method', 'l.priority')}
             + row_number() OVER (PARTITION BY l.owner, l.method, l.priority ORDER BY l.ord) - 1,
-          concurrency_key, timeout_ms, start_deadline
+          concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of
         FROM unnest(@names::text[], @parents::text[], @methods::text[], @owners::text[], @metadataTypes::text[],
           @metadataValues::bytea[], @requestTypes::text[], @requestValues::bytea[], @keys::text[], @fingerprints::text[],
           @maxAttempts::int[], @createTimes::bigint[], @callbacks::text[], @answerStyles::text[],
-          @runAfters::bigint[], @priorities::int[], @concurrencyKeys::text[], @timeouts::bigint[], @startDeadlines::bigint[])
+          @runAfters::bigint[], @priorities::int[], @concurrencyKeys::text[], @timeouts::bigint[], @startDeadlines::bigint[],
+          @traceContexts::text[], @rerunOfs::text[])
           WITH ORDINALITY
           AS l(name, parent, method, owner, metadata_type, metadata_value, request_type, request_value, idempotency_key,
             request_fingerprint, max_attempts, create_time, callbacks, answer_style,
-            run_after, priority, concurrency_key, timeout_ms, start_deadline, ord)
+            run_after, priority, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of, ord)
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING name, method),
       ${notify('n', 'available', 'ins', 'method')}
       SELECT name, (SELECT count(*) FROM n) AS notified FROM ins`),
-    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced.
+    // Batched completion: the outcomes of one event-loop turn in one statement, each row fenced;
+    // rows locked in name order, as the heartbeat and release do (../sql/lock-order.ts).
     completeMany: compile(`WITH l AS (
         SELECT * FROM unnest(@names::text[], @holders::text[], @attempts::int[], @responseTypes::text[], @responseValues::bytea[],
           @errorCodes::int[], @errorMessages::text[], @errorDetails::text[], @metadataTypes::text[], @metadataValues::bytea[])
@@ -131,6 +135,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
           progress_percent = CASE WHEN l.error_code IS NULL THEN 100 ELSE o.progress_percent END,
           metadata_type = COALESCE(l.metadata_type, o.metadata_type), metadata_value = COALESCE(l.metadata_value, o.metadata_value)
         FROM l WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+          AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
         RETURNING o.name),
       ${notify('n', 'finished', 'u', 'name')}
       SELECT name, (SELECT count(*) FROM n) AS notified FROM u`),
@@ -154,7 +159,9 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
     // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
     // At most one per concurrency key (../sql/policies.ts); the unique running_key index settles races.
-    claim: compile(`WITH picked AS (${claimCandidates(POLICY, 'FOR UPDATE SKIP LOCKED')}),
+    claim: compile(`WITH ready AS (${claimCandidates(POLICY, 'ready', 'FOR UPDATE SKIP LOCKED')}),
+      due AS (${claimCandidates(POLICY, 'scheduled', 'FOR UPDATE SKIP LOCKED')}),
+      picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),
       chosen AS (${onePerKey('picked')}),
       u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
           attempt = o.attempt + 1, update_time = @now, running_key = o.concurrency_key
@@ -194,6 +201,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     heartbeat: compile(`UPDATE ${T} o SET lease_expires_at = ${NOW_MS} + @leaseMs::bigint
       FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
       WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+        AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
       RETURNING o.name, o.cancel_requested`),
     progress: compile(
       updateNotifying(
@@ -211,6 +219,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
         UPDATE ${T} o SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, attempt = o.attempt - 1
         FROM unnest(@names::text[], @holders::text[], @attempts::int[]) AS l(name, holder, attempt)
         WHERE o.name = l.name AND o.lease_holder = l.holder AND o.attempt = l.attempt AND NOT o.done
+          AND ${lockedInNameOrder(T, '@names::text[]', 'o')}
         RETURNING o.name, o.method),
       ${notify('n1', 'updated', 'u', 'name')},
       ${notify('n2', 'available', 'u', 'method')}

@@ -6,13 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { ReadCache } from '../read-cache.js';
 import { POSTGRES_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -42,13 +42,14 @@ import { LongrunError } from '../../domain/errors.js';
 import { PostgresChangeFeed, type ListenerEvents } from './feed.js';
 import { migrate } from './migrations/index.js';
 import { prepareStatements, valuesOf, type Statement, type Statements } from './statements.js';
+import { DEFAULTS } from '../../defaults.js';
 
 export interface PostgresStoreOptions extends RetentionPolicy, PoolOptions {
   /** Schema holding longrun's tables (default: longrun); created if missing. */
   schema?: string;
   /** A session-mode URL for the LISTEN connection when `url` is a transaction-mode pooler (default: `url`). */
   listenUrl?: string;
-  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: 1000 ms). */
+  /** Polling backstop: while the LISTEN connection is down, waiters and runners re-read this often (default: DEFAULTS.pollMs). */
   pollMs?: number;
   /** Told when the LISTEN connection is lost and when it is back. */
   listenerEvents?: ListenerEvents;
@@ -81,7 +82,7 @@ export class PostgresOperationStore implements OperationStore {
       listenUrl: options.listenUrl ?? options.url,
       schema,
       origin: this.origin,
-      pollMs: options.pollMs ?? 1000,
+      pollMs: options.pollMs ?? DEFAULTS.pollMs,
       ...(options.listenerEvents !== undefined && { events: options.listenerEvents }),
       ...(options.onSubscriberError !== undefined && { onSubscriberError: options.onSubscriberError }),
     });
@@ -141,6 +142,8 @@ export class PostgresOperationStore implements OperationStore {
         concurrencyKeys: ops.map((op) => op.concurrencyKey ?? null),
         timeouts: ops.map((op) => op.timeoutMs ?? null),
         startDeadlines: ops.map((op) => op.startDeadline ?? null),
+        traceContexts: ops.map((op) => traceContextColumn(op.traceContext)),
+        rerunOfs: ops.map((op) => op.rerunOf ?? null),
       });
       inserted = new Set(rows.map((row) => row.name));
     } catch (error) {
@@ -170,6 +173,7 @@ export class PostgresOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      traceContext: traceContextColumn(op.traceContext),
       ...policyParams(op),
     };
     for (;;) {
@@ -199,6 +203,11 @@ export class PostgresOperationStore implements OperationStore {
       if (record.done && this.changes.live) this.recentReads.set(record);
     }
     return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
+  }
+
+  async getRequest(name: string, now: number): Promise<AnyMessage | undefined> {
+    const [row] = await this.rows<RequestRow>(this.stmt.getRequest, { name });
+    return requestOf(row, now);
   }
 
   async list(query: ListQuery): Promise<OperationRecord[]> {

@@ -58,11 +58,34 @@ export function filterToSql(expr: FilterExpr, dialect: SqlDialect = SQLITE_DIALE
             return `(COALESCE(error_code, 0) ${SQL_OPERATOR[node.op]} ${param(node.value)})`;
           case 'create_time':
           case 'update_time':
-            return `(${TIME_COLUMNS[node.field]} ${SQL_OPERATOR[node.op]} ${param(node.value)})`;
+            return timeComparison(TIME_COLUMNS[node.field], node.op, node.value, param);
         }
     }
   };
 
   // The root of translate() is already parenthesized.
   return { sql: translate(expr), params };
+}
+
+/**
+ * A time column against epoch milliseconds. A timestamp with sub-millisecond digits arrives as its
+ * millisecond plus 0.5 (src/domain/filter.ts); the columns hold whole milliseconds, so such a bound
+ * is rewritten onto the whole millisecond below it: PostgreSQL's BIGINT parameters refuse a
+ * fraction, and an integer keeps the comparison on the index in both backends.
+ */
+function timeComparison(column: string, op: keyof typeof SQL_OPERATOR, value: number, param: (value: number) => string): string {
+  if (Number.isInteger(value)) return `(${column} ${SQL_OPERATOR[op]} ${param(value)})`;
+  const below = Math.floor(value);
+  switch (op) {
+    case '=':
+      return '(1 = 0)';
+    case '!=':
+      return '(1 = 1)';
+    case '<':
+    case '<=':
+      return `(${column} <= ${param(below)})`;
+    case '>':
+    case '>=':
+      return `(${column} > ${param(below)})`;
+  }
 }

@@ -4,7 +4,7 @@
  * bytea (its BIGINTs are parsed to numbers when the pool is made).
  */
 import { Code, LongrunError } from '../../domain/errors.js';
-import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnswerStyle, AnyMessage, Lease, OperationError, OperationRecord, TraceCarrier } from '../../domain/operation.js';
 import type { NewOperation } from '../types.js';
 
 /** A row of `operations` (`request_*` only when selected). */
@@ -46,6 +46,9 @@ export interface OperationRow {
   start_deadline: number | null;
   last_error_code: number | null;
   last_error_message: string | null;
+  /** JSON of the trace carrier (migrations 0008 / 0006). */
+  trace_context: string | null;
+  rerun_of: string | null;
 }
 
 /** Everything but the request, which only a runner needs. */
@@ -53,7 +56,7 @@ export const READ_COLUMNS = `name, parent, method, owner, done, metadata_type, m
   response_value, error_code, error_message, error_details, progress_percent, estimated_completion,
   idempotency_key, request_fingerprint, lease_holder, lease_expires_at, attempt, max_attempts,
   cancel_requested, create_time, update_time, done_time, expire_time, answer_style, run_after, priority,
-  concurrency_key, timeout_ms, start_deadline, last_error_code, last_error_message`;
+  concurrency_key, timeout_ms, start_deadline, last_error_code, last_error_message, trace_context, rerun_of`;
 
 export function toRecord(row: OperationRow): OperationRecord {
   const record: OperationRecord = {
@@ -73,8 +76,11 @@ export function toRecord(row: OperationRow): OperationRecord {
     priority: row.priority,
   };
   if (row.concurrency_key !== null) record.concurrencyKey = row.concurrency_key;
+  if (row.rerun_of !== null && row.rerun_of !== undefined) record.rerunOf = row.rerun_of;
   if (row.timeout_ms !== null) record.timeoutMs = row.timeout_ms;
   if (row.start_deadline !== null) record.startDeadline = row.start_deadline;
+  const traceContext = row.trace_context === null ? undefined : traceCarrierOf(row.trace_context);
+  if (traceContext !== undefined) record.traceContext = traceContext;
   if (row.last_error_code !== null) record.lastError = { code: row.last_error_code as Code, message: row.last_error_message ?? '' };
   if (row.metadata_type !== null && row.metadata_value !== null) {
     record.metadata = { typeUrl: row.metadata_type, value: row.metadata_value };
@@ -127,7 +133,21 @@ export function newRecord(op: NewOperation): OperationRecord {
     ...(op.concurrencyKey !== undefined && { concurrencyKey: op.concurrencyKey }),
     ...(op.timeoutMs !== undefined && { timeoutMs: op.timeoutMs }),
     ...(op.startDeadline !== undefined && { startDeadline: op.startDeadline }),
+    ...(op.traceContext !== undefined && { traceContext: op.traceContext }),
+    ...(op.rerunOf !== undefined && { rerunOf: op.rerunOf }),
   };
+}
+
+/** What `getRequest` selects. */
+export interface RequestRow {
+  request_type: string;
+  request_value: Buffer;
+  expire_time: number | null;
+}
+
+export function requestOf(row: RequestRow | undefined, now: number): AnyMessage | undefined {
+  if (row === undefined || (row.expire_time !== null && row.expire_time <= now)) return undefined;
+  return { typeUrl: row.request_type, value: row.request_value };
 }
 
 /** Claimed rows in claim order (a statement's RETURNING has none). */
@@ -143,7 +163,24 @@ export function policyParams(op: NewOperation) {
     concurrencyKey: op.concurrencyKey ?? null,
     timeoutMs: op.timeoutMs ?? null,
     startDeadline: op.startDeadline ?? null,
+    rerunOf: op.rerunOf ?? null,
   };
+}
+
+/** The trace carrier as kept in `trace_context` (NULL when the call carried none). */
+export function traceContextColumn(carrier: TraceCarrier | undefined): string | null {
+  return carrier === undefined || Object.keys(carrier).length === 0 ? null : JSON.stringify(carrier);
+}
+
+/** A stored carrier; anything unreadable is no context (a trace is advice, never a reason to fail). */
+function traceCarrierOf(text: string): TraceCarrier | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  } catch {
+    return undefined;
+  }
 }
 
 export function fence(lease: Lease) {

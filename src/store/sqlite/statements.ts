@@ -21,20 +21,21 @@ const POLICY: PolicySqlOptions = {
   now: '@now',
   notDone: (alias) => `${alias}.done = 0`,
   greatest: 'MAX',
-  claimIndexHint: hint('operations_claim'),
+  indexHint: hint,
 };
 
 const SQL = {
   get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
+  getRequest: 'SELECT request_type, request_value, expire_time FROM operations WHERE name = @name',
   dataVersion: 'PRAGMA data_version',
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
   insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
       request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline)
+      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of)
     VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
       @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle,
-      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline)
+      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline, @traceContext, @rerunOf)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,
@@ -47,7 +48,7 @@ const SQL = {
   claim: `UPDATE operations
     SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
       running_key = concurrency_key
-    WHERE name IN (${onePerKey(`(${claimCandidates(POLICY)})`)})
+    WHERE name IN (${onePerKey(`(SELECT * FROM (${claimCandidates(POLICY, 'ready')}) UNION ALL SELECT * FROM (${claimCandidates(POLICY, 'scheduled')}))`)})
     RETURNING *`,
   // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
   retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,
@@ -82,10 +83,14 @@ const SQL = {
     WHERE ${fenced} RETURNING method`,
   sweep: `DELETE FROM operations WHERE name IN (
       SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit)`,
-  // Unfinished rows through the claim index (done = 0); done ones counted in the expiry index
-  // (every done row has an expire_time), so neither walks the table.
-  countUnfinished: `SELECT SUM(lease_expires_at <= @now) AS pending, SUM(lease_expires_at > @now) AS running
-    FROM operations ${hint('operations_claim')} WHERE done = 0`,
+  // Unfinished rows through the two claim indexes (done = 0, without and with a start or retry
+  // time); done ones counted in the expiry index (every done row has an expire_time), so none walks the table.
+  countUnfinished: `SELECT SUM(pending) AS pending, SUM(running) AS running FROM (
+      SELECT SUM(lease_expires_at <= @now) AS pending, SUM(lease_expires_at > @now) AS running
+        FROM operations ${hint('operations_claim')} WHERE done = 0 AND run_after = 0
+      UNION ALL
+      SELECT SUM(lease_expires_at <= @now), SUM(lease_expires_at > @now)
+        FROM operations ${hint('operations_scheduled')} WHERE done = 0 AND run_after > 0)`,
   countDone: `SELECT COUNT(*) FROM operations ${hint('operations_expiry')}
     WHERE expire_time IS NOT NULL AND expire_time > @now`,
   insertMeta: 'INSERT INTO meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING',

@@ -9,14 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { LongrunError } from '../../domain/errors.js';
-import type { Lease, OperationError, OperationRecord } from '../../domain/operation.js';
+import type { AnyMessage, Lease, OperationError, OperationRecord } from '../../domain/operation.js';
 import { distinctChanges } from '../feed.js';
 import { ReadCache } from '../read-cache.js';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, toRecord, type OperationRow } from '../sql/rows.js';
+import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -147,6 +147,7 @@ export class SqliteOperationStore implements OperationStore {
       now: op.createTime,
       callbacks: callbacksColumn(op.callbacks),
       answerStyle: op.answerStyle ?? null,
+      traceContext: traceContextColumn(op.traceContext),
       ...policyParams(op),
     };
     for (;;) {
@@ -162,16 +163,23 @@ export class SqliteOperationStore implements OperationStore {
 
   async get(name: string, now: number): Promise<OperationRecord | undefined> {
     return this.read(() => {
-      this.changes.catchUp();
+      // Only done operations are cached, as on PostgreSQL: they change no more, and the contract
+      // lets one be served until the feed (its watch timer) tells of its deletion. So a poll
+      // costs a map lookup, without PRAGMA data_version (tens of µs here, more than the row
+      // read); an unfinished one is read from its row, which is always fresh.
       let record = this.recentReads.get(name);
       if (record === undefined) {
         const row = this.stmt.get.get({ name }) as OperationRow | undefined;
         if (row === undefined) return undefined;
         record = toRecord(row);
-        this.recentReads.set(record);
+        if (record.done) this.recentReads.set(record);
       }
       return record.expireTime !== undefined && record.expireTime <= now ? undefined : record;
     });
+  }
+
+  async getRequest(name: string, now: number): Promise<AnyMessage | undefined> {
+    return this.read(() => requestOf(this.stmt.getRequest.get({ name }) as RequestRow | undefined, now));
   }
 
   async list(query: ListQuery): Promise<OperationRecord[]> {
@@ -450,7 +458,8 @@ export class SqliteOperationStore implements OperationStore {
 
   /**
    * Runs `body` in an IMMEDIATE transaction that also logs what it changed (`changes`: every
-   * process hears; `localChanges`: only this one); subscribers hear after the commit.
+   * process hears; `localChanges`: only this one); subscribers hear after the commit. The read
+   * cache stays: no write changes a done operation but its deletion, which names it.
    */
   private write<T>(now: number, body: (changes: StoreChange[], localChanges: StoreChange[]) => T): T {
     let changes: StoreChange[] = [];
@@ -468,8 +477,6 @@ export class SqliteOperationStore implements OperationStore {
       return result;
     } catch (error) {
       throw storeError(error);
-    } finally {
-      this.recentReads.clear();
     }
   }
 }

@@ -13,6 +13,7 @@ export interface WatchOperationResponse {
   'waitingReason'?: (string);
   'estimatedStartTime'?: (_google_protobuf_Timestamp | null);
   'lastError'?: (_google_rpc_Status | null);
+  'rerunOf'?: (string);
 }
 
 export interface WatchOperationResponse__Output {
@@ -23,4 +24,5 @@ export interface WatchOperationResponse__Output {
   'waitingReason': (string);
   'estimatedStartTime': (_google_protobuf_Timestamp__Output | null);
   'lastError': (_google_rpc_Status__Output | null);
+  'rerunOf': (string);
 }

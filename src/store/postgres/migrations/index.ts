@@ -9,6 +9,9 @@ import { init } from './0001-init.js';
 import { deliveries } from './0002-deliveries.js';
 import { answerStyle } from './0003-answer-style.js';
 import { policies } from './0004-policies.js';
+import { claimScheduled } from './0005-claim-scheduled.js';
+import { traceContext } from './0006-trace-context.js';
+import { rerunOf } from './0007-rerun-of.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +19,7 @@ export interface Migration {
   sql(schema: string): string;
 }
 
-export const migrations: readonly Migration[] = [init, deliveries, answerStyle, policies];
+export const migrations: readonly Migration[] = [init, deliveries, answerStyle, policies, claimScheduled, traceContext, rerunOf];
 
 /** Arbitrary, fixed: the advisory lock key of longrun's migrations (with the schema's hash). */
 const MIGRATION_LOCK = 0x6c6f6e67; // "long"

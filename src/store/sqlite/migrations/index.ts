@@ -8,13 +8,16 @@ import { changes } from './0003-changes.js';
 import { deliveries } from './0004-deliveries.js';
 import { answerStyle } from './0005-answer-style.js';
 import { policies } from './0006-policies.js';
+import { claimScheduled } from './0007-claim-scheduled.js';
+import { traceContext } from './0008-trace-context.js';
+import { rerunOf } from './0009-rerun-of.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies];
+export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies, claimScheduled, traceContext, rerunOf];
 
 /** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
 export function migrate(db: import('better-sqlite3').Database): void {

@@ -1,0 +1,146 @@
+/**
+ * The command blocks of docs/policies.md, run as written in a checkout against a real
+ * `longrun serve --enable-sleeper` (only the ports changed: the server's instead of 8080 and 50051),
+ * each checked for what the page says it does.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { checkout } from './helpers/checkout.js';
+import { runChild } from './helpers/children.js';
+import { blockOf, jsonDocuments } from './helpers/doc-blocks.js';
+import { http } from './helpers/http.js';
+import { httpAddressOf, spawnServer, type ServerProcess } from './helpers/process.js';
+import { eventually } from './helpers/wait.js';
+
+interface Status {
+  id: string;
+  status: string;
+  attempt?: number;
+  max_attempts?: number;
+  waiting?: string;
+  estimated_start?: string;
+  priority?: number;
+  concurrency_key?: string;
+  error?: { code: number };
+  result?: { attempt?: number };
+  updated_at: string;
+  metadata?: { startTime?: string };
+}
+
+interface Operation {
+  name: string;
+  done?: boolean;
+  error?: { code: number; details?: { '@type': string; reason?: string }[] };
+}
+
+describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency: true }, () => {
+  const dir = checkout();
+  let server: ServerProcess;
+  let base: string;
+
+  before(async () => {
+    server = await spawnServer(dir.file('longrun.db'), ['--enable-sleeper']);
+    base = await httpAddressOf(server);
+  });
+  after(async () => {
+    await server?.stop();
+    dir.remove();
+  });
+
+  /** The block as written but the ports; fails with its output and the server's if it does not exit 0. */
+  async function run(marker: string): Promise<string> {
+    const script = blockOf('docs/policies.md', marker).replaceAll('localhost:8080', new URL(base).host).replaceAll('127.0.0.1:50051', server.address);
+    const { code, stdout, stderr } = await runChild('sh', ['-e', '-c', script], { cwd: dir.path, timeoutMs: 120_000 });
+    assert.equal(code, 0, `${stdout}\n${stderr}\nserver:\n${server.stderr()}`);
+    return stdout;
+  }
+
+  /** The names of the operations the block's two creating calls printed (curl's, then buf curl's). */
+  function createdBy(stdout: string): string[] {
+    const names = (jsonDocuments(stdout) as Operation[]).map((operation) => operation.name);
+    assert.equal(names.length, 2, `one operation over HTTP, one over gRPC: ${stdout}`);
+    for (const name of names) assert.match(name, /^operations\/[\w-]{27}$/);
+    return names;
+  }
+
+  const statusOf = async (name: string): Promise<Status> => {
+    const reply = await http('GET', `${base}/v1/${name}/status`);
+    assert.equal(reply.status, 200, reply.text);
+    return reply.json as Status;
+  };
+
+  async function waitDone(name: string): Promise<Operation> {
+    for (;;) {
+      const reply = await http('POST', `${base}/v1/${name}:wait`, { body: { timeout: '30s' } });
+      assert.equal(reply.status, 200, reply.text);
+      if ((reply.json as Operation).done) return reply.json as Operation;
+    }
+  }
+
+  it('policies-retries: the first two attempts fail, a retry waits between them, the third succeeds', { timeout: 180_000 }, async () => {
+    const stdout = await run('policies-retries');
+    const [printed, created] = jsonDocuments(stdout) as [Status, Operation];
+    assert.match(printed.id, /^operations\/[\w-]{27}$/, `the status monitor of the curl-created operation: ${stdout}`);
+    assert.equal(printed.max_attempts, 3);
+    assert.match(created.name, /^operations\/[\w-]{27}$/, 'buf curl created one too');
+    // The curl-created operation may be past its retries by the time buf curl (an npx start) returns: its
+    // attempt count tells of them. The one buf curl created is watched through its retries from its creation.
+    let seenRetryWait = false;
+    await eventually(async () => {
+      const status = await statusOf(created.name);
+      if (status.waiting === 'retry_scheduled' && status.attempt === 2 && status.estimated_start !== undefined) seenRetryWait = true;
+      return status.status === 'succeeded';
+    }, `${created.name} to succeed after its retries`, 60_000);
+    assert.ok(seenRetryWait, '"attempt": 2, "waiting": "retry_scheduled" and "estimated_start" while the last retry waited');
+    for (const name of [printed.id, created.name]) {
+      await eventually(async () => (await statusOf(name)).status === 'succeeded', `${name} to succeed`, 60_000);
+      const status = await statusOf(name);
+      assert.equal(status.attempt, 3, 'the third attempt succeeded');
+      assert.equal(status.result?.attempt, 3, `the Sleeper's response says which attempt it was: ${JSON.stringify(status)}`);
+    }
+  });
+
+  it('policies-timeout: both operations end DEADLINE_EXCEEDED (reason TIMEOUT) after 2 s of a 60 s sleep', { timeout: 120_000 }, async () => {
+    const started = Date.now();
+    const names = createdBy(await run('policies-timeout'));
+    for (const name of names) {
+      const operation = await waitDone(name);
+      assert.equal(operation.error?.code, 4, `${name}: DEADLINE_EXCEEDED`);
+      assert.ok(operation.error?.details?.some((detail) => detail['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo' && detail.reason === 'TIMEOUT'), JSON.stringify(operation));
+    }
+    assert.ok(Date.now() - started < 50_000, 'ended by the timeout, not by the 60 s sleep');
+  });
+
+  it('policies-start-time: both operations exist at once and wait, scheduled for 2030', { timeout: 120_000 }, async () => {
+    const names = createdBy(await run('policies-start-time'));
+    for (const name of names) {
+      const status = await statusOf(name);
+      assert.equal(status.status, 'pending', JSON.stringify(status));
+      assert.equal(status.waiting, 'scheduled');
+      assert.equal(new Date(status.estimated_start!).toISOString(), '2030-01-01T12:00:00.000Z');
+    }
+  });
+
+  it('policies-priority: both operations carry priority 10 and run', { timeout: 120_000 }, async () => {
+    const names = createdBy(await run('policies-priority'));
+    for (const name of names) {
+      assert.equal((await waitDone(name)).error, undefined);
+      assert.equal((await statusOf(name)).priority, 10);
+    }
+  });
+
+  it('policies-concurrency-key: the two operations of key printer-7 run one at a time', { timeout: 120_000 }, async () => {
+    const names = createdBy(await run('policies-concurrency-key'));
+    await eventually(async () => {
+      const statuses = await Promise.all(names.map(statusOf));
+      assert.ok(statuses.filter((status) => status.status === 'running').length <= 1, `never both running: ${JSON.stringify(statuses)}`);
+      for (const status of statuses) assert.equal(status.concurrency_key, 'printer-7');
+      return statuses.every((status) => status.status === 'succeeded');
+    }, 'both operations of printer-7 to succeed', 60_000);
+    // Each run, from its start (the Sleeper's metadata) to its end (the done status's update time), ends before the other starts.
+    const runs = (await Promise.all(names.map(statusOf)))
+      .map((status) => ({ start: Date.parse(status.metadata!.startTime!), end: Date.parse(status.updated_at) }))
+      .sort((a, b) => a.start - b.start);
+    assert.ok(runs[0]!.end <= runs[1]!.start, `one at a time: ${JSON.stringify(runs)}`);
+  });
+});
