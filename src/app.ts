@@ -20,6 +20,7 @@ import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller } from './operations/service.js';
 import { JsonCodec } from './protos/json.js';
+import { BUNDLED_PROTO_FILES } from './protos/bundled.js';
 import { TypeRegistry } from './protos/registry.js';
 import { Schema } from './protos/schema.js';
 import { Runner } from './runner/runner.js';
@@ -29,13 +30,7 @@ import type { SqliteSynchronous } from './store/sqlite/store.js';
 import type { OperationStore } from './store/types.js';
 import { DEFAULTS } from './defaults.js';
 
-export const BUNDLED_PROTO_FILES = [
-  'google/longrunning/operations.proto',
-  'google/rpc/error_details.proto',
-  'longrun/testing/v1/sleeper.proto',
-  'longrun/v1/watcher.proto',
-  'longrun/v1/bulk.proto',
-];
+export { BUNDLED_PROTO_FILES };
 
 export interface LongrunOptions {
   /**
