@@ -3,13 +3,11 @@
  * sweeper, deliverer, HTTP front) in one pass, in dependency order, and hands them to a `Longrun`
  * (longrun.ts). It never listens and never reads env or argv.
  */
-import { readFileSync } from 'node:fs';
 import { Deliverer } from './callbacks/deliverer.js';
 import { CallbackSettings, type CallbackOptions } from './callbacks/settings.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { OwnedIds } from './domain/owned-ids.js';
 import { PageTokenCodec } from './domain/page-token.js';
-import { descriptorSetFromProtoFiles } from './grpc/reflection.js';
 import { OPERATIONS_SERVICE } from './grpc/server.js';
 import { HttpFront } from './http/front.js';
 import { createLogger, type Logger } from './log.js';
@@ -22,8 +20,9 @@ import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
 import { OperationsService, type Caller } from './operations/service.js';
 import { JsonCodec } from './protos/json.js';
-import { DESCRIPTOR_SET_PATH } from './protos/paths.js';
+import { BUNDLED_PROTO_FILES } from './protos/bundled.js';
 import { TypeRegistry } from './protos/registry.js';
+import { Schema } from './protos/schema.js';
 import { Runner } from './runner/runner.js';
 import { Sweeper } from './runner/sweeper.js';
 import { openStore } from './store/open.js';
@@ -31,13 +30,7 @@ import type { SqliteSynchronous } from './store/sqlite/store.js';
 import type { OperationStore } from './store/types.js';
 import { DEFAULTS } from './defaults.js';
 
-export const BUNDLED_PROTO_FILES = [
-  'google/longrunning/operations.proto',
-  'google/rpc/error_details.proto',
-  'longrun/testing/v1/sleeper.proto',
-  'longrun/v1/watcher.proto',
-  'longrun/v1/bulk.proto',
-];
+export { BUNDLED_PROTO_FILES };
 
 export interface LongrunOptions {
   /**
@@ -113,9 +106,11 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     }));
   const protoFiles = [...BUNDLED_PROTO_FILES, ...(options.protoFiles ?? [])];
   const includeDirs = options.includeDirs ?? [];
-  const jsonCodec = lazyJsonCodec(protoFiles, includeDirs);
-  // The strict checks of requests, metadata and responses use the @bufbuild/protobuf descriptors.
-  const registry = new TypeRegistry(protoFiles, includeDirs, { descriptors: () => jsonCodec().registry });
+  // The one schema every runtime is fed from; the app's .proto files are compiled here, once.
+  const schema = Schema.load(protoFiles, includeDirs);
+  const registry = new TypeRegistry(schema);
+  const codec = new JsonCodec(schema);
+  const jsonCodec = () => codec;
   const methods = new MethodTable(registry, options.retry);
   const events = new OperationEvents(baseStore.changes);
   const store = timedStore(baseStore, metrics.storeDuration);
@@ -176,8 +171,6 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
     metrics,
     telemetry,
     caller,
-    protoFiles,
-    includeDirs,
     defaultMaxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runnerEnabled: options.runner ?? true,
     deliverer,
@@ -190,16 +183,4 @@ function pick<T extends object, K extends keyof T>(options: T, ...keys: K[]): Pi
   const picked = {} as Pick<T, K>;
   for (const key of keys) if (options[key] !== undefined) picked[key] = options[key];
   return picked;
-}
-
-/** proto3 JSON (and the descriptors) of every type this app knows; made once, on first use: describing the app's protos takes a moment. */
-function lazyJsonCodec(protoFiles: readonly string[], includeDirs: readonly string[]): () => JsonCodec {
-  let codec: JsonCodec | undefined;
-  return () => {
-    if (codec === undefined) {
-      const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
-      codec = new JsonCodec([longrunSet, descriptorSetFromProtoFiles(protoFiles, includeDirs, longrunSet)]);
-    }
-    return codec;
-  };
 }

@@ -87,8 +87,6 @@ export interface LongrunParts {
   metrics: Metrics;
   telemetry: Telemetry;
   caller: Caller;
-  protoFiles: string[];
-  includeDirs: string[];
   defaultMaxAttempts: number;
   runnerEnabled: boolean;
   deliverer: Deliverer | undefined;
@@ -118,8 +116,6 @@ export class Longrun {
   /** The caller used by the in-process helpers below and by unauthenticated RPCs. */
   readonly caller: Caller;
   private readonly sweeper: Sweeper;
-  private readonly protoFiles: string[];
-  private readonly includeDirs: string[];
   private readonly defaultMaxAttempts: number;
   private readonly runnerEnabled: boolean;
   /** Sends completion callbacks; undefined when callbacks are not configured. */
@@ -138,8 +134,6 @@ export class Longrun {
     this.metrics = parts.metrics;
     this.telemetry = parts.telemetry;
     this.caller = parts.caller;
-    this.protoFiles = parts.protoFiles;
-    this.includeDirs = parts.includeDirs;
     this.defaultMaxAttempts = parts.defaultMaxAttempts;
     this.runnerEnabled = parts.runnerEnabled;
     this.deliverer = parts.deliverer;
@@ -182,8 +176,6 @@ export class Longrun {
         registry: this.registry,
         logger: this.logger,
         telemetry: this.telemetry,
-        protoFiles: this.protoFiles,
-        includeDirs: this.includeDirs,
         caller: this.caller,
       },
       options,

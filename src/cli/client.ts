@@ -1,17 +1,17 @@
 /** `longrun get|list|wait|cancel|delete`: a terminal client of any google.longrunning.Operations server. */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BUNDLED_PROTO_FILES } from '../app.js';
+import { BUNDLED_PROTO_FILES } from '../protos/bundled.js';
 import { ConfigError, parseDuration } from '../config.js';
 import { Code, codeNameOf } from '../domain/errors.js';
 import { createClient, type ClientOperation, type LongrunClient } from '../grpc/typed-client.js';
-import { VISION_PROTO_FILES } from '../vision/index.js';
+import { VISION_PROTO_FILES } from '../vision/protos.js';
 import { OperationJson } from './json.js';
 import { progressView, type ProgressView } from './progress.js';
 import { formatTable } from './table.js';
-import { Exit, UsageError } from './usage.js';
+import { CLIENT_COMMANDS, Exit, UsageError } from './usage.js';
 
-export const CLIENT_COMMANDS = ['get', 'list', 'wait', 'cancel', 'delete', 'rerun'] as const;
+export { CLIENT_COMMANDS } from './usage.js';
 type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 const DEFAULT_ADDRESS = '127.0.0.1:50051';

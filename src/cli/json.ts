@@ -9,20 +9,19 @@
  *   printed as `{"@type": URL, "value": BASE64}`, its bytes undecoded, instead of failing the whole
  *   print. proto3 JSON has no form for it; this is the shape it gives an Any of a well-known type.
  */
-import { readFileSync } from 'node:fs';
 import type { Any__Output } from '../gen/google/protobuf/Any.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
-import { encodeSet } from '../grpc/reflection.js';
+import { encodeSet } from '../protos/descriptor-set.js';
 import { JsonCodec, type JsonValue } from '../protos/json.js';
 import { anyJson } from '../protos/operation-json.js';
-import { DESCRIPTOR_SET_PATH } from '../protos/paths.js';
 import { typeNameOf, type TypeRegistry } from '../protos/registry.js';
+import { longrunDescriptorSet } from '../protos/schema.js';
 
 /** Serialized FileDescriptorProtos of the file declaring a type and of its imports; [] if unknown. */
 export type DescribeType = (typeName: string) => Promise<Uint8Array[]>;
 
 export class OperationJson {
-  private readonly ours = readFileSync(DESCRIPTOR_SET_PATH);
+  private readonly ours = longrunDescriptorSet();
   private codec = new JsonCodec([this.ours]);
   private readonly learnt: Uint8Array[] = [];
   private readonly asked = new Set<string>();

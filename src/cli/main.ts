@@ -10,13 +10,8 @@ import { parseArgs } from 'node:util';
 import { hashToken, isValidPrincipal } from '../auth/tokens.js';
 import { ConfigError } from '../config.js';
 import { LongrunError } from '../domain/errors.js';
-import { runClientCommand, CLIENT_COMMANDS } from './client.js';
-import { copyStoreCommand } from './copy-store.js';
-import { deliveriesCommand } from './deliveries.js';
 import { ListenFailure } from './listen.js';
-import { runner } from './runner.js';
-import { serve, SERVE_FLAGS } from './serve.js';
-import { COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
+import { CLIENT_COMMANDS, COMMANDS, Exit, helpOf, USAGE, UsageError, type Command } from './usage.js';
 
 const isCommand = (word: string | undefined): word is Command => (COMMANDS as readonly (string | undefined)[]).includes(word);
 const wantsHelp = (args: string[]) => args.some((arg) => arg === '--help' || arg === '-h');
@@ -30,16 +25,20 @@ async function main(argv: string[]): Promise<number> {
   // Before anything else, so that --help never starts a server or reads stdin.
   if (wantsHelp(rest)) return help(helpOf(command));
   try {
+    // Each command loads only what it needs: `longrun wait` starts in a fraction of the time the
+    // whole server takes to load, so its first look at a short operation comes while it runs.
     if (command === 'serve' || command === 'runner') {
+      const [{ serve, SERVE_FLAGS }, { runner }] = await Promise.all([import('./serve.js'), import('./runner.js')]);
       const { values, positionals } = parseArgs({ args: rest, options: SERVE_FLAGS, strict: true, allowPositionals: true });
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const run = command === 'serve' ? serve : runner;
       return await run(values as Record<string, string | boolean | undefined>, process.env);
     }
-    if (command === 'copy-store') return await copyStoreCommand(rest);
-    if (command === 'deliveries') return await deliveriesCommand(rest, process.env, process.stdout);
+    if (command === 'copy-store') return await (await import('./copy-store.js')).copyStoreCommand(rest);
+    if (command === 'deliveries') return await (await import('./deliveries.js')).deliveriesCommand(rest, process.env, process.stdout);
     if (command === 'hash-token') return await hashTokenCommand(rest);
     if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
+      const { runClientCommand } = await import('./client.js');
       return await runClientCommand(command as (typeof CLIENT_COMMANDS)[number], rest, process.env, process);
     }
     throw new Error(`no handler for ${command}`);

@@ -223,6 +223,7 @@ exit codes: 0 stopped after SIGTERM/SIGINT, 1 failed while serving, 2 a bad or d
 `;
 }
 
+export const CLIENT_COMMANDS = ['get', 'list', 'wait', 'cancel', 'delete', 'rerun'] as const;
 export const COMMANDS = ['serve', 'runner', 'copy-store', 'deliveries', 'get', 'list', 'wait', 'cancel', 'delete', 'rerun', 'hash-token'] as const;
 export type Command = (typeof COMMANDS)[number];
 

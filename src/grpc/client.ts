@@ -13,13 +13,15 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { longrunSchema } from '../protos/schema.js';
+import { packageDefinitionOf } from './definitions.js';
 import type { ListOperationsResponse__Output } from '../gen/google/longrunning/ListOperationsResponse.js';
 import type { Operation__Output } from '../gen/google/longrunning/Operation.js';
 import type { OperationsClient as GeneratedOperationsClient } from '../gen/google/longrunning/Operations.js';
 import type { ProtoGrpcType } from '../gen/operations.js';
 import type { WatcherClient } from '../gen/longrun/v1/Watcher.js';
 import type { WatchOperationResponse__Output } from '../gen/longrun/v1/WatchOperationResponse.js';
-import { LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
+import { LOADER_OPTIONS } from '../protos/paths.js';
 import { ESTIMATED_COMPLETION_HEADER, PROGRESS_HEADER } from '../protocol/headers.js';
 
 export interface OperationWithProgress {
@@ -53,7 +55,7 @@ export class OperationsClient {
   private bulkOperations: Client | undefined;
 
   constructor(address: string, options: OperationsClientOptions = {}) {
-    const definition = loadSync('google/longrunning/operations.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+    const definition = packageDefinitionOf(longrunSchema());
     const loaded = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const tls = options.tls;
     const channel: ChannelCredentials =
@@ -166,7 +168,7 @@ export class OperationsClient {
    */
   bulk(method: 'RerunOperations' | 'CancelOperations', request: Record<string, unknown>): Promise<Operation__Output> {
     if (this.bulkOperations === undefined) {
-      const definition = loadSync('longrun/v1/bulk.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+      const definition = packageDefinitionOf(longrunSchema());
       const loaded = loadPackageDefinition(definition) as unknown as { longrun: { v1: { BulkOperations: ServiceClientConstructor } } };
       this.bulkOperations = new loaded.longrun.v1.BulkOperations('unused', credentials.createInsecure(), {
         channelOverride: (this.client as unknown as Client).getChannel(),
@@ -179,7 +181,7 @@ export class OperationsClient {
   /** longrun.v1.Watcher on this client's channel, loaded on first use. */
   private watcherClient(): WatcherClient {
     if (this.watcher === undefined) {
-      const definition = loadSync('longrun/v1/watcher.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+      const definition = packageDefinitionOf(longrunSchema());
       const loaded = loadPackageDefinition(definition) as unknown as { longrun: { v1: { Watcher: ServiceClientConstructor } } };
       this.watcher = new loaded.longrun.v1.Watcher('unused', credentials.createInsecure(), {
         channelOverride: (this.client as unknown as Client).getChannel(),

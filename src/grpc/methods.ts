@@ -6,6 +6,7 @@ import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-j
 import { Code, LongrunError } from '../domain/errors.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Caller, OperationsService } from '../operations/service.js';
+import type { ParsedMessage } from '../protos/registry.js';
 import { CALLBACK_URL_HEADER } from '../protocol/headers.js';
 import { toOperationMessage } from './convert.js';
 import { callContextOf } from './interceptor.js';
@@ -30,7 +31,7 @@ export function serviceImplementation(
     const declared = deps.methods.get(path);
     implementation[methodName] =
       extra[methodName] ??
-      unary<Record<string, unknown>, unknown>(deps, path, async (call) => {
+      unary<Record<string, unknown> | ParsedMessage, unknown>(deps, path, async (call) => {
         const caller = deps.callerOf(call); // authenticate before saying anything about the method
         if (declared === undefined) {
           throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');

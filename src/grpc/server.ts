@@ -4,22 +4,21 @@
  * health service.
  */
 import { Server, ServerCredentials, setLogger, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
-import { readFileSync } from 'node:fs';
 import { Authenticator, type AuthOptions } from '../auth/authenticator.js';
 import type { Logger } from '../log.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { Caller, OperationsService } from '../operations/service.js';
-import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PROTO_DIR } from '../protos/paths.js';
 import type { TypeRegistry } from '../protos/registry.js';
 import { callContextOf, callInterceptor } from './interceptor.js';
 import { serviceImplementation } from './methods.js';
 import { MalformedRequest } from './unary.js';
 import { operationsHandlers } from './operations.js';
 import { WATCHER_SERVICE, watcherHandlers } from './watch.js';
-import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from './reflection.js';
+import { packageDefinitionOf } from './definitions.js';
+import { addReflection, healthDescriptorSet } from './reflection.js';
 
 export const OPERATIONS_SERVICE = 'google.longrunning.Operations';
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -30,10 +29,6 @@ export interface GrpcParts {
   registry: TypeRegistry;
   logger: Logger;
   telemetry: Telemetry;
-  /** Every .proto file loaded (longrun's and the app's), relative to the include dirs. */
-  protoFiles: readonly string[];
-  /** The app's include dirs (longrun's own proto/ is implied). */
-  includeDirs: readonly string[];
   /** The caller of every call when `auth` is not given (the one principal of an open server). */
   caller: Caller;
 }
@@ -75,7 +70,9 @@ export interface ServedLongrun {
 }
 
 export function addToServer(server: Server, parts: GrpcParts, options: AddToServerOptions = {}): ServedLongrun {
-  const definition = loadSync([...parts.protoFiles], { ...LOADER_OPTIONS, includeDirs: [...parts.includeDirs, PROTO_DIR] });
+  // grpc-js, reflection and the registry are fed from the same set (src/protos/schema.ts).
+  const schema = parts.registry.schema;
+  const definition = packageDefinitionOf(schema);
   const identify = callerOfCalls(parts.caller, options.auth);
   const callerOf = (call: ServerUnaryCall<unknown, unknown>): Caller => {
     const caller = identify(call);
@@ -99,14 +96,17 @@ export function addToServer(server: Server, parts: GrpcParts, options: AddToServ
     const implementation = serviceImplementation(deps, name, parts.registry.methodsOf(name), options.implementations?.[name]);
     // The app's own implementations get requests exactly as grpc-js decodes them.
     const own = Object.keys(options.implementations?.[name] ?? {});
-    server.addService(tolerantDefinition(serviceDefinition(definition, name), own), implementation);
+    // A declared method's request is parsed straight into the message create stores (once).
+    const parse = (path: string) => {
+      const declared = parts.methods.get(path);
+      return declared === undefined ? undefined : (bytes: Buffer) => parts.registry.parseBytes(declared.info.requestType, bytes);
+    };
+    server.addService(tolerantDefinition(serviceDefinition(definition, name), own, parse), implementation);
     services.push(name);
   }
   const health = options.health ?? true;
   if (options.reflection ?? true) {
-    const longrunSet = readFileSync(DESCRIPTOR_SET_PATH);
-    // Files longrun's prebuilt set already describes are skipped, so only the app's are described here.
-    const sets = [longrunSet, descriptorSetFromProtoFiles(parts.protoFiles, parts.includeDirs, longrunSet)];
+    const sets = [schema.set];
     if (health) sets.push(healthDescriptorSet());
     // Only what is served is listed; the built-in Sleeper's types stay describable when it is off.
     addReflection(server, sets, { services: health ? [...services, HEALTH_SERVICE] : services });
@@ -236,16 +236,21 @@ function serviceDefinition(definition: PackageDefinition, name: string): Service
  * become a MalformedRequest, which `unary` answers with INVALID_ARGUMENT. grpc-js itself answers
  * a decoding failure with INTERNAL, which would blame the server for the client's bytes.
  */
-function tolerantDefinition(service: ServiceDefinition, except: readonly string[] = []): ServiceDefinition {
+function tolerantDefinition(
+  service: ServiceDefinition,
+  except: readonly string[] = [],
+  decoderOf: (path: string) => ((bytes: Buffer) => unknown) | undefined = () => undefined,
+): ServiceDefinition {
   const tolerant: Record<string, ServiceDefinition[string]> = {};
   for (const [name, method] of Object.entries(service)) {
+    const decode = decoderOf(method.path) ?? method.requestDeserialize;
     tolerant[name] = except.includes(name)
       ? method
       : {
           ...method,
           requestDeserialize: (bytes: Buffer) => {
             try {
-              return method.requestDeserialize(bytes);
+              return decode(bytes);
             } catch (error) {
               return new MalformedRequest(method.path, error);
             }

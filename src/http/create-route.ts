@@ -18,9 +18,9 @@ export const CALLBACK_URL_HEADER = 'Longrun-Callback-Url';
 /** Answers the call; returns the name of the operation created (or found by its idempotency key). */
 export async function answerCreate(parts: RouteParts, call: RouteCall): Promise<string> {
   const { service } = parts;
-  const { route, request, caller, res } = call;
+  const { route, caller, res } = call;
   const prefer = parsePrefer(call.req.headers['prefer']);
-  let record = await service.create(route.rpc, request, caller, {
+  let record = await service.create(route.rpc, call.parsed, caller, {
     ...call.context.createOptions(CALLBACK_URL_HEADER),
     ...(prefer.respondAsync && { answerStyle: 'async' as const }),
   });

@@ -182,9 +182,10 @@ export class Gateway {
       const message = this.parts.codec.message(route.requestType);
       if (message === undefined) throw new Error(`request type ${route.requestType} is not in the descriptor sets`);
       const json = requestJson(message, { pathBindings: bindings, query, body, bodyField: route.body });
-      const bytes = this.parts.codec.fromJson(route.requestType, json, 'request');
-      const request = this.parts.registry.decode<Record<string, unknown>>(route.requestType, bytes);
-      const call: RouteCall = { req, res, route, caller, context, request, enumAsInteger: wantsIntegerEnums(query) };
+      // Parsed once: a creation stores this message's bytes, the other calls read its object.
+      const parsed = this.parts.codec.parse(route.requestType, json, 'request');
+      const request = parsed.toObject();
+      const call: RouteCall = { req, res, route, caller, context, request, parsed, enumAsInteger: wantsIntegerEnums(query) };
       await span.run(async () => {
         if (route.action === 'create') context.operation = await answerCreate(this.routeParts, call);
         else await this.operationsRoutes.answer(call);

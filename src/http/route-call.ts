@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Caller, OperationsService } from '../operations/service.js';
 import type { CallContext } from '../protocol/call.js';
 import type { JsonCodec } from '../protos/json.js';
+import type { ParsedMessage } from '../protos/registry.js';
 import type { Route } from './routes.js';
 
 export interface RouteCall {
@@ -16,6 +17,8 @@ export interface RouteCall {
   context: CallContext;
   /** The request message, decoded from the path, query and body. */
   request: Record<string, unknown>;
+  /** The same request as the parsed message: a creation stores its bytes as they are. */
+  parsed: ParsedMessage;
   enumAsInteger: boolean;
 }
 

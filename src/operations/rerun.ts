@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { Code, LongrunError, operationNotFound } from '../domain/errors.js';
 import { formatOperationName } from '../domain/names.js';
 import { checkPayloadSize, type OperationRecord } from '../domain/operation.js';
-import type { MessageValue } from '../protos/registry.js';
+import { typeNameOf, type MessageValue } from '../protos/registry.js';
 import type { OperationsServiceDeps } from './service.js';
 
 export async function rerunOperation(deps: OperationsServiceDeps, original: OperationRecord, key: string | undefined): Promise<OperationRecord> {
@@ -31,7 +31,7 @@ export async function rerunOperation(deps: OperationsServiceDeps, original: Oper
   const method = deps.methods.get(original.method);
   let metadata = undefined;
   if (method?.info.metadataType !== undefined) {
-    const initial = method.options.initialMetadata?.(registry.decode(method.info.requestType, request.value), new Date(now)) ?? {};
+    const initial = method.options.initialMetadata?.(registry.parseBytes(method.info.requestType, request.value).toObject(), new Date(now)) ?? {};
     metadata = checkPayloadSize('metadata', registry.packChecked(method.info.metadataType, initial as MessageValue, 'metadata'));
   }
   const callbacks = deps.callbacks?.callbacksFor(original.owner, undefined) ?? [];
@@ -42,7 +42,7 @@ export async function rerunOperation(deps: OperationsServiceDeps, original: Oper
     owner: original.owner,
     request,
     ...(metadata !== undefined && { metadata }),
-    ...(key !== undefined && { idempotencyKey: rerunKey(key, original.name), requestFingerprint: registry.fingerprint(request) }),
+    ...(key !== undefined && { idempotencyKey: rerunKey(key, original.name), requestFingerprint: registry.fingerprint(registry.parseBytes(typeNameOf(request.typeUrl), request.value)) }),
     maxAttempts: method?.options.maxAttempts ?? original.maxAttempts,
     createTime: now,
     priority: original.priority,

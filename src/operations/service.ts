@@ -11,7 +11,7 @@ import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
-import type { MessageValue, TypeRegistry } from '../protos/registry.js';
+import type { MessageValue, ParsedMessage, TypeRegistry } from '../protos/registry.js';
 import type { OperationStore } from '../store/types.js';
 import type { CallbackRegistrar, RequestedCallback } from './callbacks.js';
 import type { OperationEvents } from './events.js';
@@ -118,16 +118,21 @@ export class OperationsService {
     return placeInQueue(this.deps.store, record, this.deps.clock.now());
   }
 
-  /** Starts an operation of a declared method; the reply of the method's RPC. */
-  async create(path: string, request: Record<string, unknown>, caller: Caller, options: CreateOptions = {}): Promise<OperationRecord> {
+  /**
+   * Starts an operation of a declared method; the reply of the method's RPC. The request is a
+   * plain object or generated message (checked strictly here), or a message a transport already
+   * parsed (the HTTP gateway's JSON): it is encoded once for the store either way.
+   */
+  async create(path: string, given: Record<string, unknown> | ParsedMessage, caller: Caller, options: CreateOptions = {}): Promise<OperationRecord> {
     const { registry, methods, store, clock } = this.deps;
     const method = methods.get(path);
     if (method === undefined) {
       throw new LongrunError(Code.UNIMPLEMENTED, `${path} is not implemented by this server`, 'METHOD_NOT_IMPLEMENTED');
     }
-    const requestAny = registry.packChecked(method.info.requestType, request as MessageValue, 'request');
+    const parsed = registry.parse(method.info.requestType, given as MessageValue | ParsedMessage, 'request');
+    const requestAny = parsed.toAny();
     // Validate what the handler will see: the decoded request, with defaults, however it arrived.
-    request = registry.decode(method.info.requestType, requestAny.value);
+    const request = parsed.toObject();
     await method.options.validate?.(request);
     method.options.authorize?.(request, caller);
     const idempotencyKey = checkIdempotencyKey(options.idempotencyKey ?? requestIdOf(request));
@@ -147,10 +152,9 @@ export class OperationsService {
       ...(method.info.metadataType !== undefined && { metadata: checkPayloadSize('metadata', registry.packChecked(method.info.metadataType, initial as MessageValue, 'metadata')) }),
       ...(idempotencyKey !== undefined && {
         idempotencyKey,
-        // Of the decoded request re-encoded as before the strict check existed: requests equal in
-        // meaning match (an explicit zero and an absent field alike), and keys stored by an earlier
-        // version still recognize their retries.
-        requestFingerprint: registry.fingerprint(registry.pack(method.info.requestType, request as MessageValue)),
+        // Requests equal in meaning match (an explicit zero and an absent field alike), and keys
+        // stored by an earlier version still recognize their retries.
+        requestFingerprint: registry.fingerprint(parsed),
       }),
       maxAttempts: method.options.maxAttempts,
       createTime: now,

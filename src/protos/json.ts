@@ -4,22 +4,12 @@
  * 64-bit integers as strings, enums by name. Messages cross this seam as wire bytes, so it works
  * whatever shape the rest of the code holds them in (proto-loader objects, google-protobuf classes).
  *
- * Types come from serialized FileDescriptorSets: longrun's own (`buf build`, DESCRIPTOR_SET_PATH)
- * and an embedding app's (its build, or `descriptorSetFromProtoFiles`).
+ * Types come from the one schema (src/protos/schema.ts).
  */
-import { create, fromBinary, fromJson, toBinary, toJson, createFileRegistry, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
-import {
-  file_google_protobuf_any,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_wrappers,
-  FileDescriptorSetSchema,
-  type FileDescriptorProto,
-} from '@bufbuild/protobuf/wkt';
+import { create, fromBinary, fromJson, toBinary, toJson, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
 import { invalidArgument } from '../domain/errors.js';
+import { ParsedMessage } from './registry.js';
+import { Schema } from './schema.js';
 
 export type { JsonValue } from '@bufbuild/protobuf';
 
@@ -32,16 +22,6 @@ export interface FromJsonOptions {
   /** Fields the type does not have are ignored instead of refused (default: refused). */
   ignoreUnknownFields?: boolean;
 }
-
-const WELL_KNOWN_FILES = [
-  file_google_protobuf_any,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_wrappers,
-];
 
 /** What a well-known type looks like in JSON, for a parse error that names one (its own words name none). */
 const WELL_KNOWN_FORMS: [RegExp, string][] = [
@@ -59,18 +39,9 @@ export class JsonCodec {
   /** The descriptors themselves, for what reads them beyond JSON (the HTTP gateway's route table). */
   readonly registry: FileRegistry;
 
-  /** Files are de-duplicated by name and the first set wins, so pass longrun's set first. */
-  constructor(descriptorSets: readonly Uint8Array[]) {
-    const files = new Map<string, FileDescriptorProto>();
-    for (const bytes of descriptorSets) {
-      for (const file of fromBinary(FileDescriptorSetSchema, bytes).file) {
-        if (!files.has(file.name)) files.set(file.name, file);
-      }
-    }
-    // The well-known types TypeRegistry always knows, even where no set imports them (a method may
-    // answer with a Struct or a wrapper): @bufbuild/protobuf carries their descriptors.
-    for (const wkt of WELL_KNOWN_FILES) if (!files.has(wkt.proto.name)) files.set(wkt.proto.name, wkt.proto);
-    this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: [...files.values()] }));
+  /** The schema, or serialized sets (files de-duplicated by name, the first set winning: pass longrun's set first). */
+  constructor(source: Schema | readonly Uint8Array[]) {
+    this.registry = (source instanceof Schema ? source : new Schema(source)).registry;
   }
 
   has(typeName: string): boolean {
@@ -102,9 +73,15 @@ export class JsonCodec {
    * mistake: INVALID_ARGUMENT naming `field` (the request part the JSON came from) and the rule.
    */
   fromJson(typeName: string, json: JsonValue, field: string, options: FromJsonOptions = {}): Uint8Array {
+    const parsed = this.parse(typeName, json, field, options);
+    return toBinary(parsed.schema, parsed.message);
+  }
+
+  /** `fromJson`, parsed into a message once, to be encoded and handed on from there. */
+  parse(typeName: string, json: JsonValue, field: string, options: FromJsonOptions = {}): ParsedMessage {
     const schema = this.schema(typeName);
     try {
-      return toBinary(schema, fromJson(schema, json, { registry: this.registry, ignoreUnknownFields: options.ignoreUnknownFields ?? false }));
+      return new ParsedMessage(schema, fromJson(schema, json, { registry: this.registry, ignoreUnknownFields: options.ignoreUnknownFields ?? false }));
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw invalidArgument(field, `is not a valid ${typeName} in proto3 JSON: ${why}${expectedFormOf(why)}`);

@@ -1,21 +1,21 @@
 /**
- * Message types known to this process (longrun's protos plus an embedding app's), and the one place
- * that turns messages into bytes and `Any`s and back.
+ * Message types known to this process (longrun's protos plus an embedding app's, one Schema), and
+ * the one place that turns messages into bytes and `Any`s and back, by @bufbuild/protobuf.
  *
- * Values may be plain objects in proto-loader's shape (see LOADER_OPTIONS) or protoc-generated
- * `google-protobuf` messages (as grpc-tools users have); both encode to the same bytes.
+ * Values may be plain objects in proto-loader's shape (see LOADER_OPTIONS, src/protos/loader-shape.ts)
+ * or protoc-generated `google-protobuf` messages (as grpc-tools users have); both encode to the same
+ * bytes. google-protobuf itself is only used to recognize such a message (`isGeneratedMessage`): each
+ * one encodes and decodes itself (see docs/schema.md).
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join } from 'node:path';
 import jspb from 'google-protobuf';
-import protobuf from 'protobufjs';
-import type { FileRegistry } from '@bufbuild/protobuf';
+import { fromBinary, getExtension, hasExtension, toBinary, type DescExtension, type DescMessage, type DescService, type Message } from '@bufbuild/protobuf';
 import { Code, invalidArgument, LongrunError } from '../domain/errors.js';
 import type { AnyMessage } from '../domain/operation.js';
-import { LOADER_OPTIONS, PROTO_DIR } from './paths.js';
-import { encodeStrict, FieldProblem } from './strict.js';
+import { canonicalBytes } from './fingerprint.js';
+import { toLoaderObject } from './loader-shape.js';
+import { Schema } from './schema.js';
+import { checkedMessage, FieldProblem } from './strict.js';
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
 
@@ -44,73 +44,77 @@ export interface LongRunningMethodInfo {
   returnsOperation: boolean;
 }
 
-const protobufjsDir = dirname(createRequire(import.meta.url).resolve('protobufjs/package.json'));
-
-/** Well-known types are always known: methods often answer with Empty, Struct or a wrapper. */
-const WELL_KNOWN_TYPES = ['any', 'duration', 'empty', 'field_mask', 'struct', 'timestamp', 'wrappers'].map(
-  (name) => `google/protobuf/${name}.proto`,
-);
-
 /** Which part of an operation a message is: says who is at fault when it does not fit its type. */
 export type MessagePart = 'request' | 'metadata' | 'response';
 
-export interface TypeRegistryOptions {
-  /**
-   * The same types as @bufbuild/protobuf descriptors, for `packChecked` (made on first use: describing
-   * an app's protos takes a moment). Without it `packChecked` cannot be used.
-   */
-  descriptors?: () => FileRegistry;
+/**
+ * A message parsed once (from JSON, bytes, a plain object or a generated class), to be encoded once
+ * for the store and turned once into the object a handler sees.
+ */
+export class ParsedMessage {
+  private object: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly schema: DescMessage,
+    readonly message: Message,
+  ) {}
+
+  get typeName(): string {
+    return this.schema.typeName;
+  }
+
+  /** In the loader shape (made on first use, then kept). */
+  toObject(): Record<string, unknown> {
+    const object = this.object ?? toLoaderObject<Record<string, unknown>>(this.schema, this.message);
+    this.object = object;
+    return object;
+  }
+
+  toAny(): AnyMessage {
+    return { typeUrl: TYPE_URL_PREFIX + this.schema.typeName, value: toBinary(this.schema, this.message) };
+  }
 }
 
 export class TypeRegistry {
-  /** Every loaded type, service and option. */
-  readonly root: protobuf.Root;
-  private readonly types = new Map<string, protobuf.Type>();
-  private readonly descriptors: (() => FileRegistry) | undefined;
+  readonly schema: Schema;
+  private readonly operationInfo: DescExtension | undefined;
 
-  /** `files` relative to one of `includeDirs` (longrun's own proto/ is always included). */
-  constructor(files: readonly string[], includeDirs: readonly string[] = [], options: TypeRegistryOptions = {}) {
-    this.descriptors = options.descriptors;
-    const dirs = [...includeDirs, PROTO_DIR, protobufjsDir];
-    this.root = new protobuf.Root();
-    const fallback = this.root.resolvePath.bind(this.root);
-    this.root.resolvePath = (origin, target) => {
-      if (isAbsolute(target)) return target;
-      for (const dir of dirs) {
-        const candidate = join(dir, target);
-        try {
-          accessSync(candidate, constants.R_OK);
-          return candidate;
-        } catch {
-          // not in this include dir
-        }
-      }
-      return fallback(origin, target);
-    };
-    this.root.loadSync([...WELL_KNOWN_TYPES, ...files], { keepCase: LOADER_OPTIONS.keepCase });
-    this.root.resolveAll();
+  /** A schema, or .proto files relative to one of `includeDirs` (longrun's own proto/ is always included). */
+  constructor(source: Schema | readonly string[], includeDirs: readonly string[] = []) {
+    this.schema = source instanceof Schema ? source : Schema.load(source, includeDirs);
+    this.operationInfo = this.schema.registry.getExtension('google.longrunning.operation_info');
   }
 
   has(typeName: string): boolean {
-    return this.find(typeName) !== undefined;
+    return this.schema.registry.getMessage(typeName) !== undefined;
   }
 
-  type(typeName: string): protobuf.Type {
-    const type = this.find(typeName);
-    if (type === undefined) throw new Error(`message type ${typeName} is not in the loaded protos`);
-    return type;
+  /** The descriptor of a message type; throws if no file of the schema declares it. */
+  message(typeName: string): DescMessage {
+    const schema = this.schema.registry.getMessage(typeName);
+    if (schema === undefined) throw new Error(`message type ${typeName} is not in the loaded protos`);
+    return schema;
   }
 
+  /**
+   * The wire bytes of a value our own code builds (error details, statuses). A value that does not
+   * fit its type is a bug here, so it throws a plain Error naming the field.
+   */
   encode(typeName: string, value: MessageValue): Uint8Array {
     if (isGeneratedMessage(value)) return value.serializeBinary();
-    const type = this.type(typeName);
-    // fromObject accepts proto-loader's shapes (enum names, longs as strings, Buffers for bytes).
-    return type.encode(type.fromObject(value)).finish();
+    const schema = this.message(typeName);
+    try {
+      return toBinary(schema, checkedMessage(schema, value, ''));
+    } catch (error) {
+      if (error instanceof FieldProblem) throw new Error(`${typeName}: ${error.message}`);
+      throw error;
+    }
   }
 
+  /** The loader-shape object of a message's bytes. */
   decode<T = Record<string, unknown>>(typeName: string, bytes: Uint8Array): T {
-    const type = this.type(typeName);
-    return type.toObject(type.decode(bytes), LOADER_OPTIONS) as T;
+    const schema = this.message(typeName);
+    return toLoaderObject<T>(schema, fromBinary(schema, bytes));
   }
 
   pack(typeName: string, value: MessageValue): AnyMessage {
@@ -118,20 +122,19 @@ export class TypeRegistry {
   }
 
   /**
-   * Like `pack`, but a plain object is checked against the type as strictly as the wire checks
-   * JSON (src/protos/strict.ts): a field the type does not have or a value of the wrong type is
-   * refused, naming the field path, instead of being dropped or coerced. A request that does not
-   * fit is the caller's mistake (INVALID_ARGUMENT); metadata or a response that does not fit is
-   * the handler's (INTERNAL, INVALID_METADATA / INVALID_RESPONSE), and fails the operation.
-   * Generated (google-protobuf) messages encode themselves, as in `pack`.
+   * A value checked against its type as strictly as the wire checks JSON (src/protos/strict.ts): a
+   * field the type does not have or a value of the wrong type is refused, naming the field path,
+   * instead of being dropped or coerced. A request that does not fit is the caller's mistake
+   * (INVALID_ARGUMENT); metadata or a response that does not fit is the handler's (INTERNAL,
+   * INVALID_METADATA / INVALID_RESPONSE), and fails the operation. Generated (google-protobuf)
+   * messages encode themselves; an already parsed message of the type is taken as it is.
    */
-  packChecked(typeName: string, value: MessageValue, part: MessagePart): AnyMessage {
-    if (isGeneratedMessage(value)) return this.pack(typeName, value);
-    if (this.descriptors === undefined) throw new Error('this TypeRegistry was made without descriptors; packChecked needs them');
-    const schema = this.descriptors().getMessage(typeName);
-    if (schema === undefined) throw new Error(`message type ${typeName} is not in the descriptor sets`);
+  parse(typeName: string, value: MessageValue | ParsedMessage, part: MessagePart): ParsedMessage {
+    if (value instanceof ParsedMessage && value.typeName === typeName) return value;
+    const schema = this.message(typeName);
+    if (isGeneratedMessage(value)) return new ParsedMessage(schema, fromBinary(schema, value.serializeBinary()));
     try {
-      return { typeUrl: TYPE_URL_PREFIX + typeName, value: encodeStrict(schema, value, part === 'request' ? '' : part) };
+      return new ParsedMessage(schema, checkedMessage(schema, value instanceof ParsedMessage ? value.toObject() : value, part === 'request' ? '' : part));
     } catch (error) {
       if (!(error instanceof FieldProblem)) throw error;
       const field = error.path === '' ? part : error.path;
@@ -145,58 +148,89 @@ export class TypeRegistry {
     }
   }
 
+  /**
+   * A message's wire bytes, parsed (fields the type does not have are dropped, as grpc-js's
+   * decoding always did). Throws on bytes that are not a valid message.
+   */
+  parseBytes(typeName: string, bytes: Uint8Array): ParsedMessage {
+    const schema = this.message(typeName);
+    return new ParsedMessage(schema, fromBinary(schema, bytes, { readUnknownFields: false }));
+  }
+
+  /** `parse`, as an `Any`. */
+  packChecked(typeName: string, value: MessageValue, part: MessagePart): AnyMessage {
+    if (isGeneratedMessage(value)) return this.pack(typeName, value);
+    return this.parse(typeName, value, part).toAny();
+  }
+
   /** Decodes an `Any` whose type this registry knows. */
   unpack<T = Record<string, unknown>>(any: AnyMessage): T {
     return this.decode<T>(typeNameOf(any.typeUrl), any.value);
   }
 
-  /** Stable hash of a request, to recognize a retried creation. */
-  fingerprint(any: AnyMessage): string {
-    return createHash('sha256').update(any.typeUrl).update('\0').update(any.value).digest('base64url');
+  /**
+   * Stable hash of a request, to recognize a retried creation: requests equal in meaning hash the
+   * same (see src/protos/fingerprint.ts).
+   */
+  fingerprint(parsed: ParsedMessage): string {
+    return createHash('sha256')
+      .update(TYPE_URL_PREFIX + parsed.typeName)
+      .update('\0')
+      .update(canonicalBytes(parsed.schema, parsed.message))
+      .digest('base64url');
   }
 
   /** Looks up `/package.Service/Method` (or `package.Service.Method`). */
   method(path: string): LongRunningMethodInfo {
     const match = /^\/?([\w.]+)[/.](\w+)$/.exec(path);
-    const service = match && this.root.lookup(match[1]!);
-    if (!match || !(service instanceof protobuf.Service)) {
+    const service = match ? this.schema.registry.getService(match[1]!) : undefined;
+    if (!match || service === undefined) {
       throw new Error(`${path} does not name a method of a loaded service`);
     }
-    const method = service.methods[match[2]!];
+    const method = service.methods.find((m) => m.name === match[2]);
     if (method === undefined) throw new Error(`${path}: service ${match[1]} has no method ${match[2]}`);
-    method.resolve();
-    const info = operationInfo(method);
-    const resolveName = (name: string | undefined) =>
-      name === undefined || name === '' ? undefined : qualifiedName(service.lookupType(name));
+    const info = this.operationInfoOf(method.proto.options);
+    const resolveName = (name: string | undefined) => (name === undefined || name === '' ? undefined : this.resolveType(name, service));
     const responseType = resolveName(info.responseType);
     const metadataType = resolveName(info.metadataType);
     return {
       path: `/${match[1]}/${match[2]}`,
       service: match[1]!,
       method: match[2]!,
-      requestType: qualifiedName(method.resolvedRequestType!),
+      requestType: method.input.typeName,
       ...(responseType && { responseType }),
       ...(metadataType && { metadataType }),
-      returnsOperation: qualifiedName(method.resolvedResponseType!) === 'google.longrunning.Operation',
+      returnsOperation: method.output.typeName === 'google.longrunning.Operation',
     };
   }
 
   /** Method names of a service, in declaration order. */
   methodsOf(service: string): string[] {
-    const found = this.root.lookup(service);
-    if (!(found instanceof protobuf.Service)) throw new Error(`${service} is not a loaded service`);
-    return found.methodsArray.map((m) => m.name);
+    const found = this.schema.registry.getService(service);
+    if (found === undefined) throw new Error(`${service} is not a loaded service`);
+    return found.methods.map((m) => m.name);
   }
 
-  private find(typeName: string): protobuf.Type | undefined {
-    let type = this.types.get(typeName);
-    if (type === undefined) {
-      const found = this.root.lookup(typeName);
-      if (!(found instanceof protobuf.Type)) return undefined;
-      type = found;
-      this.types.set(typeName, type);
+  private operationInfoOf(options: Parameters<typeof hasExtension>[0] | undefined): { responseType?: string; metadataType?: string } {
+    const extension = this.operationInfo;
+    if (options === undefined || extension === undefined || !hasExtension(options, extension)) return {};
+    const info = getExtension(options, extension) as { responseType?: string; metadataType?: string };
+    return { responseType: info.responseType, metadataType: info.metadataType };
+  }
+
+  /**
+   * A type name as written in an option, resolved as protoc resolves names: from the innermost
+   * scope of the service outwards; a leading dot means fully qualified. Unresolved names are kept
+   * as written (the method table then reports them unknown).
+   */
+  private resolveType(name: string, service: DescService): string {
+    if (name.startsWith('.')) return name.slice(1);
+    const scope = service.typeName.split('.').slice(0, -1);
+    for (let i = scope.length; i >= 0; i--) {
+      const candidate = [...scope.slice(0, i), name].join('.');
+      if (this.has(candidate)) return candidate;
     }
-    return type;
+    return name;
   }
 }
 
@@ -219,28 +253,4 @@ export function asGeneratedMessage<T>(bytes: Uint8Array, cls: GeneratedMessageCl
   } catch (cause) {
     throw invalidArgument('request', `cannot be decoded as the declared message class: ${String(cause)}`);
   }
-}
-
-function qualifiedName(type: protobuf.Type): string {
-  return type.fullName.replace(/^\./, '');
-}
-
-function operationInfo(method: protobuf.Method): { responseType?: string; metadataType?: string } {
-  // protobufjs keeps custom options either flattened or as parsedOptions depending on syntax.
-  const options = (method.options ?? {}) as Record<string, unknown>;
-  const flattened = {
-    responseType: options['(google.longrunning.operation_info).response_type'] as string | undefined,
-    metadataType: options['(google.longrunning.operation_info).metadata_type'] as string | undefined,
-  };
-  if (flattened.responseType !== undefined || flattened.metadataType !== undefined) return flattened;
-  for (const parsed of (method.parsedOptions ?? []) as Record<string, unknown>[]) {
-    const info = parsed['(google.longrunning.operation_info)'] as Record<string, string> | undefined;
-    if (info !== undefined) {
-      return {
-        responseType: info['response_type'] ?? info['responseType'],
-        metadataType: info['metadata_type'] ?? info['metadataType'],
-      };
-    }
-  }
-  return {};
 }

@@ -30,6 +30,11 @@ export function encodeStrict(schema: DescMessage, value: unknown, root: string):
   return toBinary(schema, messageOf(schema, value, root));
 }
 
+/** `value` as a message of `schema`, or throws FieldProblem naming the first field that does not fit (paths start at `root`). */
+export function checkedMessage(schema: DescMessage, value: unknown, root: string): Message {
+  return messageOf(schema, value, root);
+}
+
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 function messageOf(schema: DescMessage, value: unknown, path: string): Message {

@@ -10,7 +10,7 @@ import { LocalStorage } from './storage.js';
 export { ASYNC_BATCH_ANNOTATE_FILES } from './annotate-files.js';
 export { LIMITS as VISION_LIMITS } from './request.js';
 
-export const VISION_PROTO_FILES = ['google/cloud/vision/v1/image_annotator.proto'];
+export { VISION_PROTO_FILES } from './protos.js';
 
 export interface VisionOptions {
   /** Folder that holds the gs:// buckets: gs://BUCKET/OBJECT is <storageRoot>/BUCKET/OBJECT. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { progressView } from '../../src/cli/progress.js';
 import { createClient, BUNDLED_PROTO_FILES, type ClientOperation, type LongrunClient } from '../../src/index.js';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/protos/paths.js';
 import { TypeRegistry } from '../../src/protos/registry.js';
@@ -74,6 +75,14 @@ describe('createClient against longrun', { timeout: 180_000 }, () => {
     assert.equal(seen.at(-1)?.progressPercent, 60);
     assert.equal(seen.at(-1)?.metadata?.progressPercent, 60);
     assert.ok(seen.every((operation) => !operation.done));
+    // What `longrun wait` prints from these very states: a change in their shape shows here, not only in a timed CLI test.
+    const lines: string[] = [];
+    const view = progressView(name, { write: (text: string) => lines.push(text) }, () => Date.parse('2029-12-31T23:59:00Z'));
+    for (const operation of seen) view.update(operation as unknown as ClientOperation);
+    view.finish(done as unknown as ClientOperation);
+    assert.equal(lines[0], `${name}: RUNNING 40% ETA 2030-01-01T00:00:00.000Z (in 1m00s)\n`);
+    assert.match(lines.at(-2)!, new RegExp(`^${name}: RUNNING 60%`));
+    assert.match(lines.at(-1)!, new RegExp(`^${name}: DONE`));
   });
 
   it('wait stops when its signal fires, and the server drops the waiter', async () => {

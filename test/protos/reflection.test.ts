@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { HealthImplementation } from 'grpc-health-check';
-import { addReflection, descriptorSetFromProtoFiles, healthDescriptorSet } from '../../src/grpc/reflection.js';
+import { addReflection, healthDescriptorSet } from '../../src/grpc/reflection.js';
+import { descriptorSetFromProtoFiles } from '../../src/protos/compile.js';
 import { DESCRIPTOR_SET_PATH, LOADER_OPTIONS, PACKAGE_ROOT, PROTO_DIR } from '../../src/protos/paths.js';
 import { runChild } from '../helpers/children.js';
 

@@ -93,7 +93,7 @@ describe('encodeStrict', { timeout: 30_000 }, () => {
   });
 
   it('packChecked: a well-known type no proto imports (Struct) as plain object; whose mistake decides the code', () => {
-    const checked = new TypeRegistry(['google/cloud/vision/v1/image_annotator.proto'], [], { descriptors: () => codec.registry });
+    const checked = new TypeRegistry(['google/cloud/vision/v1/image_annotator.proto']);
     const any = checked.packChecked('google.protobuf.Struct', { fields: { slept: { numberValue: 7 } } }, 'response');
     assert.deepEqual(checked.unpack(any), { fields: { slept: { numberValue: 7, kind: 'numberValue' } } });
     const refusal = (part: 'request' | 'metadata' | 'response') => {
