@@ -103,7 +103,8 @@ describe('coalescing and slow watchers', { timeout: 60_000 }, () => {
     const started = Date.now();
     const states = await within(collect(server.client.watch(created.name)), 'the stream to end', 20_000);
     const elapsed = Date.now() - started;
-    assert.ok(reports >= 200, `the handler saved progress ${reports} times`);
+    // A burst (about 1,000 a second when the machine is idle, a few hundred under load), coalesced to a few messages.
+    assert.ok(reports >= 100 && reports >= 5 * states.length, `the handler saved progress ${reports} times, the watcher got ${states.length} states`);
     assert.equal(states.at(-1)!.operation.done, true, 'the done state was sent');
     // One per 100 ms over about a second, plus the first and the last.
     assert.ok(states.length <= elapsed / 100 + 3, `${states.length} messages in ${elapsed} ms for ${reports} reports`);
