@@ -92,11 +92,11 @@ export function spawnChild(command: string, args: readonly string[], options: Ch
   const exited = once(child, 'close').then(([code, signal]) => ({ code, signal }) as ChildExit);
   const output = () => `${command} ${args.join(' ')}\n--- stdout\n${text.stdout}--- stderr\n${text.stderr}`;
   const kill = async (signal: NodeJS.Signals = 'SIGTERM', ms = KILL_AFTER_MS): Promise<ChildExit & { forced: boolean }> => {
-    signalGroup(pid, signal);
-    const forced = !(await groupGone(pid, ms));
+    signalGroup(child, signal);
+    const forced = !(await groupGone(child, ms));
     if (forced) {
-      signalGroup(pid, 'SIGKILL');
-      await groupGone(pid, KILL_AFTER_MS);
+      signalGroup(child, 'SIGKILL');
+      await groupGone(child, KILL_AFTER_MS);
     }
     const exit = await exited;
     live.delete(handle);
@@ -142,7 +142,7 @@ export function spawnChild(command: string, args: readonly string[], options: Ch
   options.t?.after(() => kill());
   // A group whose leader is gone may still hold members; they are killed by the hooks below.
   void exited.then(() => {
-    if (!groupExists(pid)) live.delete(handle);
+    if (!groupExists(child)) live.delete(handle);
   });
   return handle;
 }
@@ -174,17 +174,36 @@ export async function runChild(command: string, args: readonly string[], options
   return { ...outcome, stdout: child.stdout(), stderr: child.stderr() };
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/**
+ * Whether the child's pid still names its group. Once the child has exited (and been reaped), the
+ * kernel keeps the number only while members of its group live; with none left it may go to a new
+ * process (pid_max is 32768 here, and a run starts thousands), which would lead a group of its own
+ * under that number: another test's server. So: the child alive, or no process holding its pid
+ * (then only stragglers of its group can answer).
+ */
+function stillOurs(child: ChildProcess): boolean {
+  if (child.exitCode === null && child.signalCode === null) return true;
   try {
-    process.kill(-pid, signal);
+    process.kill(child.pid!, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (!stillOurs(child)) return;
+  try {
+    process.kill(-child.pid!, signal);
   } catch {
     // ESRCH: the group is gone already.
   }
 }
 
-function groupExists(pid: number): boolean {
+function groupExists(child: ChildProcess): boolean {
+  if (!stillOurs(child)) return false;
   try {
-    process.kill(-pid, 0);
+    process.kill(-child.pid!, 0);
     return true;
   } catch {
     return false;
@@ -192,9 +211,9 @@ function groupExists(pid: number): boolean {
 }
 
 /** Polls: a group's end announces nothing (its members are not our children). */
-async function groupGone(pid: number, ms: number): Promise<boolean> {
+async function groupGone(child: ChildProcess, ms: number): Promise<boolean> {
   const end = performance.now() + ms;
-  while (groupExists(pid)) {
+  while (groupExists(child)) {
     if (performance.now() >= end) return false;
     await sleep(10);
   }
@@ -221,6 +240,6 @@ function installHooks(): void {
 }
 
 function killAllNow(): void {
-  for (const child of live) signalGroup(child.pid, 'SIGKILL');
+  for (const child of live) signalGroup(child.process, 'SIGKILL');
   live.clear();
 }
