@@ -3,6 +3,7 @@
  * line on stdout when it is ready; on SIGTERM/SIGINT it lets running handlers finish for
  * --shutdown-grace, gives the leases of the rest back, and exits 0.
  */
+import { firstStopSignal } from './stop-signal.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import type { MetricsServer } from '../observe/metrics-server.js';
@@ -35,10 +36,7 @@ export async function runner(flags: Record<string, string | boolean | undefined>
   process.stdout.write(`longrun runner ready (${longrun.runner.holder})\n`);
   logger.info({ database: redactUrl(config.databasePath), holder: longrun.runner.holder, methods }, 'running');
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const signal = await firstStopSignal();
   logger.info({ signal }, 'shutting down');
   await longrun.close(config.shutdownGraceMs);
   await traces?.shutdown();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { createLongrun } from '../app.js';
 import type { Longrun } from '../longrun.js';
+import { firstStopSignal } from './stop-signal.js';
 import { startTraceExport } from './tracing.js';
 import type { AuthOptions } from '../auth/authenticator.js';
 import { TokenTable } from '../auth/tokens.js';
@@ -96,10 +97,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     logger.info({ url: metrics.url }, 'serving metrics');
   }
 
-  await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  }).then((signal) => logger.info({ signal }, 'shutting down'));
+  logger.info({ signal: await firstStopSignal() }, 'shutting down');
   // Calls in flight and handlers share the grace period; leases of unfinished work are released.
   await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
   await longrun.close();

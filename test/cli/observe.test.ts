@@ -46,7 +46,7 @@ describe('longrun serve: logs and metrics (a real process)', { timeout: 180_000 
 
   it('logs JSON when stderr is not a terminal, and pretty lines with --log-format pretty', async () => {
     const auto = await spawnServer(dir.file('auto.db'), ['--log-level', 'info']);
-    await eventually(() => auto.stderr().includes('serving'), 'the start is logged');
+    await eventually(() => auto.stderr().includes('"msg":"serving"'), 'the start is logged');
     await stop(auto);
     assert.equal((JSON.parse(auto.stderr().split('\n')[0]!) as { msg: string }).msg, 'serving');
 
