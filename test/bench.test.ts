@@ -50,7 +50,7 @@ describe('npm run bench', { timeout: 300_000 }, () => {
       /^peers ratio, longrun SQLite createMany end to end against the best of pg-boss [\d.]+.*: \d[\d.]* of its end-to-end rate .* \d[\d.]* of its processing-alone rate/m,
       /^peers ratio, longrun PostgreSQL createMany end to end against the best of pg-boss [\d.]+ and graphile-worker [\d.]+: \d/m,
       ...['SQLite', 'PostgreSQL'].flatMap((backend) => [
-        new RegExp(`^claims ${backend}, empty queue: create-to-start p50 [\\d.]+ ms, p99 [\\d.]+ ms .* store claim p50`, 'm'),
+        new RegExp(`^claims ${backend}, empty queue: create-to-start p50 [\\d.,]+ ms, p99 [\\d.,]+ ms .* store claim p50`, 'm'),
         new RegExp(`^claims ${backend}, [\\d,]+ queued, the due tenth running .* p99 ratio \\d`, 'm'),
         new RegExp(`^claims ${backend}, [\\d,]+ queued, only future start times left: .* p99 ratio \\d`, 'm'),
       ]),
