@@ -68,7 +68,7 @@ describe('npm run bench', { timeout: 300_000 }, () => {
       /^Vision OCR memory, 5-page scanned PDF .* peak [\d,]+ MB during/m,
       /^\d+ concurrent watchers \(\d+ gRPC, \d+ SSE\) .* extra memory with all open [\d.-]+ MB RSS.* p99 [\d.,]+ ms .* all saw done: true/m,
       ...['SQLite', 'PostgreSQL'].flatMap((backend) => [
-        new RegExp(`^callbacks ${backend}: completion to the receiver's 2xx, .* p50 [\\d.]+ ms, p99 [\\d.]+ ms`, 'm'),
+        new RegExp(`^callbacks ${backend}: completion to the receiver's 2xx, .* p50 [\\d.,]+ ms, p99 [\\d.,]+ ms`, 'm'),
         new RegExp(`^callbacks ${backend}: a backlog of \\d+ deliveries drained at [\\d,]+/s; .* ratio \\d`, 'm'),
       ]),
     ]) {
