@@ -47,7 +47,6 @@ const SEPARATE = [
  * the rest, so that another file's load does not fail them.
  */
 const SERIAL = [
-  /\/bench\.test\.js$/, // every benchmark section, at small scale
   ...SEPARATE,
   /\/hostile\/fuzz\.test\.js$/, // memory growth of a server under fuzzing
   /\/faults\//, // crashes and a full disk, with timing
@@ -58,6 +57,14 @@ const SERIAL = [
   /\/postgres\/watch\.test\.js$/,
   /\/console\//, // Chromium
 ];
+
+/**
+ * The longest files of the parallel lane (a minute or more of waiting on servers, shells and
+ * benchmarks at small scale), started first so that none of them is left running alone at the end.
+ * bench.test.js checks only that every section reports: its figures at that scale are not looked
+ * at, so it runs beside other files.
+ */
+const LONG_FIRST = [/\/bench\.test\.js$/, /\/cli\/serve\.test\.js$/, /\/docs-[\w-]+\.test\.js$/, /\/readme[\w-]*\.test\.js$/, /\/callbacks\/processes\.test\.js$/];
 
 /** Every *.test.js under dir, sorted by path. */
 function testFiles(dir) {
@@ -74,7 +81,11 @@ const files =
     ? args
     : testFiles(join(ROOT, 'dist', 'test')).filter((file) => SEPARATE.some((pattern) => pattern.test(file)) === separate);
 const serial = files.filter((file) => SERIAL.some((pattern) => pattern.test(file)));
-const parallel = files.filter((file) => !serial.includes(file));
+const rank = (file) => {
+  const at = LONG_FIRST.findIndex((pattern) => pattern.test(file));
+  return at < 0 ? LONG_FIRST.length : at;
+};
+const parallel = files.filter((file) => !serial.includes(file)).sort((a, b) => rank(a) - rank(b));
 // The runner picks its reporter by whether its stdout is a terminal; its stdout is a pipe here, so say which.
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
 const started = performance.now();
