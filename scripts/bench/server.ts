@@ -100,13 +100,14 @@ const port = await listen(server, '127.0.0.1', 0);
 const http = mode === 'longrun' ? await longrun!.http.listen({ host: '127.0.0.1', port: 0 }) : undefined;
 longrun?.start();
 if (process.env.BENCH_CALLBACKS_PAUSED === '1') await longrun?.deliverer?.stop(0);
-process.stdout.write(`listening ${port}${http === undefined ? '' : ` http ${http.port}`}\n`);
+// Before the line that says so: the bench may ask for stats the moment it reads it.
 process.on('SIGUSR2', () => {
   (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();
   const stats = { rss: memory.rss, heapUsed: memory.heapUsed, waiting: longrun?.events.waitingCount() ?? 0 };
   process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
 });
+process.stdout.write(`listening ${port}${http === undefined ? '' : ` http ${http.port}`}\n`);
 process.on('SIGTERM', () => {
   server.forceShutdown();
   void (longrun?.close(0) ?? Promise.resolve())
