@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm test` (after the build). Runs each test file with node's test runner (`node --test FILE`,
- * as before), two files at a time, except the timing-sensitive ones (SERIAL, below), which run
+ * as before), three files at a time (most of a file's time is spent waiting on the servers, shells
+ * and clients it starts, so three keep two cores busy), except the timing-sensitive ones (SERIAL, below), which run
  * afterwards one at a time with nothing beside them. One PostgreSQL cluster serves the whole run
  * (LONGRUN_TEST_PG_URL; each file migrates a template database of its own), unless
  * LONGRUN_TEST_PG_URL is set already. Each file's output is printed whole when it ends, with its
@@ -28,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MARKER = 'LONGRUN_TEST_RUN';
 const RUN = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
+const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 3);
 /** The summary counters of node's reporters, in their order. */
 const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
 
@@ -195,8 +196,8 @@ async function sharedPostgres(files) {
     authMethod: 'password',
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    // Two files at a time, each with its pools, servers and runners.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400', '-c', 'fsync=off'],
+    // Three files at a time, each with its pools, servers and runners.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=600', '-c', 'fsync=off'],
     onLog: () => undefined,
     onError: () => undefined,
   });
