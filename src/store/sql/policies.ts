@@ -56,9 +56,6 @@ export interface PolicySqlOptions {
 
 export const CLAIM_ORDER = 'priority DESC, fair_seq, create_time';
 
-/** Most operations of one concurrency key a method may allow to run at once (`concurrencyPerKey`). */
-export const MAX_CONCURRENCY_PER_KEY = 1000;
-
 /** The `running_key` of slot `slot` of `key` (see Concurrency keys above). */
 function slotKey(options: PolicySqlOptions, key: string, slot: string): string {
   return `CASE WHEN ${slot} = 0 THEN ${key} ELSE ${key} || ${options.unitSeparator} || ${slot} END`;
