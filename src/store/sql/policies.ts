@@ -68,12 +68,19 @@ function inSlotsOf(runningKey: string, key: string): string {
 
 /**
  * Whether a claim allowing `keyLimit` (an SQL expression) operations of `key` at once finds a slot
- * free for the operation `name`: fewer rows than that, `name` aside, hold one, counted by a seek
- * into the range of its slots.
+ * free for the operation `name`, from rows other than `name`: with a limit of one, neither slot 0
+ * nor a numbered slot is held; with more, slot 0 is free or fewer than the limit are held, counted
+ * in the range of the key's slots. Slot 0 is one seek of its own, first: the only one most keys
+ * need, and what keeps PostgreSQL's planner costing the check as it did before slots (a range
+ * seek it prices lower, enough to prefer reading and sorting a method's whole queue over walking
+ * the claim index in order).
  */
 function slotFree(options: PolicySqlOptions, key: string, name: string, keyLimit: string, from = ''): string {
-  const held = `SELECT 1 FROM ${from}${options.table} r WHERE ${inSlotsOf('r.running_key', key)} AND r.name <> ${name}`;
-  return keyLimit === '1' ? `NOT EXISTS (${held})` : `(SELECT count(*) FROM (${held} LIMIT ${keyLimit}) held) < ${keyLimit}`;
+  const held = (where: string) => `SELECT 1 FROM ${from}${options.table} r WHERE ${where} AND r.name <> ${name}`;
+  const slot0 = `NOT EXISTS (${held(`r.running_key = ${key}`)})`;
+  return keyLimit === '1'
+    ? `(${slot0} AND NOT EXISTS (${held(`r.running_key > ${key} AND r.running_key < ${key} || ' '`)}))`
+    : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${keyLimit}) held) < ${keyLimit})`;
 }
 
 /**
@@ -131,7 +138,8 @@ export function withinKeyLimits(options: PolicySqlOptions, candidates: string): 
     free AS (
       SELECT keys.key, s.n, row_number() OVER (PARTITION BY keys.key ORDER BY s.n) AS k
       FROM keys JOIN slots s ON s.n < keys.held + keys.wanted
-      WHERE NOT EXISTS (SELECT 1 FROM ${table} h WHERE h.running_key = ${slotKey(options, 'keys.key', 's.n')}))
+      -- A count, not NOT EXISTS: PostgreSQL would make that an anti-join reading every running row.
+      WHERE (SELECT count(*) FROM ${table} h WHERE h.running_key = ${slotKey(options, 'keys.key', 's.n')}) = 0)
     SELECT c.name, COALESCE(c.running_key, ${slotKey(options, 'c.concurrency_key', 'f.n')}) AS running_key
     FROM c LEFT JOIN free f ON f.key = c.concurrency_key AND f.k = c.k
     WHERE c.k = 0 OR f.n IS NOT NULL
