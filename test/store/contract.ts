@@ -548,7 +548,7 @@ export function storeContract(backend: ContractBackend): void {
           const first = await claimUpTo(b, 'r1', 3);
           assert.deepEqual(first.map((op) => op.name), [...keyed.slice(0, 3), other.operation.name, keyless.operation.name], 'the three oldest of k, and the others');
           assert.deepEqual(await claimUpTo(a, 'r2', 3), [], 'k has three running');
-          assert.deepEqual(await claimUpTo(a, 'r2', 1), [], 'a method allowing fewer counts every slot held');
+          assert.deepEqual(await claimUpTo(a, 'r2', 1), [], 'nor does a method allowing fewer');
           assert.deepEqual(await b.queuePlace(keyed[3]!, Date.now(), 1000, 3), { keyHeld: true, ahead: 0 });
           assert.deepEqual(await b.queuePlace(keyed[3]!, Date.now(), 1000, 4), { keyHeld: false, ahead: 0 }, 'one more would be allowed');
           assert.deepEqual(await b.complete([{ lease: lease(first[1]!), outcome: RESPONSE }], Date.now()), [true]);
@@ -570,12 +570,18 @@ export function storeContract(backend: ContractBackend): void {
           const running = new Map<string, OperationRecord>();
           for (let round = 0; round < 4; round++) {
             const rounds = await Promise.all(Array.from({ length: 6 }, (_, i) => claimUpTo(i % 2 ? a : b, `runner-${round}-${i}`, 3, 2)));
-            for (const op of rounds.flat()) {
-              assert.equal(running.has(op.name), false, 'claimed twice');
-              running.set(op.name, op);
-            }
             const perKey = (key: string) => [...running.values()].filter((op) => op.concurrencyKey === key).length;
-            assert.deepEqual([perKey('key-0'), perKey('key-1')], [3, 3], `round ${round}: three of each key, never more`);
+            const take = (claimed: readonly OperationRecord[]) => {
+              for (const op of claimed) {
+                assert.equal(running.has(op.name), false, 'claimed twice');
+                running.set(op.name, op);
+              }
+            };
+            take(rounds.flat());
+            assert.ok(perKey('key-0') <= 3 && perKey('key-1') <= 3, `round ${round}: never more than three of a key`);
+            // Racing claims may each leave a key to the other (skipped rows, a lost race): one more fills it.
+            take(await claimUpTo(b, `runner-${round}-last`, 3));
+            assert.deepEqual([perKey('key-0'), perKey('key-1')], [3, 3], `round ${round}: three of each key`);
             // One of each key ends; the next round fills its slot.
             for (const key of ['key-0', 'key-1']) {
               const ending = [...running.values()].find((op) => op.concurrencyKey === key)!;

@@ -23,13 +23,14 @@
  *   before there were slots, so rows of an older version hold slot 0), slot s > 0 the key, U+001F
  *   and s (keys have no control characters). A unique index on `running_key` admits one leased row
  *   per slot, so at most N per key whatever process claims, and its range [key, key || ' ') holds
- *   exactly the key's slots, read by an index seek. A claim skips operations whose key has N slots
- *   held by other rows and takes at most N minus those held of one key; on PostgreSQL two claims
+ *   exactly the key's slots, read by an index seek. A claim skips operations whose key has no slot
+ *   free and takes at most as many of one key as it finds slots free; on PostgreSQL two claims
  *   racing for one slot (a statement's snapshot may predate the other's commit) make the loser's
  *   statement fail on the index, and it claims again. The slot is given back when the row is done,
  *   released, or waits for a retry; a lease that ran out keeps it until its row is claimed again
- *   (with the same slot) or aborted (its runner may still be running). Claims with different N for
- *   one key (methods sharing a key, or a limit changed while rows run) each count every slot held.
+ *   (with the same slot) or aborted (its runner may still be running). Claims allowing different N
+ *   for one key (methods sharing a key, or a limit changed while rows run) together run at most
+ *   the largest N of that key.
  */
 
 export interface PolicySqlOptions {
@@ -67,20 +68,18 @@ function inSlotsOf(runningKey: string, key: string): string {
 }
 
 /**
- * Whether a claim allowing `keyLimit` (an SQL expression) operations of `key` at once finds a slot
- * free for the operation `name`, from rows other than `name`: with a limit of one, neither slot 0
- * nor a numbered slot is held; with more, slot 0 is free or fewer than the limit are held, counted
- * in the range of the key's slots. Slot 0 is one seek of its own, first: the only one most keys
- * need, and what keeps PostgreSQL's planner costing the check as it did before slots (a range
- * seek it prices lower, enough to prefer reading and sorting a method's whole queue over walking
- * the claim index in order).
+ * Whether a claim allowing `keyLimit` (an SQL expression) operations of `key` at once may take one
+ * more, rows other than `name` considered: slot 0 is free, or (allowing more than one) fewer rows
+ * than the limit hold slots of the key, counted in their range. Slot 0 is one seek of its own,
+ * first: the only one most keys need, the whole check of a limit of one (the check before slots),
+ * and what keeps PostgreSQL's planner costing the check as it did then (a range seek alone it
+ * prices low enough to prefer reading and sorting a method's whole queue over walking the claim
+ * index in order).
  */
 function slotFree(options: PolicySqlOptions, key: string, name: string, keyLimit: string, from = ''): string {
   const held = (where: string) => `SELECT 1 FROM ${from}${options.table} r WHERE ${where} AND r.name <> ${name}`;
   const slot0 = `NOT EXISTS (${held(`r.running_key = ${key}`)})`;
-  return keyLimit === '1'
-    ? `(${slot0} AND NOT EXISTS (${held(`r.running_key > ${key} AND r.running_key < ${key} || ' '`)}))`
-    : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${keyLimit}) held) < ${keyLimit})`;
+  return keyLimit === '1' ? slot0 : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${keyLimit}) held) < ${keyLimit})`;
 }
 
 /**
@@ -101,7 +100,7 @@ export function claimable(options: PolicySqlOptions, method = '@method', keyLimi
  * What a claim of a method allowing one operation per key takes from `candidates` (see
  * withinKeyLimits): the first of each key, with slot 0 (the key) or the slot it holds. The same
  * choice as withinKeyLimits with @keyLimit 1, in a statement PostgreSQL parses and plans in about
- * two thirds of the time, for the default.
+ * two thirds of the time (the default, kept as fast as before slots).
  */
 export function onePerKey(candidates: string): string {
   return `SELECT name, COALESCE(running_key, concurrency_key) AS running_key FROM (
