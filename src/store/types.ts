@@ -329,7 +329,7 @@ export interface OperationStore extends DeliveryOutbox {
   /**
    * Leases up to `limit` pending or lease-expired operations of `method` that have attempts left,
    * are due (`runAfter` passed by the store clock) and not past an unmet start deadline, whose
-   * concurrency key no other operation holds, at most one per key; highest priority first, then by
+   * concurrency key has a slot free, each taking one (at most `keyLimit` of a key run); highest priority first, then by
    * fair-share position, then oldest (see ../store/sql/policies.ts); bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
    * nothing in another process waits on a claim). Atomic per call; concurrent claimers never get the same
    * operation (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
