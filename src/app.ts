@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { Longrun } from './longrun.js';
 import { DEFAULT_MAX_ATTEMPTS } from './methods/method.js';
 import type { RetryPolicy } from './methods/retry-policy.js';
-import { MethodTable } from './methods/table.js';
+import { checkConcurrencyPerKey, MethodTable } from './methods/table.js';
 import { Metrics, timedStore } from './observe/metrics.js';
 import { Telemetry } from './observe/telemetry.js';
 import { OperationEvents } from './operations/events.js';
@@ -73,6 +73,11 @@ export interface LongrunOptions {
   maxAttempts?: number;
   /** Default retry policy of methods that do not set their own (default: DEFAULT_RETRY_POLICY). */
   retry?: Partial<RetryPolicy>;
+  /**
+   * Default concurrencyPerKey of methods that do not set their own: operations of one concurrency
+   * key running at once across every process on the store, 1 to MAX_CONCURRENCY_PER_KEY (default: 1).
+   */
+  concurrencyPerKey?: number;
   /** Whether this process runs handlers (default: true); false for API-only servers. */
   runner?: boolean;
   /** Owner of operations created without authentication (default: "default"). */
@@ -93,6 +98,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const pollMs = options.pollMs ?? DEFAULTS.pollMs;
   // Checked before anything is opened: a bad secret or endpoint fails fast and leaks nothing.
   const callbacks = options.callbacks === undefined ? undefined : new CallbackSettings(options.callbacks);
+  if (options.concurrencyPerKey !== undefined) checkConcurrencyPerKey(options.concurrencyPerKey, 'concurrencyPerKey');
   // Counters first: the store reports to them; the gauges that read the store and the runner are added below.
   const metrics = new Metrics();
   const baseStore =
@@ -111,7 +117,7 @@ export async function createLongrun(options: LongrunOptions = {}): Promise<Longr
   const registry = new TypeRegistry(schema);
   const codec = new JsonCodec(schema);
   const jsonCodec = () => codec;
-  const methods = new MethodTable(registry, options.retry);
+  const methods = new MethodTable(registry, pick(options, 'retry', 'concurrencyPerKey'));
   const events = new OperationEvents(baseStore.changes);
   const store = timedStore(baseStore, metrics.storeDuration);
   const telemetry = new Telemetry(logger, metrics);

@@ -3,6 +3,7 @@
  * validated once; the rest of the code receives a typed `ServerConfig` and never reads env/argv.
  * Precedence: flag, then environment variable, then default.
  */
+import { MAX_CONCURRENCY_PER_KEY } from './domain/operation.js';
 import type { LogFormat, LogLevel } from './log.js';
 
 export interface ServerConfig {
@@ -28,6 +29,7 @@ export interface ServerConfig {
   retryBackoffMs: number;
   retryMaxBackoffMs: number;
   retryMultiplier: number;
+  concurrencyPerKey: number;
   shutdownGraceMs: number;
   sweepIntervalMs: number;
   enableSleeper: boolean;
@@ -67,6 +69,8 @@ export interface OptionSpec {
   kind: Kind;
   default: string;
   values?: readonly string[];
+  /** An int's largest value (default: none). */
+  max?: number;
   /** A boolean's second flag that sets it to false (e.g. --no-vision). */
   negation?: string;
   description: string;
@@ -113,6 +117,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Longest wait between two attempts of an operation.' },
   { key: 'retryMultiplier', flag: 'retry-multiplier', env: 'LONGRUN_RETRY_MULTIPLIER', kind: 'int', default: '2',
     description: 'Each wait between attempts is this many times the previous (1: a constant wait).' },
+  { key: 'concurrencyPerKey', flag: 'concurrency-per-key', env: 'LONGRUN_CONCURRENCY_PER_KEY', kind: 'int', default: '1', max: MAX_CONCURRENCY_PER_KEY,
+    description: `Operations of one concurrency key (Longrun-Concurrency-Key) that may run at once, across every process on the store, for each method served (1 to ${MAX_CONCURRENCY_PER_KEY}). Every process serving a method should say the same.` },
   { key: 'shutdownGraceMs', flag: 'shutdown-grace', env: 'LONGRUN_SHUTDOWN_GRACE', kind: 'duration', default: '10s',
     description: 'On SIGTERM/SIGINT, how long running calls and handlers may finish before leases are released.' },
   { key: 'sweepIntervalMs', flag: 'sweep-interval', env: 'LONGRUN_SWEEP_INTERVAL', kind: 'duration', default: '1m',
@@ -255,6 +261,7 @@ function parseValue(spec: OptionSpec, raw: string, source: string): unknown {
     case 'int': {
       const value = Number(raw);
       if (!Number.isInteger(value) || value < 1) throw fail('must be a whole number >= 1');
+      if (spec.max !== undefined && value > spec.max) throw fail(`must be a whole number from 1 to ${spec.max}`);
       return value;
     }
     case 'duration':

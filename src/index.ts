@@ -15,7 +15,7 @@ export { methodRef, type MethodRef } from './methods/ref.js';
 export { addBulkOperations, CANCEL_OPERATIONS_METHOD, MAX_BULK_OPERATIONS, RERUN_OPERATIONS_METHOD } from './bulk/bulk-operations.js';
 export { Code, LongrunError, ERROR_DOMAIN, ERROR_REASONS, invalidArgument, type ErrorReason } from './domain/errors.js';
 export type { AnswerStyle, AnyMessage, OperationError, OperationRecord, OperationState } from './domain/operation.js';
-export { stateOf } from './domain/operation.js';
+export { MAX_CONCURRENCY_PER_KEY, stateOf } from './domain/operation.js';
 export type { Clock } from './domain/clock.js';
 export type { Handler, MethodOptions, OperationContext, ProgressChange } from './methods/method.js';
 export type { Caller } from './operations/service.js';

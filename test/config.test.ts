@@ -33,6 +33,14 @@ describe('limit options', { timeout: 180_000 }, () => {
     assert.throws(() => loadConfig({ 'max-waits-per-principal': '0' }, {}), { name: 'ConfigError', message: /^--max-waits-per-principal: must be a whole number >= 1/ });
   });
 
+  it('take --concurrency-per-key from the flag or the environment (default 1), from 1 to MAX_CONCURRENCY_PER_KEY', () => {
+    assert.equal(loadConfig({}, {}).concurrencyPerKey, 1);
+    assert.equal(loadConfig({}, { LONGRUN_CONCURRENCY_PER_KEY: '4' }).concurrencyPerKey, 4);
+    assert.equal(loadConfig({ 'concurrency-per-key': '1000' }, { LONGRUN_CONCURRENCY_PER_KEY: '4' }).concurrencyPerKey, 1000);
+    assert.throws(() => loadConfig({ 'concurrency-per-key': '1001' }, {}), { name: 'ConfigError', message: /^--concurrency-per-key: must be a whole number from 1 to 1000, got "1001"/ });
+    assert.throws(() => loadConfig({}, { LONGRUN_CONCURRENCY_PER_KEY: '0' }), { name: 'ConfigError', message: /^LONGRUN_CONCURRENCY_PER_KEY: must be a whole number >= 1/ });
+  });
+
   it('are in the configuration reference (docs/configuration.md)', () => {
     const reference = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
     assert.match(reference, /\| `--max-waits-per-principal` \| `LONGRUN_MAX_WAITS_PER_PRINCIPAL` \| `1000` \|/);

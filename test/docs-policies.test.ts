@@ -52,10 +52,10 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
     return (await runWithStderr(marker)).stdout;
   }
 
-  async function runWithStderr(marker: string): Promise<{ stdout: string; stderr: string }> {
-    const script = blockOf('docs/policies.md', marker).replaceAll('localhost:8080', new URL(base).host).replaceAll('127.0.0.1:50051', server.address);
+  async function runWithStderr(marker: string, target = { server, base }): Promise<{ stdout: string; stderr: string }> {
+    const script = blockOf('docs/policies.md', marker).replaceAll('localhost:8080', new URL(target.base).host).replaceAll('127.0.0.1:50051', target.server.address);
     const { code, stdout, stderr } = await runChild('sh', ['-e', '-c', script], { cwd: dir.path, timeoutMs: 120_000 });
-    assert.equal(code, 0, `${stdout}\n${stderr}\nserver:\n${server.stderr()}`);
+    assert.equal(code, 0, `${stdout}\n${stderr}\nserver:\n${target.server.stderr()}`);
     return { stdout, stderr };
   }
 
@@ -146,6 +146,37 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
       .map((status) => ({ start: Date.parse(status.metadata!.startTime!), end: Date.parse(status.updated_at) }))
       .sort((a, b) => a.start - b.start);
     assert.ok(runs[0]!.end <= runs[1]!.start, `one at a time: ${JSON.stringify(runs)}`);
+  });
+
+  it('policies-concurrency-per-key: on a server with --concurrency-per-key 2, two of scanner-2 run at once, never three', { timeout: 120_000 }, async () => {
+    const pairs = await spawnServer(dir.file('pairs.db'), ['--enable-sleeper', '--concurrency-per-key', '2']);
+    try {
+      const pairsBase = await httpAddressOf(pairs);
+      const { stdout } = await runWithStderr('policies-concurrency-per-key', { server: pairs, base: pairsBase });
+      const names = stdout.match(/^operations\/[\w-]{27}$/gm) ?? [];
+      assert.equal(names.length, 3, stdout);
+      const [printed] = jsonDocuments(stdout) as [Status];
+      assert.deepEqual([printed.id, printed.status], [names[2], 'pending'], `the third's status monitor: ${stdout}`);
+      const status = async (name: string) => {
+        const reply = await http('GET', `${pairsBase}/v1/${name}/status`);
+        assert.equal(reply.status, 200, reply.text);
+        return reply.json as Status;
+      };
+      let sawWaiting = false;
+      await eventually(async () => {
+        const statuses = await Promise.all(names.map(status));
+        assert.ok(statuses.filter((one) => one.status === 'running').length <= 2, `never three running: ${JSON.stringify(statuses)}`);
+        if (statuses.filter((one) => one.status === 'running').length === 2 && statuses.some((one) => one.waiting === 'waiting_for_key')) sawWaiting = true;
+        return statuses.every((one) => one.status === 'succeeded');
+      }, 'the three operations of scanner-2 to succeed', 60_000);
+      assert.ok(sawWaiting || printed.waiting === 'waiting_for_key', 'the third waited for its key while two ran');
+      // From each run's start (the Sleeper's metadata) to its end (the done status's update time): two at once, never three.
+      const runs = (await Promise.all(names.map(status))).map((one) => ({ start: Date.parse(one.metadata!.startTime!), end: Date.parse(one.updated_at) }));
+      const atStart = runs.map((run) => runs.filter((other) => other.start <= run.start && run.start < other.end).length);
+      assert.equal(Math.max(...atStart), 2, `two at once, never three: ${JSON.stringify(runs)}`);
+    } finally {
+      await pairs.stop();
+    }
   });
 
   it('policies-rerun: a failed operation is counted, re-run by filter over HTTP, by name over gRPC and the CLI, each re-run linked to it', { timeout: 180_000 }, async () => {

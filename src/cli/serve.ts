@@ -125,6 +125,7 @@ export async function createConfiguredLongrun(config: ServerConfig, logger: Logg
     sweepIntervalMs: config.sweepIntervalMs,
     maxAttempts: config.maxAttempts,
     retry: { initialBackoffMs: config.retryBackoffMs, maxBackoffMs: config.retryMaxBackoffMs, multiplier: config.retryMultiplier },
+    concurrencyPerKey: config.concurrencyPerKey,
     runner: options.runner,
     ...(config.enableVision && { protoFiles: VISION_PROTO_FILES }),
     ...(config.callbackSecretFile !== undefined && { callbacks: callbacksOf(config, config.callbackSecretFile) }),

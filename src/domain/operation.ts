@@ -64,7 +64,10 @@ export interface OperationRecord {
   runAfter: number;
   /** Higher runs first among due operations of a method (default 0, PRIORITY_RANGE). */
   priority: number;
-  /** At most one operation per key runs at once, across every process on the store. */
+  /**
+   * At most one operation per key runs at once, across every process on the store, or as many as
+   * the method's `concurrencyPerKey` (up to MAX_CONCURRENCY_PER_KEY).
+   */
   concurrencyKey?: string;
   /** The handler's signal aborts this long after a run starts, and the operation ends DEADLINE_EXCEEDED. */
   timeoutMs?: number;
@@ -130,6 +133,12 @@ export function payloadTooLarge(what: 'metadata' | 'response' | 'error message',
     { metadata: { field: what, limit: String(MAX_OPERATION_PAYLOAD_BYTES) } },
   );
 }
+
+/**
+ * Most operations of one concurrency key a method may let run at once (`concurrencyPerKey`): a
+ * claim looks up at most this many slots of a key (see ../store/sql/policies.ts).
+ */
+export const MAX_CONCURRENCY_PER_KEY = 1000;
 
 /** Idempotency keys stay usable at least this long, whatever the retention (AIP-155 suggests a day). */
 export const MIN_IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;

@@ -55,6 +55,12 @@ export interface MethodOptions<Request, Metadata> {
   /** Handlers of this method running at once in one process (default: 16). */
   concurrency?: number;
   /**
+   * Operations of this method with one concurrency key (`Longrun-Concurrency-Key`) that may run at
+   * once, across every process on the store: an integer from 1 to MAX_CONCURRENCY_PER_KEY (1000).
+   * The store's claim enforces it, not a process (default: 1, or the app's `concurrencyPerKey`).
+   */
+  concurrencyPerKey?: number;
+  /**
    * Runs allowed in all: the first, retries after retryable failures, and re-runs after lost
    * leases (default: 3, or the app's `maxAttempts`).
    */
@@ -96,8 +102,10 @@ export interface LongRunningMethod {
   info: LongRunningMethodInfo & { responseType: string };
   // Handlers are stored type-erased; the typed signature is checked where they are declared.
   handler: Handler<unknown, MessageValue, MessageValue>;
-  options: MethodOptions<unknown, MessageValue> & { concurrency: number; maxAttempts: number; retry: RetryPolicy };
+  options: MethodOptions<unknown, MessageValue> & { concurrency: number; concurrencyPerKey: number; maxAttempts: number; retry: RetryPolicy };
 }
 
 export const DEFAULT_CONCURRENCY = 16;
+/** One operation per concurrency key at a time, unless a method allows more. */
+export const DEFAULT_CONCURRENCY_PER_KEY = 1;
 export const DEFAULT_MAX_ATTEMPTS = 3;

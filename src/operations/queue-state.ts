@@ -2,7 +2,8 @@
  * Why an unfinished operation is not running, for clients (status monitor, watch stream, console):
  * - `scheduled`: its start time is ahead (`estimatedStart` is that time);
  * - `retry_scheduled`: an attempt failed and the next is due at `estimatedStart`;
- * - `waiting_for_key`: due, but another operation holds its concurrency key;
+ * - `waiting_for_key`: due, but as many operations of its concurrency key as its method allows
+ *   (`concurrencyPerKey`) hold it;
  * - `queued`: due, waiting for a runner (`position` 1 is next in line).
  *
  * `queueStateOf` decides from the record alone (it cannot tell `waiting_for_key` from `queued`);
@@ -31,11 +32,19 @@ export function queueStateOf(record: OperationRecord, now: number): QueueState |
   return { reason: 'queued' };
 }
 
-/** queueStateOf, with a due operation's place asked of the store: its key held, or its position. */
-export async function placeInQueue(store: Pick<OperationStore, 'queuePlace'>, record: OperationRecord, now: number): Promise<QueueState | undefined> {
+/**
+ * queueStateOf, with a due operation's place asked of the store: its key held (`keyLimit`
+ * operations of it running, its method's `concurrencyPerKey`), or its position.
+ */
+export async function placeInQueue(
+  store: Pick<OperationStore, 'queuePlace'>,
+  record: OperationRecord,
+  now: number,
+  keyLimit: number,
+): Promise<QueueState | undefined> {
   const state = queueStateOf(record, now);
   if (state?.reason !== 'queued') return state;
-  const place = await store.queuePlace(record.name, now, QUEUE_POSITION_CAP - 1);
+  const place = await store.queuePlace(record.name, now, QUEUE_POSITION_CAP - 1, keyLimit);
   if (place === undefined) return state;
   if (place.keyHeld) return { reason: 'waiting_for_key' };
   return { reason: 'queued', position: Math.min(place.ahead + 1, QUEUE_POSITION_CAP) };

@@ -9,6 +9,7 @@ import { checkParent, formatOperationName, parseCollection, parseOperationName }
 import { CANCELLED_ERROR, checkPayloadSize, type AnswerStyle, type OperationRecord, type TraceCarrier } from '../domain/operation.js';
 import type { OwnedIds } from '../domain/owned-ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
+import { DEFAULT_CONCURRENCY_PER_KEY } from '../methods/method.js';
 import type { MethodTable } from '../methods/table.js';
 import type { Telemetry } from '../observe/telemetry.js';
 import type { MessageValue, ParsedMessage, TypeRegistry } from '../protos/registry.js';
@@ -115,7 +116,9 @@ export class OperationsService {
    * unleased operation, none otherwise. For clients that asked (status monitor, watch).
    */
   queueState(record: OperationRecord): Promise<QueueState | undefined> {
-    return placeInQueue(this.deps.store, record, this.deps.clock.now());
+    // A method this process does not declare: its default limit, one per key.
+    const keyLimit = this.deps.methods.get(record.method)?.options.concurrencyPerKey ?? DEFAULT_CONCURRENCY_PER_KEY;
+    return placeInQueue(this.deps.store, record, this.deps.clock.now(), keyLimit);
   }
 
   /**

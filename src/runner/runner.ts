@@ -213,6 +213,7 @@ export class Runner {
             holder: this.holder,
             method: path,
             limit: free,
+            keyLimit: method.options.concurrencyPerKey,
             leaseMs: this.options.leaseMs,
             now,
           });
@@ -246,7 +247,7 @@ export class Runner {
       .finally(() => {
         this.active.delete(record.name);
         this.activePerMethod.set(path, (this.activePerMethod.get(path) ?? 1) - 1);
-        // Its concurrency key is free now: the next operation of that key may be claimable.
+        // A slot of its concurrency key is free now: the next operation of that key may be claimable.
         if (record.concurrencyKey !== undefined) this.mayHaveWork.add(path);
         this.scheduleFill();
       });

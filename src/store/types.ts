@@ -97,6 +97,12 @@ export interface ClaimRequest {
   holder: string;
   method: string;
   limit: number;
+  /**
+   * Operations of one concurrency key that may run at once, across every process on the store
+   * (the method's `concurrencyPerKey`; default: 1). A claim takes one of a key only while fewer
+   * rows hold a slot of it (see ./sql/policies.ts).
+   */
+  keyLimit?: number;
   /** Length of the lease; it runs out this long after the claim by the store clock. */
   leaseMs: number;
   now: number;
@@ -131,7 +137,7 @@ export interface RetentionPolicy {
 
 /** Where a waiting operation stands in its method's queue (see OperationStore.queuePlace). */
 export interface QueuePlace {
-  /** Another operation holds its concurrency key (running, or its lease ran out unreclaimed): no claim takes it until that one ends. */
+  /** Other operations hold every slot of its concurrency key (running, or leases ran out unreclaimed): no claim takes it until one ends. */
   keyHeld: boolean;
   /** Operations a claim could take now that come before it in claim order, counted up to the limit asked. */
   ahead: number;
@@ -323,7 +329,7 @@ export interface OperationStore extends DeliveryOutbox {
   /**
    * Leases up to `limit` pending or lease-expired operations of `method` that have attempts left,
    * are due (`runAfter` passed by the store clock) and not past an unmet start deadline, whose
-   * concurrency key no other operation holds, at most one per key; highest priority first, then by
+   * concurrency key has a slot free, each taking one (at most `keyLimit` of a key run); highest priority first, then by
    * fair-share position, then oldest (see ../store/sql/policies.ts); bumping `attempt`; emits `updated` for each (PostgreSQL tells only this process:
    * nothing in another process waits on a claim). Atomic per call; concurrent claimers never get the same
    * operation (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
@@ -360,12 +366,13 @@ export interface OperationStore extends DeliveryOutbox {
   sweepExpired(now: number, batchSize: number): Promise<number>;
   /**
    * Where an operation stands in its method's queue, for clients that ask (status monitor, watch),
-   * never for claims: whether another row holds its concurrency key, and how many operations a
-   * claim could take now come before it in claim order (see ../store/sql/policies.ts), counted up to
-   * `limit` (it reads no more than a few times `limit` rows). Meaningful for an unfinished, due,
-   * unleased operation; undefined for an unknown one.
+   * never for claims: whether other rows hold `keyLimit` slots of its concurrency key (its method's
+   * `concurrencyPerKey`; default: 1), and how many operations a claim could take now come before it
+   * in claim order (see ../store/sql/policies.ts), counted up to `limit` (it reads no more than a few
+   * times `limit` rows). Meaningful for an unfinished, due, unleased operation; undefined for an
+   * unknown one.
    */
-  queuePlace(name: string, now: number, limit: number): Promise<QueuePlace | undefined>;
+  queuePlace(name: string, now: number, limit: number, keyLimit?: number): Promise<QueuePlace | undefined>;
   /** For metrics: reads only unfinished rows and an index of done ones, never the whole table. */
   countByState(now: number): Promise<OperationCounts>;
 

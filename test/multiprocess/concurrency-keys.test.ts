@@ -2,7 +2,8 @@
  * Concurrency keys across processes: two `longrun runner` processes on one PostgreSQL database run
  * 1,000 operations over 10 keys, and the rows prove that no two operations of one key ever ran at
  * once (each run's start, from the Sleeper's metadata, against the end time of the previous run of
- * its key; both are written on this machine's clock).
+ * its key; both are written on this machine's clock). Then two runners started with
+ * `--concurrency-per-key 2` run operations of a few keys, two of a key at a time and never three.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +20,12 @@ const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const OPERATIONS = 1000;
 const KEYS = 10;
 
-describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 }, () => {
+interface Run {
+  start: number;
+  end: number;
+}
+
+describe('concurrency keys across processes (PostgreSQL)', { timeout: 360_000 }, () => {
   let database: TestDatabase;
   let sql: pg.Pool;
   let store: PostgresOperationStore;
@@ -40,11 +46,12 @@ describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 },
     await stopTestPostgres();
   });
 
-  it('runs 1,000 operations over 10 keys on two runners, never two of one key at once, every one done', async () => {
+  /** `count` Sleeps of 3 ms, round-robin over `keys` keys named `prefix`-i. */
+  async function createSleeps(count: number, keys: number, prefix: string): Promise<void> {
     const request = registry.pack('longrun.testing.v1.SleepRequest', { duration: { seconds: 0, nanos: 3_000_000 }, steps: 1 });
     const now = Date.now();
     await Promise.all(
-      Array.from({ length: OPERATIONS }, (_, i) =>
+      Array.from({ length: count }, (_, i) =>
         store.create({
           name: `operations/${randomBytes(8).toString('hex')}`,
           parent: '',
@@ -53,27 +60,28 @@ describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 },
           request,
           maxAttempts: 3,
           createTime: now + i,
-          concurrencyKey: `key-${i % KEYS}`,
+          concurrencyKey: `${prefix}-${i % keys}`,
         }),
       ),
     );
-    const common = ['--enable-sleeper', '--no-vision', '--poll', '100ms', '--lease', '10s'];
-    runners.push(...(await Promise.all([spawnRunner(database.url, common), spawnRunner(database.url, common)])));
+  }
 
+  /** Waits until every operation of keys `prefix`-* is done (each a success), then returns their runs by key. */
+  async function runsByKey(count: number, prefix: string): Promise<Map<string, Run[]>> {
+    const ofPrefix = `FROM longrun.operations WHERE concurrency_key LIKE '${prefix}-%'`;
     const deadline = Date.now() + 180_000;
     for (;;) {
-      const { rows } = await sql.query<{ done: number }>('SELECT count(*)::int AS done FROM longrun.operations WHERE done');
-      if (rows[0]!.done === OPERATIONS) break;
-      assert.ok(Date.now() < deadline, `only ${rows[0]!.done} of ${OPERATIONS} done in time`);
+      const { rows } = await sql.query<{ done: number }>(`SELECT count(*)::int AS done ${ofPrefix} AND done`);
+      if (rows[0]!.done === count) break;
+      assert.ok(Date.now() < deadline, `only ${rows[0]!.done} of ${count} done in time`);
       await sleep(200);
     }
-
-    const { rows } = await sql.query<{ concurrency_key: string; metadata_value: Buffer; done_time: string; error_code: number | null; attempt: number }>(
-      'SELECT concurrency_key, metadata_value, done_time, error_code, attempt FROM longrun.operations',
+    const { rows } = await sql.query<{ concurrency_key: string; metadata_value: Buffer; done_time: string; error_code: number | null }>(
+      `SELECT concurrency_key, metadata_value, done_time, error_code ${ofPrefix}`,
     );
-    assert.equal(rows.length, OPERATIONS);
+    assert.equal(rows.length, count);
     assert.deepEqual(rows.filter((row) => row.error_code !== null), [], 'every one succeeded');
-    const byKey = new Map<string, { start: number; end: number }[]>();
+    const byKey = new Map<string, Run[]>();
     for (const row of rows) {
       const metadata = registry.decode<{ startTime: { seconds: string; nanos: number } }>('longrun.testing.v1.SleepMetadata', row.metadata_value);
       const start = Number(metadata.startTime.seconds) * 1000 + Math.floor(metadata.startTime.nanos / 1e6);
@@ -81,6 +89,27 @@ describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 },
       runs.push({ start, end: Number(row.done_time) });
       byKey.set(row.concurrency_key, runs);
     }
+    return byKey;
+  }
+
+  /** The most runs of one key that overlapped at any moment (one ending as another starts do not). */
+  function mostAtOnce(runs: readonly Run[]): number {
+    const events = runs.flatMap((run) => [{ at: run.start, change: 1 }, { at: run.end, change: -1 }]);
+    // Ends first at equal times: a run may start the moment another's end is written.
+    events.sort((x, y) => x.at - y.at || x.change - y.change);
+    let running = 0;
+    let most = 0;
+    for (const event of events) most = Math.max(most, (running += event.change));
+    return most;
+  }
+
+  const common = ['--enable-sleeper', '--no-vision', '--poll', '100ms', '--lease', '10s'];
+
+  it('runs 1,000 operations over 10 keys on two runners, never two of one key at once, every one done', async () => {
+    await createSleeps(OPERATIONS, KEYS, 'key');
+    const pair = await Promise.all([spawnRunner(database.url, common), spawnRunner(database.url, common)]);
+    runners.push(...pair);
+    const byKey = await runsByKey(OPERATIONS, 'key');
     assert.equal(byKey.size, KEYS);
     for (const [key, runs] of byKey) {
       runs.sort((x, y) => x.start - y.start);
@@ -89,6 +118,20 @@ describe('concurrency keys across processes (PostgreSQL)', { timeout: 240_000 },
       }
     }
     // Claims racing for keys settle it among themselves (key try-locks, claiming again), never as a failed claim.
-    for (const runner of runners) assert.doesNotMatch(runner.stderr(), /claiming operations failed/, 'no claim failed');
+    for (const runner of pair) assert.doesNotMatch(runner.stderr(), /claiming operations failed/, 'no claim failed');
+    await Promise.all(pair.map((runner) => runner.stop()));
+  });
+
+  it('runs two of one key at once with --concurrency-per-key 2 on two runners, never three, every one done', async () => {
+    const count = 600;
+    await createSleeps(count, 6, 'pair');
+    const pair = await Promise.all([0, 1].map(() => spawnRunner(database.url, [...common, '--concurrency-per-key', '2'])));
+    runners.push(...pair);
+    const byKey = await runsByKey(count, 'pair');
+    assert.equal(byKey.size, 6);
+    const most = [...byKey].map(([key, runs]) => [key, mostAtOnce(runs)] as const);
+    assert.ok(most.every(([, n]) => n <= 2), `never more than two of one key at once: ${JSON.stringify(most)}`);
+    assert.ok(most.some(([, n]) => n === 2), `two of one key did run at once: ${JSON.stringify(most)}`);
+    for (const runner of pair) assert.doesNotMatch(runner.stderr(), /claiming operations failed/, 'no claim failed');
   });
 });

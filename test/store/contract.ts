@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Code, LongrunError } from '../../src/domain/errors.js';
-import type { Lease, OperationError } from '../../src/domain/operation.js';
+import type { Lease, OperationError, OperationRecord } from '../../src/domain/operation.js';
 import type { DeliveryRecord, NewOperation, OperationStore, StoreChange } from '../../src/store/types.js';
 
 export interface ContractDatabase {
@@ -183,7 +183,10 @@ export function storeContract(backend: ContractBackend): void {
         a.claim({ holder: 'runner-a', method: METHOD, limit: 4, leaseMs: 30_000, now: Date.now() }),
         b.claim({ holder: 'runner-b', method: METHOD, limit: 4, leaseMs: 30_000, now: Date.now() }),
       ]);
-      const all = [...fromA, ...fromB].map((op) => op.name);
+      // A PostgreSQL claim locks every candidate it reads until it commits (FOR UPDATE SKIP LOCKED), so
+      // a claimer racing it may find none free: what the race left is taken after it.
+      const rest = await b.claim({ holder: 'runner-b', method: METHOD, limit: 4, leaseMs: 30_000, now: Date.now() });
+      const all = [...fromA, ...fromB, ...rest].map((op) => op.name);
       assert.equal(all.length, 6);
       assert.equal(new Set(all).size, 6, 'no operation claimed twice');
       assert.ok(fromA.every((op) => op.request !== undefined && op.attempt === 1 && op.leaseHolder === 'runner-a'));
@@ -533,6 +536,88 @@ export function storeContract(backend: ContractBackend): void {
         const claimed = rounds.flat();
         assert.equal(claimed.length, 2, 'one per key');
         assert.deepEqual(claimed.map((op) => op.concurrencyKey).sort(), ['key-0', 'key-1']);
+      });
+
+      describe('a method allowing more than one operation per concurrency key', () => {
+        const claimUpTo = (store: OperationStore, holder: string, keyLimit: number, limit = 100, leaseMs = 30_000) =>
+          store.claim({ holder, method: METHOD, limit, keyLimit, leaseMs, now: Date.now() });
+        const lease = (op: OperationRecord): Lease => ({ name: op.name, holder: op.leaseHolder!, attempt: op.attempt });
+
+        it('runs up to its limit of one key at once, in claim order, and one more when one ends', async () => {
+          const keyed: string[] = [];
+          for (let i = 0; i < 10; i++) keyed.push((await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 20 + i }))).operation.name);
+          const other = await a.create(newOp({ concurrencyKey: 'other', createTime: Date.now() - 5 }));
+          const keyless = await a.create(newOp({ createTime: Date.now() - 4 }));
+          const first = await claimUpTo(b, 'r1', 3);
+          assert.deepEqual(first.map((op) => op.name), [...keyed.slice(0, 3), other.operation.name, keyless.operation.name], 'the three oldest of k, and the others');
+          assert.deepEqual(await claimUpTo(a, 'r2', 3), [], 'k has three running');
+          assert.deepEqual(await claimUpTo(a, 'r2', 1), [], 'nor does a method allowing fewer');
+          assert.deepEqual(await b.queuePlace(keyed[3]!, Date.now(), 1000, 3), { keyHeld: true, ahead: 0 });
+          assert.deepEqual(await b.queuePlace(keyed[3]!, Date.now(), 1000, 4), { keyHeld: false, ahead: 0 }, 'one more would be allowed');
+          assert.deepEqual(await b.complete([{ lease: lease(first[1]!), outcome: RESPONSE }], Date.now()), [true]);
+          assert.deepEqual((await claimUpTo(a, 'r3', 3)).map((op) => op.name), [keyed[3]], 'the slot given back is taken by the next in line');
+          assert.deepEqual(await claimUpTo(a, 'r3', 3), []);
+          const more = await claimUpTo(a, 'r4', 5);
+          assert.deepEqual(more.map((op) => op.name), keyed.slice(4, 6), 'a higher limit takes what is left under it');
+        });
+
+        it('takes at most its limit minus what runs, whatever the batch size', async () => {
+          for (let i = 0; i < 6; i++) await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 10 + i }));
+          assert.equal((await claimUpTo(a, 'r1', 4, 1)).length, 1);
+          assert.equal((await claimUpTo(b, 'r2', 4, 2)).length, 2);
+          assert.equal((await claimUpTo(a, 'r3', 4, 10)).length, 1, 'three run: one slot is left');
+        });
+
+        it('never lets racing claimers run more of one key than the limit', async () => {
+          for (let i = 0; i < 40; i++) await a.create(newOp({ concurrencyKey: `key-${i % 2}` }));
+          const running = new Map<string, OperationRecord>();
+          for (let round = 0; round < 4; round++) {
+            const rounds = await Promise.all(Array.from({ length: 6 }, (_, i) => claimUpTo(i % 2 ? a : b, `runner-${round}-${i}`, 3, 2)));
+            const perKey = (key: string) => [...running.values()].filter((op) => op.concurrencyKey === key).length;
+            const take = (claimed: readonly OperationRecord[]) => {
+              for (const op of claimed) {
+                assert.equal(running.has(op.name), false, 'claimed twice');
+                running.set(op.name, op);
+              }
+            };
+            take(rounds.flat());
+            assert.ok(perKey('key-0') <= 3 && perKey('key-1') <= 3, `round ${round}: never more than three of a key`);
+            // Racing claims may each leave a key to the other (skipped rows, a lost race): one more fills it.
+            take(await claimUpTo(b, `runner-${round}-last`, 3));
+            assert.deepEqual([perKey('key-0'), perKey('key-1')], [3, 3], `round ${round}: three of each key`);
+            // One of each key ends; the next round fills its slot.
+            for (const key of ['key-0', 'key-1']) {
+              const ending = [...running.values()].find((op) => op.concurrencyKey === key)!;
+              assert.deepEqual(await (round % 2 ? a : b).complete([{ lease: lease(ending), outcome: RESPONSE }], Date.now()), [true]);
+              running.delete(ending.name);
+            }
+          }
+        });
+
+        it('keeps a slot held by a lease that ran out until that operation is claimed again', async () => {
+          const names: string[] = [];
+          for (let i = 0; i < 3; i++) names.push((await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 10 + i }))).operation.name);
+          assert.deepEqual((await claimUpTo(a, 'crashed', 2, 100, SHORT_LEASE_MS)).map((op) => op.name), names.slice(0, 2));
+          await sleep(SHORT_LEASE_MS + 50);
+          const again = await claimUpTo(b, 'runner-b', 2);
+          assert.deepEqual(again.map((op) => [op.name, op.attempt]), [[names[0], 2], [names[1], 2]], 'their runners may still be running: only they are taken');
+          assert.deepEqual(await claimUpTo(b, 'runner-b', 2), []);
+        });
+
+        it('counts a row holding its key as the version before slots wrote it', async () => {
+          const old = await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 10 }));
+          const waiting: string[] = [];
+          for (let i = 0; i < 3; i++) waiting.push((await a.create(newOp({ concurrencyKey: 'k', createTime: Date.now() - 5 + i }))).operation.name);
+          // What a claim of the previous version left: the plain key in running_key, a live lease.
+          await database.exec(`UPDATE ${backend.databaseClock ? 'longrun.operations' : 'operations'}
+            SET lease_holder = 'old-runner', lease_expires_at = ${Date.now() + HOUR}, attempt = 1, running_key = 'k'
+            WHERE name = '${old.operation.name}'`);
+          assert.deepEqual((await claimUpTo(b, 'r', 3)).map((op) => op.name), waiting.slice(0, 2), 'two slots are left of three');
+          assert.deepEqual(await claimUpTo(b, 'r', 3), []);
+          assert.deepEqual((await b.queuePlace(waiting[2]!, Date.now(), 1000, 3))?.keyHeld, true);
+          assert.deepEqual(await a.complete([{ lease: { name: old.operation.name, holder: 'old-runner', attempt: 1 }, outcome: RESPONSE }], Date.now()), [true]);
+          assert.deepEqual((await claimUpTo(b, 'r', 3)).map((op) => op.name), [waiting[2]], 'its slot is given back when it ends');
+        });
       });
 
       it('ends an operation not started by its start deadline, by the store clock, and never claims it', async () => {

@@ -64,6 +64,10 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
           CASE WHEN i % 10 = 0 THEN 0 ELSE 9e15 END, i % 3, i / 50, CASE WHEN i % 7 = 0 THEN 'k' || (i % 100) END,
           CASE WHEN i % 13 = 0 THEN 9e15 END
         FROM generate_series(1, 50000) i`);
+      // Three running operations of key k5 (all of /m/1) in slots 0 to 2, as a claim allowing three would leave them.
+      await client.query(`UPDATE longrun.operations SET lease_holder = 'r', lease_expires_at = 9e15, attempt = 1,
+          running_key = CASE name WHEN 'operations/105' THEN 'k5' WHEN 'operations/805' THEN 'k5' || chr(31) || '1' ELSE 'k5' || chr(31) || '2' END
+        WHERE name IN ('operations/105', 'operations/805', 'operations/1505')`);
       await client.query('ANALYZE longrun.operations');
       const statements = prepareStatements('longrun', 'longrun');
       const planOf = async (name: keyof typeof statements, params: Record<string, unknown>) => {
@@ -91,8 +95,22 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       // '/m/0' has 1,250 due among 11,250 to come, in every priority: the claim reads about its `scan` of them.
       const due = await rowsReadByClaimScans(client, statements.claim, valuesOf(statements.claim, { ...claimParams, method: '/m/0' }));
       assert.ok(due <= 2 * 64 + 2, `the claim read ${due} rows of its indexes`);
-      assert.match(claim, /Index Only Scan using operations_running_key on operations r|Index Scan using operations_running_key on operations r/, claim);
+      // A key is looked up in the unique index: slot 0 by one seek (a limit of one needs no more).
+      assert.match(claim, /Index (Only )?Scan using operations_running_key on operations r[^\n]*\n\s+Index Cond: \(running_key = o\.concurrency_key\)/, claim);
       assert.doesNotMatch(claim, /Seq Scan on operations/, claim);
+      // A method allowing three per key: the same walks, a key's held slots counted in its range, each slot tried by one seek.
+      const slotParams = { ...claimParams, method: '/m/1', keyLimit: 3 };
+      const slots = await planOf('claimSlots', { ...slotParams, method: '/m/0' });
+      assert.match(slots, /Index Scan using operations_claim on operations o/, slots);
+      assert.match(slots, /Index Scan (using|on) operations_scheduled/, slots);
+      assert.match(slots, /Index (Only )?Scan using operations_running_key on operations r[^\n]*\n\s+Index Cond: \(running_key = o\.concurrency_key\)/, slots);
+      assert.match(slots, /Index (Only )?Scan using operations_running_key on operations r_\d[^\n]*\n\s+Index Cond: \(\(running_key >= o\.concurrency_key\) AND /, slots);
+      assert.match(slots, /Index (Only )?Scan using operations_running_key on operations h[^\n]*\n\s+Index Cond: \(\(running_key >= c\.concurrency_key\) AND /, slots);
+      assert.match(slots, /Index (Only )?Scan using operations_running_key on operations h_1[^\n]*\n\s+Index Cond: \(running_key = CASE /, slots);
+      assert.doesNotMatch(slots, /Seq Scan on operations/, slots);
+      assert.ok((await rowsReadByClaimScans(client, statements.claimSlots, valuesOf(statements.claimSlots, slotParams))) <= 2, 'none due of /m/1');
+      const slotsDue = await rowsReadByClaimScans(client, statements.claimSlots, valuesOf(statements.claimSlots, { ...slotParams, method: '/m/0' }));
+      assert.ok(slotsDue <= 2 * 64 + 2, `the claim read ${slotsDue} rows of its indexes`);
       const insert = await planOf('insert', {
         name: 'operations/new', parent: '', method: '/m/1', owner: 'owner-1', metadataType: null, metadataValue: null,
         requestType: 't', requestValue: Buffer.from([0]), key: null, fingerprint: null, maxAttempts: 3, now: Date.now(),

@@ -136,7 +136,14 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       for (const [name, sql] of Object.entries(statements)) {
         // A claim sorts its candidates (a few times `limit` rows from each of its two indexes, taken
         // in index order) to keep one per concurrency key, and sorts what is left back into claim order.
-        const plan = name === 'claim' ? planOf(db, sql).replace(/SCAN (\(subquery-\d+\)|ranked); USE TEMP B-TREE FOR ORDER BY/g, 'SCAN $1') : planOf(db, sql);
+        // One allowing more per key also groups those candidates by key and sorts the few slots it
+        // tries (looked up below): every sort is of rows already read, none of a table.
+        const plan =
+          name === 'claim'
+            ? planOf(db, sql).replace(/SCAN (\(subquery-\d+\)|ranked); USE TEMP B-TREE FOR ORDER BY/g, 'SCAN $1')
+            : name === 'claimSlots'
+              ? planOf(db, sql).replace(/; USE TEMP B-TREE FOR (ORDER|GROUP) BY/g, '')
+              : planOf(db, sql);
         assert.doesNotMatch(plan, /TEMP B-TREE/, `${name}: ${plan}`);
         // The only scans allowed are of the claim indexes, partial indexes of the unfinished rows only (counting them).
         assert.doesNotMatch(plan.replace(/SCAN operations USING INDEX operations_(claim|scheduled)/g, ''), /SCAN operations/, `${name}: ${plan}`);
@@ -144,10 +151,20 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       assert.match(planOf(db, statements['get']!), /SEARCH operations USING INDEX sqlite_autoindex_operations_1 \(name=\?\)/);
       assert.match(planOf(db, statements['countDone']!), /SEARCH operations USING COVERING INDEX operations_expiry/, 'done rows are counted in the index alone');
       assert.match(planOf(db, statements['sweep']!), /SEARCH operations USING INDEX operations_expiry \(expire_time/);
-      // Claims walk the claim index in (priority, fair_seq, create_time) order and look keys up in the unique index.
-      assert.match(planOf(db, statements['claim']!), /SEARCH o USING INDEX operations_claim \(method=\?\).*SEARCH r USING INDEX operations_running_key \(running_key=\?\)/);
-      // Operations with a start or retry time are sought by that time up to now, never walked past while it is to come.
-      assert.match(planOf(db, statements['claim']!), /SEARCH o USING INDEX operations_scheduled \(method=\? AND run_after>\? AND run_after<\?\).*SEARCH r USING INDEX operations_running_key/);
+      for (const claim of ['claim', 'claimSlots']) {
+        // Claims walk the claim index in (priority, fair_seq, create_time) order and look a key's slots up
+        // in the unique index: slot 0 by one seek, and (allowing more than one) the others by a range.
+        const plan = planOf(db, statements[claim]!);
+        const key = claim === 'claim' ? /SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key=\?\)/
+          : /SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key=\?\).*SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key>\? AND running_key<\?\)/;
+        assert.match(plan, new RegExp(`SEARCH o USING INDEX operations_claim \\(method=\\?\\).*${key.source}`), claim);
+        // Operations with a start or retry time are sought by that time up to now, never walked past while it is to come.
+        assert.match(plan, new RegExp(`SEARCH o USING INDEX operations_scheduled \\(method=\\? AND run_after>\\? AND run_after<\\?\\).*${key.source}`), claim);
+      }
+      // Choosing slots: a key's held slots counted in its range, each slot tried by one seek.
+      const slots = planOf(db, statements['claimSlots']!);
+      assert.match(slots, /SEARCH h USING COVERING INDEX operations_running_key \(running_key>\? AND running_key<\?\).*SEARCH h USING COVERING INDEX operations_running_key \(running_key=\?\)/, slots);
+      assert.match(planOf(db, statements['queuePlace']!), /SEARCH r USING INDEX operations_running_key \(running_key>\? AND running_key<\?\)/);
       const claimIndexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE name IN ('operations_claim', 'operations_scheduled') ORDER BY name").all() as { name: string; sql: string }[];
       assert.match(claimIndexes[0]!.sql, /WHERE done = 0 AND run_after = 0$/, 'the claim-order index holds no operation whose time is to come');
       assert.match(claimIndexes[1]!.sql, /\(method, run_after\) WHERE done = 0 AND run_after > 0$/);

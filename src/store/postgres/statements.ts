@@ -4,7 +4,7 @@
  * the same statement (a data-modifying CTE), so it is sent exactly when the write commits, at most
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
-import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, queuePlace, type PolicySqlOptions } from '../sql/policies.js';
+import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
 import { lockedInNameOrder } from '../sql/lock-order.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 import type { StoreChange } from '../types.js';
@@ -68,15 +68,25 @@ export function prepareStatements(schema: string, quotedSchema: string) {
   const fenced = 'name = @name AND lease_holder = @holder AND attempt = @attempt AND NOT done';
   const errorFields = 'error_code = @errorCode, error_message = @errorMessage, error_details = @errorDetails';
   const keepMetadata = 'metadata_type = COALESCE(@metadataType, metadata_type), metadata_value = COALESCE(@metadataValue::bytea, metadata_value)';
-  /** `UPDATE ... RETURNING` as CTE `u`, notifying `kind` for its rows; returns `columns` of u. */
   const POLICY: PolicySqlOptions = {
     table: T,
     now: NOW_MS,
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
+    unitSeparator: 'chr(31)',
     indexHint: () => '',
     keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
   };
+  /** A claim for methods allowing one operation per key ('1') or @keyLimit. */
+  const claim = (keyLimit: '1' | '@keyLimit') => `WITH ready AS (${claimCandidates(POLICY, 'ready', keyLimit, 'FOR UPDATE SKIP LOCKED')}),
+      due AS (${claimCandidates(POLICY, 'scheduled', keyLimit, 'FOR UPDATE SKIP LOCKED')}),
+      picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),
+      chosen AS (${keyLimit === '1' ? onePerKey('picked') : withinKeyLimits(POLICY, 'picked')}),
+      u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
+          attempt = o.attempt + 1, update_time = @now, running_key = chosen.running_key
+        FROM chosen WHERE o.name = chosen.name RETURNING o.*)
+      SELECT u.* FROM u ORDER BY ${CLAIM_ORDER}`;
+  /** `UPDATE ... RETURNING` as CTE `u`, notifying `kind` for its rows; returns `columns` of u. */
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
     `WITH u AS (${update}), ${notify('n', kind, 'u', 'name')} SELECT ${columns}, (SELECT count(*) FROM n) AS notified FROM u`;
 
@@ -158,16 +168,11 @@ export function prepareStatements(schema: string, quotedSchema: string) {
       ${notify('n', 'deleted', 'd', 'name')} SELECT name, (SELECT count(*) FROM n) AS notified FROM d`),
     // Batches of work; SKIP LOCKED lets concurrent claimers take disjoint rows without waiting. No
     // NOTIFY: a claim changes nothing another process waits on (PostgreSQL caches only done rows).
-    // At most one per concurrency key (../sql/policies.ts); the unique running_key index settles races.
+    // Each key's within its limit, each in a slot of its own (../sql/policies.ts); the unique
+    // running_key index settles races for a slot. The default of one per key has a statement of its own.
     queuePlace: compile(queuePlace(POLICY)),
-    claim: compile(`WITH ready AS (${claimCandidates(POLICY, 'ready', 'FOR UPDATE SKIP LOCKED')}),
-      due AS (${claimCandidates(POLICY, 'scheduled', 'FOR UPDATE SKIP LOCKED')}),
-      picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),
-      chosen AS (${onePerKey('picked')}),
-      u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
-          attempt = o.attempt + 1, update_time = @now, running_key = o.concurrency_key
-        FROM chosen WHERE o.name = chosen.name RETURNING o.*)
-      SELECT u.* FROM u ORDER BY ${CLAIM_ORDER}`),
+    claim: compile(claim('1')),
+    claimSlots: compile(claim('@keyLimit')),
     retry: compile(
       updateNotifying(
         `UPDATE ${T} SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL,

@@ -248,10 +248,13 @@ export class PostgresOperationStore implements OperationStore {
 
   async claim(request: ClaimRequest): Promise<OperationRecord[]> {
     if (request.limit <= 0) return [];
+    const keyLimit = request.keyLimit ?? 1;
+    const statement = keyLimit === 1 ? this.stmt.claim : this.stmt.claimSlots;
     const params = {
       holder: request.holder,
       method: request.method,
       limit: request.limit,
+      keyLimit,
       scan: claimScan(request.limit),
       leaseMs: request.leaseMs,
       now: request.now,
@@ -259,10 +262,10 @@ export class PostgresOperationStore implements OperationStore {
     let rows: OperationRow[] | undefined;
     for (let tries = 1; rows === undefined; tries++) {
       try {
-        rows = await this.rows<OperationRow>(this.stmt.claim, params);
+        rows = await this.rows<OperationRow>(statement, params);
       } catch (error) {
-        // Another claim took a row of the same concurrency key since our snapshot: the unique
-        // index refused ours whole. Claim again; the key's holder is visible now.
+        // Another claim took a slot of the same concurrency key since our snapshot: the unique
+        // index refused ours whole. Claim again; the slot's holder is visible now.
         if (!isRunningKeyConflict(error) || tries >= MAX_KEY_CONFLICT_TRIES) throw error;
       }
     }
@@ -360,8 +363,8 @@ export class PostgresOperationStore implements OperationStore {
     return this.rowCount(this.stmt.sweep, { now, limit: batchSize });
   }
 
-  async queuePlace(name: string, _now: number, limit: number): Promise<QueuePlace | undefined> {
-    const [row] = await this.rows<{ key_held: boolean; ahead: string }>(this.stmt.queuePlace, { name, limit });
+  async queuePlace(name: string, _now: number, limit: number, keyLimit = 1): Promise<QueuePlace | undefined> {
+    const [row] = await this.rows<{ key_held: boolean; ahead: string }>(this.stmt.queuePlace, { name, limit, keyLimit });
     return row === undefined ? undefined : { keyHeld: row.key_held, ahead: Math.min(Number(row.ahead), limit) };
   }
 

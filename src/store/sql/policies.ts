@@ -17,12 +17,20 @@
  *   and another principal's one new operation takes position `head`, next in line. Principals with
  *   work queued take turns, whatever their backlog (a start-time fair queue; the tags are read
  *   through index seeks, never by counting).
- * - Concurrency keys: a claimed operation sets `running_key` to its `concurrency_key`; a unique
- *   index on `running_key` admits one leased operation per key, whatever process claims it. A claim
- *   skips operations whose key another row holds and takes at most one per key; on PostgreSQL two
- *   claims racing for one key make the loser's statement fail on the index, and it claims again.
- *   The key is given back when the row is done, released, or waits for a retry; a lease that ran
- *   out keeps it until its row is claimed again or aborted (its runner may still be running).
+ * - Concurrency keys: a claim of a method allowing N operations of one key at once (`@keyLimit`,
+ *   the method's `concurrencyPerKey`, 1 by default) gives each operation it takes a free slot
+ *   0..N-1 of its key, written in `running_key`: slot 0 is the key itself (what every claim wrote
+ *   before there were slots, so rows of an older version hold slot 0), slot s > 0 the key, U+001F
+ *   and s (keys have no control characters). A unique index on `running_key` admits one leased row
+ *   per slot, so at most N per key whatever process claims, and its range [key, key || ' ') holds
+ *   exactly the key's slots, read by an index seek. A claim skips operations whose key has no slot
+ *   free and takes at most as many of one key as it finds slots free; on PostgreSQL two claims
+ *   racing for one slot (a statement's snapshot may predate the other's commit) make the loser's
+ *   statement fail on the index, and it claims again. The slot is given back when the row is done,
+ *   released, or waits for a retry; a lease that ran out keeps it until its row is claimed again
+ *   (with the same slot) or aborted (its runner may still be running). Claims allowing different N
+ *   for one key (methods sharing a key, or a limit changed while rows run) together run at most
+ *   the largest N of that key.
  */
 
 export interface PolicySqlOptions {
@@ -34,6 +42,8 @@ export interface PolicySqlOptions {
   notDone(alias: string): string;
   /** Two-argument maximum (SQLite `MAX`, PostgreSQL `GREATEST`). */
   greatest: string;
+  /** The character U+001F, between a concurrency key and its slot number (SQLite `char(31)`, PostgreSQL `chr(31)`). */
+  unitSeparator: string;
   /** Index pinning for the claim scans ('' where the planner needs no telling). */
   indexHint(index: string): string;
   /**
@@ -47,27 +57,91 @@ export interface PolicySqlOptions {
 
 export const CLAIM_ORDER = 'priority DESC, fair_seq, create_time';
 
-/** Operations of `@method` that a claim may take now (alias `o`), but for being due (each claim index says that its own way). */
-export function claimable(options: PolicySqlOptions, method = '@method'): string {
-  const { table, now, notDone } = options;
-  return `o.method = ${method} AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
-    AND (o.start_deadline IS NULL OR o.attempt > 0 OR o.start_deadline > ${now})
-    AND (o.concurrency_key IS NULL OR (NOT EXISTS (
-      SELECT 1 FROM ${table} r WHERE r.running_key = o.concurrency_key AND r.name <> o.name)${
-        options.keyLock ? ` AND ${options.keyLock('o.concurrency_key')}` : ''
-      }))`;
+/** The `running_key` of slot `slot` of `key` (see Concurrency keys above). */
+function slotKey(options: PolicySqlOptions, key: string, slot: string): string {
+  return `CASE WHEN ${slot} = 0 THEN ${key} ELSE ${key} || ${options.unitSeparator} || ${slot} END`;
+}
+
+/** `runningKey` is one of the slots of `key`: a range of the unique index (see Concurrency keys above). */
+function inSlotsOf(runningKey: string, key: string): string {
+  return `${runningKey} >= ${key} AND ${runningKey} < ${key} || ' '`;
 }
 
 /**
- * The names a claim takes, from `candidates` (rows with name, concurrency_key, priority, fair_seq,
- * create_time): the first of each key, every keyless one.
+ * Whether a claim allowing `keyLimit` (an SQL expression) operations of `key` at once may take one
+ * more, rows other than `name` considered: slot 0 is free, or (allowing more than one) fewer rows
+ * than the limit hold slots of the key, counted in their range. Slot 0 is one seek of its own,
+ * first: the only one most keys need, the whole check of a limit of one (the check before slots),
+ * and what keeps PostgreSQL's planner costing the check as it did then (a range seek alone it
+ * prices low enough to prefer reading and sorting a method's whole queue over walking the claim
+ * index in order).
+ */
+function slotFree(options: PolicySqlOptions, key: string, name: string, keyLimit: string, from = ''): string {
+  const held = (where: string) => `SELECT 1 FROM ${from}${options.table} r WHERE ${where} AND r.name <> ${name}`;
+  const slot0 = `NOT EXISTS (${held(`r.running_key = ${key}`)})`;
+  return keyLimit === '1' ? slot0 : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${keyLimit}) held) < ${keyLimit})`;
+}
+
+/**
+ * Operations of `@method` that a claim may take now (alias `o`), but for being due (each claim
+ * index says that its own way), for a method allowing `keyLimit` operations of one key at once.
+ */
+export function claimable(options: PolicySqlOptions, method = '@method', keyLimit = '@keyLimit'): string {
+  const { now, notDone } = options;
+  // A row still holding a slot (its lease ran out) keeps it; any other needs a slot free.
+  return `o.method = ${method} AND ${notDone('o')} AND o.lease_expires_at <= ${now} AND o.attempt < o.max_attempts
+    AND (o.start_deadline IS NULL OR o.attempt > 0 OR o.start_deadline > ${now})
+    AND (o.concurrency_key IS NULL OR ((o.running_key IS NOT NULL OR ${slotFree(options, 'o.concurrency_key', 'o.name', keyLimit)})${
+      options.keyLock ? ` AND ${options.keyLock('o.concurrency_key')}` : ''
+    }))`;
+}
+
+/**
+ * What a claim of a method allowing one operation per key takes from `candidates` (see
+ * withinKeyLimits): the first of each key, with slot 0 (the key) or the slot it holds. The same
+ * choice as withinKeyLimits with @keyLimit 1, in a statement PostgreSQL parses and plans in about
+ * two thirds of the time (the default, kept as fast as before slots).
  */
 export function onePerKey(candidates: string): string {
-  return `SELECT name FROM (
-      SELECT name, concurrency_key, priority, fair_seq, create_time,
+  return `SELECT name, COALESCE(running_key, concurrency_key) AS running_key FROM (
+      SELECT name, concurrency_key, running_key, priority, fair_seq, create_time,
         row_number() OVER (PARTITION BY concurrency_key ORDER BY ${CLAIM_ORDER}) AS k
       FROM ${candidates} c) ranked
     WHERE concurrency_key IS NULL OR k = 1
+    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
+}
+
+/**
+ * What a claim of a method allowing @keyLimit operations of one key at once takes from
+ * `candidates` (rows with name, concurrency_key, running_key, priority,
+ * fair_seq, create_time), in claim order up to @limit, with the `running_key` each is to hold:
+ * every keyless one; one holding a slot, with it; of each key, the first ones in claim order, each
+ * with the next slot no row holds, while slots below @keyLimit are free. A key's slots are looked
+ * up by index seeks: one range to count those held, one equality per slot tried (at most held +
+ * wanted of them).
+ */
+export function withinKeyLimits(options: PolicySqlOptions, candidates: string): string {
+  const { table } = options;
+  return `WITH RECURSIVE c AS (
+      SELECT name, concurrency_key, running_key, priority, fair_seq, create_time,
+        CASE WHEN concurrency_key IS NULL OR running_key IS NOT NULL THEN 0
+          ELSE row_number() OVER (PARTITION BY concurrency_key, running_key IS NULL ORDER BY ${CLAIM_ORDER}) END AS k
+      FROM ${candidates} x),
+    keys AS (
+      SELECT concurrency_key AS key, max(k) AS wanted,
+        (SELECT count(*) FROM ${table} h WHERE ${inSlotsOf('h.running_key', 'c.concurrency_key')}) AS held
+      FROM c WHERE k > 0 GROUP BY concurrency_key),
+    slots(n) AS (
+      SELECT 0 UNION ALL
+      SELECT n + 1 FROM slots WHERE n + 1 < @keyLimit AND n + 1 < (SELECT max(held + wanted) FROM keys)),
+    free AS (
+      SELECT keys.key, s.n, row_number() OVER (PARTITION BY keys.key ORDER BY s.n) AS k
+      FROM keys JOIN slots s ON s.n < keys.held + keys.wanted
+      -- A count, not NOT EXISTS: PostgreSQL would make that an anti-join reading every running row.
+      WHERE (SELECT count(*) FROM ${table} h WHERE h.running_key = ${slotKey(options, 'keys.key', 's.n')}) = 0)
+    SELECT c.name, COALESCE(c.running_key, ${slotKey(options, 'c.concurrency_key', 'f.n')}) AS running_key
+    FROM c LEFT JOIN free f ON f.key = c.concurrency_key AND f.k = c.k
+    WHERE c.k = 0 OR f.n IS NOT NULL
     ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
 }
 
@@ -86,15 +160,15 @@ const MAX_CLAIM_SCAN = 1000;
  * never had a start or retry time, in claim order; `scheduled`, those whose time has come, oldest
  * time first. PostgreSQL adds its lock clause.
  */
-export function claimCandidates(options: PolicySqlOptions, branch: 'ready' | 'scheduled', lockClause = ''): string {
+export function claimCandidates(options: PolicySqlOptions, branch: 'ready' | 'scheduled', keyLimit: '1' | '@keyLimit', lockClause = ''): string {
   const [index, condition, order] =
     branch === 'ready'
       ? ['operations_claim', 'o.run_after = 0', CLAIM_ORDER]
       : // The clock read once (a sub-select), so the index seek stops at now (PostgreSQL's clock_timestamp() is volatile).
         ['operations_scheduled', `o.run_after > 0 AND o.run_after <= (SELECT ${options.now})`, 'o.run_after'];
-  return `SELECT o.name, o.concurrency_key, o.priority, o.fair_seq, o.create_time
+  return `SELECT o.name, o.concurrency_key, o.running_key, o.priority, o.fair_seq, o.create_time
     FROM ${options.table} o ${options.indexHint(index)}
-    WHERE ${condition} AND ${claimable(options)}
+    WHERE ${condition} AND ${claimable(options, '@method', keyLimit)}
     ORDER BY ${order} LIMIT @scan ${lockClause}`;
 }
 
@@ -122,8 +196,8 @@ export function pastStartDeadline(options: PolicySqlOptions): string {
 
 /**
  * Where the unfinished operation `@name` stands in its method's queue, for clients (never on the
- * claim path): `key_held`, whether another row holds its concurrency key (no claim takes it until
- * that one ends), and `ahead`, how many operations a claim could take now come before it in claim
+ * claim path): `key_held`, whether other rows hold all @keyLimit slots of its concurrency key (no
+ * claim of a method allowing that many takes it until one of them ends), and `ahead`, how many operations a claim could take now come before it in claim
  * order. `ahead` adds four counts that each stop at `@limit` (so the sum may pass it; the caller
  * caps it), each an index range: higher priority, same priority and earlier fair-share position,
  * same position and older (three seeks into the ready index), and due scheduled ones (a walk of the
@@ -139,9 +213,9 @@ export function queuePlace(options: PolicySqlOptions): string {
   const ready = (condition: string) => ahead('operations_claim', `o.run_after = 0 AND ${condition}`);
   const before = `(o.priority > t.priority OR (o.priority = t.priority AND (o.fair_seq < t.fair_seq
       OR (o.fair_seq = t.fair_seq AND o.create_time < t.create_time))))`;
-  return `WITH t AS (SELECT name, method, concurrency_key, priority, fair_seq, create_time FROM ${table} WHERE name = @name)
+  return `WITH t AS (SELECT name, method, concurrency_key, running_key, priority, fair_seq, create_time FROM ${table} WHERE name = @name)
     SELECT
-      EXISTS (SELECT 1 FROM t, ${table} r WHERE r.running_key = t.concurrency_key AND r.name <> t.name) AS key_held,
+      (t.running_key IS NULL AND NOT (${slotFree(options, 't.concurrency_key', 't.name', '@keyLimit', 't, ')})) AS key_held,
       ${ready('o.priority > t.priority')}
       + ${ready('o.priority = t.priority AND o.fair_seq < t.fair_seq')}
       + ${ready('o.priority = t.priority AND o.fair_seq = t.fair_seq AND o.create_time < t.create_time')}

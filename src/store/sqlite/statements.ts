@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
-import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, type PolicySqlOptions } from '../sql/policies.js';
+import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 
 const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now, done_time = @now,
@@ -21,8 +21,19 @@ const POLICY: PolicySqlOptions = {
   now: '@now',
   notDone: (alias) => `${alias}.done = 0`,
   greatest: 'MAX',
+  unitSeparator: 'char(31)',
   indexHint: hint,
 };
+
+function claimStatement(keyLimit: '1' | '@keyLimit'): string {
+  const candidates = `(SELECT * FROM (${claimCandidates(POLICY, 'ready', keyLimit)}) UNION ALL SELECT * FROM (${claimCandidates(POLICY, 'scheduled', keyLimit)}))`;
+  return `UPDATE operations
+    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
+      running_key = chosen.running_key
+    FROM (${keyLimit === '1' ? onePerKey(candidates) : withinKeyLimits(POLICY, candidates)}) AS chosen
+    WHERE operations.name = chosen.name
+    RETURNING *`;
+}
 
 const SQL = {
   get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
@@ -44,12 +55,10 @@ const SQL = {
   flagCancel: `UPDATE operations SET cancel_requested = 1, update_time = @now
     WHERE name = @name AND done = 0 RETURNING ${READ_COLUMNS}`,
   deleteDone: 'DELETE FROM operations WHERE name = @name AND done = 1 AND expire_time > @now',
-  // One statement: the candidates in claim order, at most one per concurrency key (../sql/policies.ts).
-  claim: `UPDATE operations
-    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
-      running_key = concurrency_key
-    WHERE name IN (${onePerKey(`(SELECT * FROM (${claimCandidates(POLICY, 'ready')}) UNION ALL SELECT * FROM (${claimCandidates(POLICY, 'scheduled')}))`)})
-    RETURNING *`,
+  // One statement: the candidates in claim order, each key's within its limit, with their slots
+  // (../sql/policies.ts); the default of one per key has a statement of its own.
+  claim: claimStatement('1'),
+  claimSlots: claimStatement('@keyLimit'),
   // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
   retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,
       progress_percent = 0, estimated_completion = NULL,

@@ -223,11 +223,13 @@ export class SqliteOperationStore implements OperationStore {
     if (request.limit <= 0) return [];
     // Claims are told to this process only: other processes' reads are fresh after any commit of
     // ours (PRAGMA data_version clears their caches), and nothing else waits on a claim.
+    const keyLimit = request.keyLimit ?? 1;
     return this.write(request.now, (_changes, localChanges) => {
-      const rows = this.stmt.claim.all({
+      const rows = (keyLimit === 1 ? this.stmt.claim : this.stmt.claimSlots).all({
         holder: request.holder,
         method: request.method,
         limit: request.limit,
+        keyLimit,
         scan: claimScan(request.limit),
         leaseMs: request.leaseMs,
         now: request.now,
@@ -339,9 +341,9 @@ export class SqliteOperationStore implements OperationStore {
     return this.write(now, () => this.stmt.sweep.run({ now, limit: batchSize }).changes);
   }
 
-  async queuePlace(name: string, now: number, limit: number): Promise<QueuePlace | undefined> {
+  async queuePlace(name: string, now: number, limit: number, keyLimit = 1): Promise<QueuePlace | undefined> {
     return this.read(() => {
-      const row = this.stmt.queuePlace.get({ name, now, limit }) as { key_held: number; ahead: number } | undefined;
+      const row = this.stmt.queuePlace.get({ name, now, limit, keyLimit }) as { key_held: number; ahead: number } | undefined;
       return row === undefined ? undefined : { keyHeld: row.key_held === 1, ahead: Math.min(row.ahead, limit) };
     });
   }
