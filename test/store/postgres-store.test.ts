@@ -105,7 +105,12 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       assert.match(slots, /Index Scan (using|on) operations_scheduled/, slots);
       assert.match(slots, /Index (Only )?Scan using operations_running_key on operations r[^\n]*\n\s+Index Cond: \(running_key = o\.concurrency_key\)/, slots);
       assert.match(slots, /Index (Only )?Scan using operations_running_key on operations r_\d[^\n]*\n\s+Index Cond: \(\(running_key >= o\.concurrency_key\) AND /, slots);
-      assert.match(slots, /Index (Only )?Scan using operations_running_key on operations h[^\n]*\n\s+Index Cond: \(\(running_key >= c\.concurrency_key\) AND /, slots);
+      // (the planner may count the range through a bitmap of the same index: still one seek)
+      assert.match(
+        slots,
+        /(Index (Only )?Scan using operations_running_key on operations h|Bitmap Heap Scan on operations h[^\n]*\n[^\n]*Recheck Cond[^\n]*\n\s+->\s+Bitmap Index Scan on operations_running_key)[^\n]*\n\s+Index Cond: \(\(running_key >= c\.concurrency_key\) AND /,
+        slots,
+      );
       assert.match(slots, /Index (Only )?Scan using operations_running_key on operations h_1[^\n]*\n\s+Index Cond: \(running_key = CASE /, slots);
       assert.doesNotMatch(slots, /Seq Scan on operations/, slots);
       assert.ok((await rowsReadByClaimScans(client, statements.claimSlots, valuesOf(statements.claimSlots, slotParams))) <= 2, 'none due of /m/1');
