@@ -16,6 +16,8 @@ export async function runner(flags: Record<string, string | boolean | undefined>
   const logger = createLogger(config.logLevel, config.logFormat);
   const traces = await startTraceExport(env, logger);
   const longrun = await createConfiguredLongrun(config, logger, { runner: true });
+  // Listened for before anything says the process is ready: whoever reads that may signal at once.
+  const stopSignal = firstStopSignal();
   if (config.metricsPort !== undefined) {
     longrun.metrics.collectProcessMetrics();
     const metricsPort = config.metricsPort;
@@ -36,7 +38,7 @@ export async function runner(flags: Record<string, string | boolean | undefined>
   process.stdout.write(`longrun runner ready (${longrun.runner.holder})\n`);
   logger.info({ database: redactUrl(config.databasePath), holder: longrun.runner.holder, methods }, 'running');
 
-  const signal = await firstStopSignal();
+  const signal = await stopSignal;
   logger.info({ signal }, 'shutting down');
   await longrun.close(config.shutdownGraceMs);
   await traces?.shutdown();

@@ -76,6 +76,8 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     await longrun.close(0);
     throw error;
   }
+  // Listened for before anything says the process is ready: whoever reads that may signal at once.
+  const stopSignal = firstStopSignal();
   longrun.start();
   const address = config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
   process.stdout.write(`longrun listening on ${address}\n`);
@@ -97,7 +99,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>,
     logger.info({ url: metrics.url }, 'serving metrics');
   }
 
-  logger.info({ signal: await firstStopSignal() }, 'shutting down');
+  logger.info({ signal: await stopSignal }, 'shutting down');
   // Calls in flight and handlers share the grace period; leases of unfinished work are released.
   await Promise.all([shutdown(server, config.shutdownGraceMs), longrun.stop(config.shutdownGraceMs)]);
   await longrun.close();
