@@ -136,8 +136,9 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
   it('policies-concurrency-key: the two operations of key printer-7 run one at a time', { timeout: 120_000 }, async () => {
     const names = createdBy(await run('policies-concurrency-key'));
     await eventually(async () => {
+      // (Statuses read one by one are not one instant, so how many run at once is judged below from
+      // each run's own start and end times.)
       const statuses = await Promise.all(names.map(statusOf));
-      assert.ok(statuses.filter((status) => status.status === 'running').length <= 1, `never both running: ${JSON.stringify(statuses)}`);
       for (const status of statuses) assert.equal(status.concurrency_key, 'printer-7');
       return statuses.every((status) => status.status === 'succeeded');
     }, 'both operations of printer-7 to succeed', 60_000);
@@ -164,8 +165,9 @@ describe('docs/policies.md: the command blocks', { timeout: 240_000, concurrency
       };
       let sawWaiting = false;
       await eventually(async () => {
+        // (Statuses read one by one are not one instant: one seen running may have ended before the
+        // next was read, so how many ran at once is judged below from each run's start and end.)
         const statuses = await Promise.all(names.map(status));
-        assert.ok(statuses.filter((one) => one.status === 'running').length <= 2, `never three running: ${JSON.stringify(statuses)}`);
         if (statuses.filter((one) => one.status === 'running').length === 2 && statuses.some((one) => one.waiting === 'waiting_for_key')) sawWaiting = true;
         return statuses.every((one) => one.status === 'succeeded');
       }, 'the three operations of scanner-2 to succeed', 60_000);
