@@ -5,7 +5,8 @@
  * only the library differs. It uses only the embedding API both builds have.
  *   policies-side.js <build root> in-process <database>
  *       prints `ready`; for each stdin line `round <count> <window>`: creates <count> operations
- *       with `create`, <window> in flight, and prints `round <ms>` once every one is done
+ *       with `create`, <window> in flight, and prints `round <ms>` once every one is done; for
+ *       `store`, prints `store <json>`: seconds and calls of each store call so far
  *   policies-side.js <build root> grpc <database>
  *       serves gRPC (the Sleeper and google.longrunning.Operations) and prints `listening <port>`
  * <database> is a SQLite file or a PostgreSQL URL. SIGTERM closes and exits.
@@ -29,6 +30,7 @@ interface EmbeddedLongrun {
   get(name: string): Promise<{ done: boolean }>;
   events: { onceDone(name: string, listener: () => void): () => void };
   close(graceMs: number): Promise<void>;
+  metrics: { storeDuration: { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number>; value: number }[] }> } };
 }
 interface Logger {
   info(): void;
@@ -57,12 +59,29 @@ if (mode === 'grpc') {
   const lines = createInterface({ input: process.stdin });
   // One round at a time: the bench sends the next line after this one's answer.
   lines.on('line', (line) => {
+    if (line === 'store') {
+      void storeTimes().then((times) => process.stdout.write(`store ${JSON.stringify(times)}\n`));
+      return;
+    }
     const [, count, window] = line.split(' ').map(Number);
     void round(count!, window!).then((ms) => process.stdout.write(`round ${ms}\n`));
   });
   process.stdout.write('ready\n');
 } else {
   throw new Error(`unknown mode ${mode}`);
+}
+
+/** Seconds and calls of each store call so far, from the store-call histogram both builds keep (`longrun_store_call_duration_seconds`). */
+async function storeTimes(): Promise<Record<string, { seconds: number; calls: number }>> {
+  const { values } = await longrun.metrics.storeDuration.get();
+  const times: Record<string, { seconds: number; calls: number }> = {};
+  for (const { metricName, labels, value } of values) {
+    const call = String(labels.call);
+    times[call] ??= { seconds: 0, calls: 0 };
+    if (metricName?.endsWith('_sum')) times[call].seconds = value;
+    if (metricName?.endsWith('_count')) times[call].calls = value;
+  }
+  return times;
 }
 
 /** Create-to-done of `count` operations, `window` creations in flight: milliseconds from the first create to the last done. */

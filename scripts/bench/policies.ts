@@ -31,8 +31,8 @@ import { fmt, inWindow, percentile, scaled } from './measure.js';
 export const BASELINE_COMMIT = '531cf35';
 
 const SIDE = fileURLToPath(new URL('./policies-side.js', import.meta.url));
-/** Rounds per build and way of creating (each a pair, one round of each build). */
-const ROUNDS = 7;
+/** Rounds per build and way of creating (each a pair, one round of each build): rounds on a shared machine spread widely. */
+const ROUNDS = 9;
 
 export interface PoliciesBenchDeps {
   report(line: string): void;
@@ -140,7 +140,7 @@ async function overGrpc(
   store: Store,
   sleeper: PoliciesBenchDeps['sleeper'],
 ): Promise<void> {
-  const perRound = scaled(2_000, 16);
+  const perRound = scaled(4_000, 16);
   const window = 128;
   const sides = await Promise.all(builds.map(async (build, i) => Side.start(build, 'grpc', await store.fresh(`grpc_${i}`), /^listening \d+$/)));
   const ports = sides.map((side) => Number(side.readyLine.split(' ')[1]));
