@@ -4,6 +4,7 @@
  * the same statement (a data-modifying CTE), so it is sent exactly when the write commits, at most
  * once per channel, with names only. Lease times come from the database clock (`NOW_MS`).
  */
+import { POSTGRES_DIALECT } from '../sql/dialect.js';
 import { claimCandidates, CLAIM_ORDER, fairSeq, onePerKey, pastStartDeadline, queuePlace, type PolicySqlOptions } from '../sql/policies.js';
 import { lockedInNameOrder } from '../sql/lock-order.js';
 import { READ_COLUMNS } from '../sql/rows.js';
@@ -74,7 +75,8 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     now: NOW_MS,
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
-    indexHint: () => '',
+    indexHint: POSTGRES_DIALECT.indexHint,
+    limit: POSTGRES_DIALECT.limit,
     keyLock: (key) => `pg_try_advisory_xact_lock(${CLAIM_KEY_LOCK}, hashtext(${key}))`,
   };
   const updateNotifying = (update: string, kind: ChangeKind, columns = '*') =>
@@ -170,7 +172,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     claim: compile(`WITH ready AS (${claimCandidates(POLICY, 'ready', 'FOR UPDATE SKIP LOCKED')}),
       due AS (${claimCandidates(POLICY, 'scheduled', 'FOR UPDATE SKIP LOCKED')}),
       picked AS (SELECT * FROM ready UNION ALL SELECT * FROM due),
-      chosen AS (${onePerKey('picked')}),
+      chosen AS (${onePerKey(POLICY, 'picked')}),
       u AS (UPDATE ${T} o SET lease_holder = @holder, lease_expires_at = ${NOW_MS} + @leaseMs::bigint,
           attempt = o.attempt + 1, update_time = @now, running_key = o.concurrency_key
         FROM chosen WHERE o.name = chosen.name RETURNING o.*)

@@ -36,6 +36,8 @@ export interface PolicySqlOptions {
   greatest: string;
   /** Index pinning for the claim scans ('' where the planner needs no telling). */
   indexHint(index: string): string;
+  /** A LIMIT of a parameter, as the dialect writes it (SqlDialect.limit). */
+  limit(param: string): string;
   /**
    * A condition that holds when this claim may take `key` now, without waiting ('' where one
    * writer at a time makes it moot). On PostgreSQL a try-lock held to the claim's commit, so two
@@ -62,13 +64,13 @@ export function claimable(options: PolicySqlOptions, method = '@method'): string
  * The names a claim takes, from `candidates` (rows with name, concurrency_key, priority, fair_seq,
  * create_time): the first of each key, every keyless one.
  */
-export function onePerKey(candidates: string): string {
+export function onePerKey(options: PolicySqlOptions, candidates: string): string {
   return `SELECT name FROM (
       SELECT name, concurrency_key, priority, fair_seq, create_time,
         row_number() OVER (PARTITION BY concurrency_key ORDER BY ${CLAIM_ORDER}) AS k
       FROM ${candidates} c) ranked
     WHERE concurrency_key IS NULL OR k = 1
-    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
+    ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -95,7 +97,7 @@ export function claimCandidates(options: PolicySqlOptions, branch: 'ready' | 'sc
   return `SELECT o.name, o.concurrency_key, o.priority, o.fair_seq, o.create_time
     FROM ${options.table} o ${options.indexHint(index)}
     WHERE ${condition} AND ${claimable(options)}
-    ORDER BY ${order} LIMIT @scan ${lockClause}`;
+    ORDER BY ${order} LIMIT ${options.limit('@scan')} ${lockClause}`;
 }
 
 /**
@@ -117,7 +119,7 @@ export function pastStartDeadline(options: PolicySqlOptions): string {
   return `SELECT s.name FROM ${table} s
     WHERE ${notDone('s')} AND s.start_deadline IS NOT NULL AND s.start_deadline <= ${now} AND s.attempt = 0
       AND s.lease_holder IS NULL
-    ORDER BY s.start_deadline LIMIT @limit`;
+    ORDER BY s.start_deadline LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -135,7 +137,7 @@ export function queuePlace(options: PolicySqlOptions): string {
   const plain = { ...options, keyLock: undefined };
   const ahead = (index: string, condition: string) => `(SELECT count(*) FROM (
       SELECT 1 FROM t, ${table} o ${indexHint(index)}
-      WHERE ${condition} AND o.name <> t.name AND ${claimable(plain, 't.method')} LIMIT @limit) a)`;
+      WHERE ${condition} AND o.name <> t.name AND ${claimable(plain, 't.method')} LIMIT ${options.limit('@limit')}) a)`;
   const ready = (condition: string) => ahead('operations_claim', `o.run_after = 0 AND ${condition}`);
   const before = `(o.priority > t.priority OR (o.priority = t.priority AND (o.fair_seq < t.fair_seq
       OR (o.fair_seq = t.fair_seq AND o.create_time < t.create_time))))`;
