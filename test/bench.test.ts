@@ -15,7 +15,7 @@ const BENCH = new URL('../scripts/bench/run.js', import.meta.url).pathname;
  */
 const GROUPS = [
   ['core', 'auth', 'http', 'in-process', 'waits', 'watch', 'tracing'],
-  ['peers', 'claims', 'list'],
+  ['peers', 'claims', 'list', 'policies'],
   ['postgres', 'callbacks', 'vision', 'ocr', 'ocr-memory'],
 ];
 
@@ -54,6 +54,13 @@ describe('npm run bench', { timeout: 300_000 }, () => {
         new RegExp(`^claims ${backend}, [\\d,]+ queued, the due tenth running .* p99 ratio \\d`, 'm'),
         new RegExp(`^claims ${backend}, [\\d,]+ queued, only future start times left: .* p99 ratio \\d`, 'm'),
       ]),
+      /^policies: baseline 531cf35, the last commit before the policies: (cached|built now) \(commit 531cf35/m,
+      ...['in process', 'through gRPC'].flatMap((way) =>
+        // PostgreSQL where the run names a server (npm test's scripts/test.mjs does).
+        ['SQLite', ...(process.env.LONGRUN_TEST_PG_URL || process.env.BENCH_PG_URL ? ['PostgreSQL'] : [])].map(
+          (store) => new RegExp(`^policies, create-to-done ${way}, ${store} .* ours [\\d,]+ operations/s vs baseline 531cf35 [\\d,]+/s: ratio \\d`, 'm'),
+        ),
+      ),
       /^PostgreSQL cross-process wake .* p99 \d/m,
       /^Tracing on vs off, GetOperation server CPU, caller sends no trace context, .* ratio \d/m,
       /^Tracing on vs off, GetOperation server CPU, caller sends a sampled traceparent, .* ratio \d/m,

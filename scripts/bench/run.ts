@@ -19,6 +19,7 @@ import { callbacksBench } from './callbacks.js';
 import { claimsBench } from './claims.js';
 import { listBench } from './list.js';
 import { peersBench } from './peers.js';
+import { policiesBench } from './policies.js';
 import { ocrBench, ocrMemoryBench } from './ocr.js';
 import { postgresBench } from './postgres.js';
 import { visionBench } from './vision.js';
@@ -502,6 +503,15 @@ const SECTIONS: Record<string, () => Promise<void>> = {
       },
     }),
   claims: () => claimsBench({ report, work }),
+  policies: () =>
+    policiesBench({
+      report,
+      work,
+      sleeper(port) {
+        const client = sleeper(port);
+        return { createOne: () => startSleep(client, 0, 0), close: () => client.close() };
+      },
+    }),
   ocr: () => ocrBench({ report, work, startServer: visionServer('ocr.db') }),
   'ocr-memory': () => ocrMemoryBench({ report, work, startServer: visionServer('ocr-memory.db') }),
 };

@@ -679,6 +679,21 @@ export function storeContract(backend: ContractBackend): void {
         assert.equal(rest.length, 48);
         assert.equal(rest.some((op) => op.name === light.operation.name), false);
       });
+
+      it('gives each principal its turn within one group-committed batch of creations too', async () => {
+        // Created in one event-loop turn: one statement on PostgreSQL, one transaction on SQLite.
+        const created = await Promise.all([
+          ...Array.from({ length: 20 }, (_, i) => a.create(newOp({ owner: 'heavy', createTime: Date.now() + i }))),
+          a.create(newOp({ owner: 'light', createTime: Date.now() + 20 })),
+          ...Array.from({ length: 5 }, (_, i) => a.create(newOp({ owner: 'heavy', createTime: Date.now() + 21 + i }))),
+        ]);
+        const heavy = created.filter((_, i) => i !== 20).map((result) => result.operation.name);
+        const light = created[20]!.operation.name;
+        const order = (await claimAll(a, 'r')).map((op) => op.name);
+        assert.equal(order.length, 26);
+        assert.ok(order.slice(0, 2).includes(light), `the light principal's operation runs among the first two: ${order.indexOf(light)}`);
+        assert.deepEqual(order.filter((name) => name !== light), heavy, "the heavy principal's run in its own order");
+      });
     });
 
     describe('re-runs', () => {

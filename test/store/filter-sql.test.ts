@@ -180,6 +180,7 @@ describe('filterToSql over SQLite', { timeout: 180_000 }, () => {
       placeholder: (index) => `$${index + 2}`,
       boolean: (value) => (value ? 1 : 0),
       indexHint: () => '',
+      limit: (placeholder) => placeholder,
       wildcardMatch: (column, placeholder) => `${column} LIKE ${placeholder} ESCAPE '\\'`,
       wildcardPattern: (value) => value.replace(/[\\%_]/g, '\\$&').replaceAll('*', '%'),
     };

@@ -18,6 +18,7 @@ interface PlanNode {
   'Actual Rows': number;
   'Actual Loops': number;
   'Rows Removed by Filter'?: number;
+  'Heap Fetches'?: number;
   Plans?: PlanNode[];
 }
 
@@ -51,7 +52,7 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
     }
   });
 
-  it('claims, places new operations in the fair queue and finds start deadlines through index seeks', async () => {
+  it('claims, places new operations in the fair queue (once per principal in a batch) and finds start deadlines through index seeks', async () => {
     const database = await (await testPostgres()).freshDatabase();
     const store = await PostgresOperationStore.open({ url: database.url, ...retention, poolSize: 2 });
     const client = new pg.Client({ connectionString: database.url });
@@ -124,6 +125,19 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       assert.match(insert, /using operations_fair on operations f/, insert);
       assert.match(insert, /using operations_claim on operations h/, insert);
       assert.doesNotMatch(insert, /Seq Scan on operations/, insert);
+      // A group-committed batch reads each principal's place once, before inserting: read per row
+      // while inserting, each read stepped over the entries of the rows inserted before it (n²/2).
+      const batch = Array.from({ length: 500 }, (_, i) => ({ owner: i < 400 ? 'owner-1' : 'owner-2', name: `operations/batch-${i}` }));
+      const column = <T>(value: (i: number) => T) => batch.map((_, i) => value(i));
+      const fairReads = await indexReads(client, 'operations_fair', statements.insertMany, valuesOf(statements.insertMany, {
+        origin: 'x', names: column((i) => batch[i]!.name), parents: column(() => ''), methods: column(() => '/m/1'), owners: column((i) => batch[i]!.owner),
+        metadataTypes: column(() => null), metadataValues: column(() => null), requestTypes: column(() => 't'), requestValues: column(() => Buffer.from([0])),
+        keys: column(() => null), fingerprints: column(() => null), maxAttempts: column(() => 3), createTimes: column((i) => Date.now() + i),
+        callbacks: column(() => null), answerStyles: column(() => null), runAfters: column(() => 0), priorities: column(() => 0),
+        concurrencyKeys: column(() => null), timeouts: column(() => null), startDeadlines: column(() => null), traceContexts: column(() => null), rerunOfs: column(() => null),
+      }));
+      assert.equal(fairReads.loops, 2, 'one read of the fair-share index per principal');
+      assert.ok(fairReads.heapFetches <= 10, `the batch's fair-share reads fetched ${fairReads.heapFetches} heap rows`);
       const deadlines = await planOf('expireStartDeadlines', { limit: 100, now: Date.now(), errorCode: 4, errorMessage: 'x', errorDetails: null, retention: 1, keyedRetention: 1 });
       assert.match(deadlines, /using operations_start_deadline on operations s/, deadlines);
     } finally {
@@ -132,6 +146,26 @@ describe('PostgresOperationStore', { timeout: 180_000 }, () => {
       await database.drop();
     }
   });
+
+  /** Scans of `index` by a statement, and heap rows they fetched, by EXPLAIN ANALYZE in a transaction rolled back. */
+  async function indexReads(client: pg.Client, index: string, statement: { text: string }, values: unknown[]): Promise<{ loops: number; heapFetches: number }> {
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, values);
+      const reads = { loops: 0, heapFetches: 0 };
+      const visit = (node: PlanNode) => {
+        if (node['Index Name'] === index) {
+          reads.loops += node['Actual Loops'];
+          reads.heapFetches += node['Heap Fetches'] ?? 0;
+        }
+        for (const child of node.Plans ?? []) visit(child);
+      };
+      visit(rows[0]!['QUERY PLAN'][0].Plan);
+      return reads;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  }
 
   /** Rows the claim's index scans read (returned or filtered out), by EXPLAIN ANALYZE in a transaction rolled back. */
   async function rowsReadByClaimScans(client: pg.Client, statement: { text: string }, values: unknown[]): Promise<number> {

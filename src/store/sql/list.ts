@@ -37,6 +37,6 @@ export function listStatement(query: ListQuery, dialect: SqlDialect, table = 'op
     params.push(...filter.params);
   }
   const sql = `SELECT ${READ_COLUMNS} FROM ${table} WHERE ${where.join(' AND ')}
-    ORDER BY create_time DESC, name DESC LIMIT ${param(query.limit)}`;
+    ORDER BY create_time DESC, name DESC LIMIT ${dialect.limit(param(query.limit))}`;
   return { sql, params };
 }

@@ -46,6 +46,8 @@ export interface PolicySqlOptions {
   unitSeparator: string;
   /** Index pinning for the claim scans ('' where the planner needs no telling). */
   indexHint(index: string): string;
+  /** A LIMIT of a parameter, as the dialect writes it (SqlDialect.limit). */
+  limit(param: string): string;
   /**
    * A condition that holds when this claim may take `key` now, without waiting ('' where one
    * writer at a time makes it moot). On PostgreSQL a try-lock held to the claim's commit, so two
@@ -79,7 +81,7 @@ function inSlotsOf(runningKey: string, key: string): string {
 function slotFree(options: PolicySqlOptions, key: string, name: string, keyLimit: string, from = ''): string {
   const held = (where: string) => `SELECT 1 FROM ${from}${options.table} r WHERE ${where} AND r.name <> ${name}`;
   const slot0 = `NOT EXISTS (${held(`r.running_key = ${key}`)})`;
-  return keyLimit === '1' ? slot0 : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${keyLimit}) held) < ${keyLimit})`;
+  return keyLimit === '1' ? slot0 : `(${slot0} OR (SELECT count(*) FROM (${held(inSlotsOf('r.running_key', key))} LIMIT ${options.limit(keyLimit)}) held) < ${keyLimit})`;
 }
 
 /**
@@ -102,13 +104,13 @@ export function claimable(options: PolicySqlOptions, method = '@method', keyLimi
  * choice as withinKeyLimits with @keyLimit 1, in a statement PostgreSQL parses and plans in about
  * two thirds of the time (the default, kept as fast as before slots).
  */
-export function onePerKey(candidates: string): string {
+export function onePerKey(options: PolicySqlOptions, candidates: string): string {
   return `SELECT name, COALESCE(running_key, concurrency_key) AS running_key FROM (
       SELECT name, concurrency_key, running_key, priority, fair_seq, create_time,
         row_number() OVER (PARTITION BY concurrency_key ORDER BY ${CLAIM_ORDER}) AS k
       FROM ${candidates} c) ranked
     WHERE concurrency_key IS NULL OR k = 1
-    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
+    ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -142,7 +144,7 @@ export function withinKeyLimits(options: PolicySqlOptions, candidates: string): 
     SELECT c.name, COALESCE(c.running_key, ${slotKey(options, 'c.concurrency_key', 'f.n')}) AS running_key
     FROM c LEFT JOIN free f ON f.key = c.concurrency_key AND f.k = c.k
     WHERE c.k = 0 OR f.n IS NOT NULL
-    ORDER BY ${CLAIM_ORDER} LIMIT @limit`;
+    ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -169,7 +171,7 @@ export function claimCandidates(options: PolicySqlOptions, branch: 'ready' | 'sc
   return `SELECT o.name, o.concurrency_key, o.running_key, o.priority, o.fair_seq, o.create_time
     FROM ${options.table} o ${options.indexHint(index)}
     WHERE ${condition} AND ${claimable(options, '@method', keyLimit)}
-    ORDER BY ${order} LIMIT @scan ${lockClause}`;
+    ORDER BY ${order} LIMIT ${options.limit('@scan')} ${lockClause}`;
 }
 
 /**
@@ -191,7 +193,7 @@ export function pastStartDeadline(options: PolicySqlOptions): string {
   return `SELECT s.name FROM ${table} s
     WHERE ${notDone('s')} AND s.start_deadline IS NOT NULL AND s.start_deadline <= ${now} AND s.attempt = 0
       AND s.lease_holder IS NULL
-    ORDER BY s.start_deadline LIMIT @limit`;
+    ORDER BY s.start_deadline LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -209,7 +211,7 @@ export function queuePlace(options: PolicySqlOptions): string {
   const plain = { ...options, keyLock: undefined };
   const ahead = (index: string, condition: string) => `(SELECT count(*) FROM (
       SELECT 1 FROM t, ${table} o ${indexHint(index)}
-      WHERE ${condition} AND o.name <> t.name AND ${claimable(plain, 't.method')} LIMIT @limit) a)`;
+      WHERE ${condition} AND o.name <> t.name AND ${claimable(plain, 't.method')} LIMIT ${options.limit('@limit')}) a)`;
   const ready = (condition: string) => ahead('operations_claim', `o.run_after = 0 AND ${condition}`);
   const before = `(o.priority > t.priority OR (o.priority = t.priority AND (o.fair_seq < t.fair_seq
       OR (o.fair_seq = t.fair_seq AND o.create_time < t.create_time))))`;

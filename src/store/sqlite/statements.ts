@@ -23,14 +23,17 @@ const POLICY: PolicySqlOptions = {
   greatest: 'MAX',
   unitSeparator: 'char(31)',
   indexHint: hint,
+  limit: SQLITE_DIALECT.limit,
 };
+/** LIMIT @limit, planned once (see SqlDialect.limit). */
+const LIMIT = `LIMIT ${SQLITE_DIALECT.limit('@limit')}`;
 
 function claimStatement(keyLimit: '1' | '@keyLimit'): string {
   const candidates = `(SELECT * FROM (${claimCandidates(POLICY, 'ready', keyLimit)}) UNION ALL SELECT * FROM (${claimCandidates(POLICY, 'scheduled', keyLimit)}))`;
   return `UPDATE operations
     SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
       running_key = chosen.running_key
-    FROM (${keyLimit === '1' ? onePerKey(candidates) : withinKeyLimits(POLICY, candidates)}) AS chosen
+    FROM (${keyLimit === '1' ? onePerKey(POLICY, candidates) : withinKeyLimits(POLICY, candidates)}) AS chosen
     WHERE operations.name = chosen.name
     RETURNING *`;
 }
@@ -92,7 +95,7 @@ const SQL = {
   release: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, attempt = attempt - 1
     WHERE ${fenced} RETURNING method`,
   sweep: `DELETE FROM operations WHERE name IN (
-      SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now LIMIT @limit)`,
+      SELECT name FROM operations WHERE expire_time IS NOT NULL AND expire_time <= @now ${LIMIT})`,
   // Unfinished rows through the two claim indexes (done = 0, without and with a start or retry
   // time); done ones counted in the expiry index (every done row has an expire_time), so none walks the table.
   countUnfinished: `SELECT SUM(pending) AS pending, SUM(running) AS running FROM (
@@ -112,7 +115,7 @@ const SQL = {
       SELECT id FROM deliveries ${hint('deliveries_due')}
       WHERE state = 'pending' AND next_attempt_at <= @now AND lease_expires_at <= @now
         AND url NOT IN (SELECT value FROM json_each(@skipUrls))
-      ORDER BY next_attempt_at LIMIT @limit)
+      ORDER BY next_attempt_at ${LIMIT})
     RETURNING *`,
   finishAttempt: `UPDATE deliveries SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
       last_status = @lastStatus, last_error = @lastError, delivered_time = @deliveredTime, state_time = @now,
@@ -128,7 +131,7 @@ const SQL = {
   listDeliveries: `SELECT * FROM deliveries
     WHERE (@state IS NULL OR state = @state) AND (@operation IS NULL OR name = @operation)
       AND (@after IS NULL OR (enqueue_time, id) < (SELECT enqueue_time, id FROM deliveries WHERE id = @after))
-    ORDER BY enqueue_time DESC, id DESC LIMIT @limit`,
+    ORDER BY enqueue_time DESC, id DESC ${LIMIT}`,
   retryDelivery: `UPDATE deliveries SET
       attempts = CASE WHEN state = 'pending' THEN attempts ELSE 0 END,
       state = 'pending', next_attempt_at = @now, state_time = @now
@@ -137,7 +140,7 @@ const SQL = {
   nextDeliveryDue: `SELECT MIN(next_attempt_at) FROM deliveries ${hint('deliveries_due')} WHERE state = 'pending'`,
   countDeliveries: 'SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state',
   sweepDeliveries: `DELETE FROM deliveries WHERE id IN (
-      SELECT id FROM deliveries WHERE state <> 'pending' AND state_time < @before LIMIT @limit)`,
+      SELECT id FROM deliveries WHERE state <> 'pending' AND state_time < @before ${LIMIT})`,
   // The change log (migration 0003).
   appendChange: 'INSERT INTO changes (origin, kind, subject, at) VALUES (@origin, @kind, @subject, @at)',
   trimChanges: 'DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - @keep',
