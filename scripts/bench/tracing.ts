@@ -14,8 +14,11 @@
  * the processor dropped (which would make tracing look cheaper than it is) shows in the report.
  * Each figure line ends with the load average over its measuring (the machine may be shared).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
@@ -168,6 +171,7 @@ export async function tracingBench({ report, startServer }: TracingBenchDeps): P
       `Tracing on vs off, create-to-done through gRPC (no-op handler, ${window} in flight): ${fmt(median(rates[1]), 0)} vs ${fmt(median(rates[0]), 0)} operations/s: ` +
         `ratio ${spread(rates[1].map((value, i) => value / rates[0][i]!))} (target >= 0.9; ${loadSince(load)})`,
     );
+    await partsFigure(report);
   } finally {
     for (const side of sides) side.client.close();
     for (const client of tracedClients) client.close();
@@ -178,6 +182,35 @@ export async function tracingBench({ report, startServer }: TracingBenchDeps): P
       `Tracing on: ${collector.requests()} OTLP/HTTP protobuf exports received, ${fmt(collector.bytes() / 1024 / 1024, 1)} MB, ${collector.spans()} spans ` +
         `(${missing > 0 ? `${missing} of the ${expectedSpans} ended were dropped` : `all ${expectedSpans} ended`})`,
     );
+    await collector.close();
+  }
+}
+
+/** The in-process attribution (tracing-parts.ts), in a process of its own with a collector of its own. */
+async function partsFigure(report: (line: string) => void): Promise<void> {
+  const collector = await startCollector();
+  try {
+    const load = loadavg()[0]!;
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./tracing-parts.js', import.meta.url)), collector.endpoint], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    const line = /^parts (.*)$/m.exec(out);
+    if (code !== 0 || line === null) throw new Error(`tracing-parts exited with ${code}: ${out}`);
+    // Each setup's CPU µs per call, by round; every round ran `calls` calls, and the warm-up a quarter of that.
+    const { calls, perCall } = JSON.parse(line[1]!) as { calls: number; perCall: Record<string, number[]> };
+    const setups = Object.entries(perCall);
+    const rounds = setups[0]![1].length;
+    const exported = rounds * calls + Math.ceil(calls / 4);
+    const describe = ([setup, values]: [string, number[]]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return `${setup} ${fmt(median(sorted), 1)} µs (${fmt(sorted[0]!, 1)}-${fmt(sorted.at(-1)!, 1)})`;
+    };
+    report(
+      `Tracing parts in process, CPU per traced call (its span, its context over a handler of 4 awaits; median and range of ${rounds} alternating rounds of ${calls}): ` +
+        `${setups.map(describe).join('; ')}; ${collector.spans()} of ${exported} exported spans received (${loadSince(load)})`,
+    );
+  } finally {
     await collector.close();
   }
 }
