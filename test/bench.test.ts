@@ -57,7 +57,7 @@ describe('npm run bench', { timeout: 300_000 }, () => {
       /^PostgreSQL cross-process wake .* p99 \d/m,
       /^Tracing on vs off, GetOperation server CPU, caller sends no trace context, .* ratio \d/m,
       /^Tracing on vs off, GetOperation server CPU, caller sends a sampled traceparent, .* ratio \d/m,
-      /^Tracing on vs off, create-to-done through gRPC .* ratio \d/m,
+      /^Tracing on vs off, create-to-done through gRPC .* ratio \d.* server CPU .* µs\/operation: ratio \d/m,
       /^Tracing parts in process, CPU per traced call .*: no SDK [\d.]+ µs .* SDK, nothing exported [\d.]+ µs .* SDK, exported [\d.]+ µs .* (\d+) of \1 exported spans received/m,
       /^Tracing on: \d+ OTLP\/HTTP protobuf exports received, .* \(all \d+ ended\)/m,
       /^PostgreSQL cross-process cancel .* p99 \d/m,
