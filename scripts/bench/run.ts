@@ -479,8 +479,8 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   tracing: () =>
     tracingBench({
       report,
-      async startServer(env) {
-        const server = ServerProcess.start(['longrun', join(work, `tracing-${env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'off' : 'on'}.db`)], [], env);
+      async startServer(env, nodeFlags) {
+        const server = ServerProcess.start(['longrun', join(work, `tracing-${env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'off' : 'on'}.db`)], nodeFlags, env);
         const client = sleeper(await server.port);
         return {
           port: await server.port,

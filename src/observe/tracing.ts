@@ -29,6 +29,8 @@ import {
   type Span,
   type SpanContext,
   type TextMapGetter,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -42,9 +44,19 @@ export const ATTR_OPERATION_NAME = 'longrun.operation.name';
 export const ATTR_ATTEMPT = 'longrun.attempt';
 const ATTR_RPC = 'longrun.rpc';
 
-/** Asked each time: the app may register (or replace) its provider after longrun is loaded. */
-function tracer() {
-  return trace.getTracer(TRACER_NAME);
+/** The tracer, and the global provider it came from. */
+let current: { provider: TracerProvider; tracer: Tracer } | undefined;
+
+/**
+ * The app may register (or replace) its provider after longrun is loaded, so the provider is
+ * asked for each time; the tracer is looked up again only when it is another one. (Replacing a
+ * provider goes through `trace.disable()`, which makes a new global; a tracer got from a provider
+ * without an SDK yet is a proxy that finds the SDK's tracer once one is registered.)
+ */
+function tracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (current?.provider !== provider) current = { provider, tracer: provider.getTracer(TRACER_NAME) };
+  return current.tracer;
 }
 
 /** How a transport reads one request header (gRPC metadata or HTTP headers), by lower-case name. */
@@ -140,22 +152,27 @@ function parentOf(rpc: string, header: HeaderLookup): Context | undefined {
   return POLLS.has(rpc) && trace.getSpanContext(parent) === undefined ? undefined : parent;
 }
 
-/** `/package.Service/Method` as rpc.service and rpc.method. */
-function rpcParts(path: string): { service: string; method: string } {
-  const at = path.lastIndexOf('/');
-  return { service: path.slice(1, at), method: path.slice(at + 1) };
+/** A gRPC method's span name and rpc.* attributes, by path: worked out once per method, not per call. */
+const grpcSpanShapes = new Map<string, { name: string; service: string; method: string }>();
+
+/** `/package.Service/Method` as the span name `package.Service/Method`, rpc.service and rpc.method. */
+function grpcSpanShape(path: string): { name: string; service: string; method: string } {
+  let shape = grpcSpanShapes.get(path);
+  if (shape === undefined) {
+    const at = path.lastIndexOf('/');
+    shape = { name: path.slice(1), service: path.slice(1, at), method: path.slice(at + 1) };
+    // Paths are the server's registered methods (grpc-js answers others itself), so this stays small.
+    grpcSpanShapes.set(path, shape);
+  }
+  return shape;
 }
 
 /** A gRPC call's SERVER span, a child of the caller's context when its metadata carries one. */
 export function startGrpcSpan(path: string, header: HeaderLookup): CallSpan {
   const parent = parentOf(path, header);
   if (parent === undefined) return UNTRACED;
-  const { service, method } = rpcParts(path);
-  const span = tracer().startSpan(
-    `${service}/${method}`,
-    { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } },
-    parent,
-  );
+  const { name, service, method } = grpcSpanShape(path);
+  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } }, parent);
   return new CallSpan(span, trace.setSpan(parent, span), false);
 }
 

@@ -83,13 +83,18 @@ export class CallContext {
   end(code: number): void {
     if (this.ended || this.telemetry === undefined) return;
     this.ended = true;
-    this.span?.end(code, this.operation === undefined ? {} : { operation: this.operation });
-    this.telemetry.rpc({
+    const { span, telemetry } = this;
+    const record = {
       method: this.method,
       code,
       durationMs: performance.now() - this.started,
       ...(this.principal !== undefined && { principal: this.principal }),
       ...(this.operation !== undefined && { operation: this.operation }),
-    });
+    };
+    span?.end(code, this.operation === undefined ? {} : { operation: this.operation });
+    // In the call's span context, wherever the transport ends the call (a grpc-js status callback,
+    // the gateway's finally): the call's log line carries its trace and span ids.
+    if (span === undefined) telemetry.rpc(record);
+    else span.run(() => telemetry.rpc(record));
   }
 }

@@ -3,11 +3,14 @@
  * from a curl-style POST carrying a `traceparent`, `longrun runner` (C) runs it (a failed first
  * attempt, a retry) and sends its webhook; both export with OpenTelemetry's SDK over OTLP/HTTP
  * protobuf (the default protocol) to one real receiver, and what arrives is one trace. The runner's
- * log lines carry the attempt's trace and span ids.
+ * log lines carry the attempt's trace and span ids, and server A's line of each call (over HTTP and
+ * over gRPC) the ids of the call's span.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { OperationsClient } from '../../src/index.js';
 import { ATTR_ATTEMPT, ATTR_OPERATION_NAME } from '../../src/observe/tracing.js';
 import { http } from '../helpers/http.js';
 import { newTraceparent, SpanKindOf, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp.js';
@@ -88,5 +91,39 @@ describe('traces across processes (PostgreSQL, OTLP/HTTP protobuf)', { timeout: 
     assert.deepEqual(started.map((line) => [line.attempt, line.trace_id, line.span_id]), attempts.map((span) => [span.attributes[ATTR_ATTEMPT], caller.traceId, span.spanId]));
     const idle = lines.find((line) => line.msg === 'running');
     assert.ok(idle !== undefined && idle.trace_id === undefined, 'a line outside any span has no trace id');
+
+    // Server A's line of each call carries the ids of the call's span: the POST, and a poll over gRPC from a caller that traces.
+    const poll = newTraceparent();
+    const withTraceparent: Interceptor = (options, nextCall) =>
+      new InterceptingCall(nextCall(options), {
+        start(metadata, listener, next) {
+          metadata.set('traceparent', poll.traceparent);
+          next(metadata, listener);
+        },
+      });
+    const poller = new OperationsClient(serverA.address, { channelOptions: { interceptors: [withTraceparent] } });
+    try {
+      await poller.get(name);
+    } finally {
+      poller.close();
+    }
+    const polled = await otlp.waitFor((span) => span.traceId === poll.traceId && span.kind === SpanKindOf.server, 'the traced poll');
+    assert.equal(polled.parentSpanId, poll.spanId);
+    const callLines = async () => {
+      await eventually(() => serverA.stderr().includes('"rpc":"/google.longrunning.Operations/GetOperation"'), "server A's line of the poll");
+      return serverA
+        .stderr()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg: string; rpc?: string; operation?: string; trace_id?: string; span_id?: string })
+        .filter((line) => line.msg === 'rpc' && line.operation === name);
+    };
+    assert.deepEqual(
+      (await callLines()).map((line) => [line.rpc, line.trace_id, line.span_id]),
+      [
+        ['/longrun.testing.v1.Sleeper/Sleep', caller.traceId, creating.spanId],
+        ['/google.longrunning.Operations/GetOperation', poll.traceId, polled.spanId],
+      ],
+    );
   });
 });
