@@ -16,7 +16,8 @@
  * On a SQLite file each, and on PostgreSQL when BENCH_PG_URL or LONGRUN_TEST_PG_URL names a server
  * (an empty database each, made for the run). Rounds alternate between the builds, the first of
  * each pair rotating; the figure is the median of the per-round ratios ours/baseline of the rates,
- * target >= 0.9 (at most 10% slower).
+ * target >= 0.9 (at most 10% slower). Beside it, each side's CPU per operation (its process, all
+ * threads; not PostgreSQL's), which a shared machine's load moves far less than the rates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
