@@ -58,7 +58,7 @@ describe('npm run bench', { timeout: 300_000 }, () => {
       ...['in process', 'through gRPC'].flatMap((way) =>
         // PostgreSQL where the run names a server (npm test's scripts/test.mjs does).
         ['SQLite', ...(process.env.LONGRUN_TEST_PG_URL || process.env.BENCH_PG_URL ? ['PostgreSQL'] : [])].map(
-          (store) => new RegExp(`^policies, create-to-done ${way}, ${store} .* ours [\\d,]+ operations/s vs baseline 531cf35 [\\d,]+/s: ratio \\d`, 'm'),
+          (store) => new RegExp(`^policies, create-to-done ${way}, ${store} .* ours [\\d,]+ operations/s vs baseline 531cf35 [\\d,]+/s: ratio \\d.* CPU of the (server )?process per operation [\\d.,]+ µs vs [\\d.,]+ µs`, 'm'),
         ),
       ),
       /^PostgreSQL cross-process wake .* p99 \d/m,

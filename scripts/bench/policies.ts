@@ -16,7 +16,8 @@
  * On a SQLite file each, and on PostgreSQL when BENCH_PG_URL or LONGRUN_TEST_PG_URL names a server
  * (an empty database each, made for the run). Rounds alternate between the builds, the first of
  * each pair rotating; the figure is the median of the per-round ratios ours/baseline of the rates,
- * target >= 0.9 (at most 10% slower).
+ * target >= 0.9 (at most 10% slower). Beside it, each side's CPU per operation (its process, all
+ * threads; not PostgreSQL's), which a shared machine's load moves far less than the rates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,13 +27,17 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { OperationsClient } from '../../src/index.js';
 import { baselineBuild, ROOT } from './baseline.js';
-import { fmt, inWindow, percentile, scaled } from './measure.js';
+import { cpuRunSecondsOf, fmt, inWindow, percentile, scaled } from './measure.js';
 
 export const BASELINE_COMMIT = '531cf35';
 
 const SIDE = fileURLToPath(new URL('./policies-side.js', import.meta.url));
-/** Rounds per build and way of creating (each a pair, one round of each build): rounds on a shared machine spread widely. */
-const ROUNDS = 9;
+/**
+ * Rounds per build and way of creating (each a pair, one round of each build). Many short rounds
+ * rather than a few long ones: on a shared machine the load changes from one minute to the next,
+ * and the two rounds of a pair should see the same.
+ */
+const ROUNDS = 15;
 
 export interface PoliciesBenchDeps {
   report(line: string): void;
@@ -96,38 +101,55 @@ export async function policiesBench({ report, work, sleeper }: PoliciesBenchDeps
   }
 }
 
-/** Rounds alternating between the builds, the first of each pair rotating; a warm-up round of each first. */
-async function alternate(measure: (side: 0 | 1) => Promise<number>): Promise<{ rates: [number[], number[]]; firsts: string[] }> {
-  await measure(0);
-  await measure(1);
-  const rates: [number[], number[]] = [[], []];
-  const firsts: string[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const order: (0 | 1)[] = round % 2 === 0 ? [0, 1] : [1, 0];
-    firsts.push(order[0] === 0 ? 'ours' : 'baseline');
-    for (const side of order) rates[side].push(await measure(side));
-  }
-  return { rates, firsts };
+interface Round {
+  /** Operations created and done per second of the round. */
+  rate: number;
+  /** CPU seconds per operation of the side's process (all its threads): what the round cost it. */
+  cpu: number;
 }
 
-function line(what: string, builds: [Build, Build], { rates, firsts }: { rates: [number[], number[]]; firsts: string[] }): string {
-  const ratios = rates[0].map((rate, i) => rate / rates[1][i]!);
+/**
+ * Rounds alternating between the builds, the first of each pair rotating, after a warm-up round
+ * of each; `measure` runs `count` operations through one side and returns the seconds they took.
+ */
+async function alternate(sides: Side[], count: number, measure: (side: 0 | 1) => Promise<number>): Promise<{ rounds: [Round[], Round[]]; firsts: string[] }> {
+  const round = async (side: 0 | 1): Promise<Round> => {
+    const cpu0 = cpuRunSecondsOf(sides[side]!.pid);
+    const seconds = await measure(side);
+    return { rate: count / seconds, cpu: (cpuRunSecondsOf(sides[side]!.pid) - cpu0) / count };
+  };
+  await round(0);
+  await round(1);
+  const rounds: [Round[], Round[]] = [[], []];
+  const firsts: string[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const order: (0 | 1)[] = i % 2 === 0 ? [0, 1] : [1, 0];
+    firsts.push(order[0] === 0 ? 'ours' : 'baseline');
+    for (const side of order) rounds[side].push(await round(side));
+  }
+  return { rounds, firsts };
+}
+
+function line(what: string, builds: [Build, Build], { rounds, firsts }: { rounds: [Round[], Round[]]; firsts: string[] }): string {
+  const [ours, baseline] = rounds;
+  const ratios = ours.map((round, i) => round.rate / baseline[i]!.rate);
+  const cpuRatios = ours.map((round, i) => round.cpu / baseline[i]!.cpu);
+  const sum = (side: Round[]) => side.reduce((total, round) => total + round.cpu, 0);
   return (
-    `policies, create-to-done ${what}: ${builds[0].label} ${fmt(median(rates[0]), 0)} operations/s vs ${builds[1].label} ${fmt(median(rates[1]), 0)}/s: ` +
+    `policies, create-to-done ${what}: ${builds[0].label} ${fmt(median(ours.map((r) => r.rate)), 0)} operations/s vs ${builds[1].label} ${fmt(median(baseline.map((r) => r.rate)), 0)}/s: ` +
     `ratio ${fmt(median(ratios))} (target >= 0.9; rounds ${ratios.map((r) => fmt(r)).join(', ')}; ` +
-    `operations/s by round, ours/baseline: ${rates[0].map((rate, i) => `${fmt(rate, 0)}/${fmt(rates[1][i]!, 0)}`).join(', ')}; first in each round: ${firsts.join(', ')})`
+    `operations/s by round, ours/baseline: ${ours.map((round, i) => `${fmt(round.rate, 0)}/${fmt(baseline[i]!.rate, 0)}`).join(', ')}; first in each round: ${firsts.join(', ')}); ` +
+    `CPU of the ${what.startsWith('in process') ? 'process' : 'server process'} per operation ${fmt(median(ours.map((r) => r.cpu)) * 1e6, 1)} µs vs ${fmt(median(baseline.map((r) => r.cpu)) * 1e6, 1)} µs: ` +
+    `ratio ${fmt(sum(ours) / sum(baseline))} (all rounds' CPU; rounds ${cpuRatios.map((r) => fmt(r)).join(', ')})`
   );
 }
 
 async function inProcess(report: (line: string) => void, builds: [Build, Build], store: Store): Promise<void> {
-  const perRound = scaled(10_000, 20);
+  const perRound = scaled(5_000, 20);
   const window = 1000;
   const sides = await Promise.all(builds.map(async (build, i) => Side.start(build, 'in-process', await store.fresh(`in_process_${i}`), /^ready$/)));
   try {
-    const result = await alternate(async (side) => {
-      const ms = Number((await sides[side]!.ask(`round ${perRound} ${window}`)).replace(/^round /, ''));
-      return perRound / (ms / 1000);
-    });
+    const result = await alternate(sides, perRound, async (side) => Number((await sides[side]!.ask(`round ${perRound} ${window}`)).replace(/^round /, '')) / 1000);
     report(line(`in process, ${store.label} (embedding API create, no-op handler, ${window} in flight, ${perRound} a round)`, builds, result));
   } finally {
     await Promise.all(sides.map((side) => side.stop()));
@@ -140,21 +162,21 @@ async function overGrpc(
   store: Store,
   sleeper: PoliciesBenchDeps['sleeper'],
 ): Promise<void> {
-  const perRound = scaled(4_000, 16);
+  const perRound = scaled(2_000, 16);
   const window = 128;
   const sides = await Promise.all(builds.map(async (build, i) => Side.start(build, 'grpc', await store.fresh(`grpc_${i}`), /^listening \d+$/)));
   const ports = sides.map((side) => Number(side.readyLine.split(' ')[1]));
   const channels = ports.map((port) => Array.from({ length: 4 }, () => sleeper(port)));
   const lists = ports.map((port) => new OperationsClient(`127.0.0.1:${port}`));
   try {
-    const result = await alternate(async (side) => {
+    const result = await alternate(sides, perRound, async (side) => {
       const t0 = performance.now();
       await inWindow(perRound, window, (i) => channels[side]![i % 4]!.createOne());
       // Done when no operation is left unfinished (an indexed query, cheap next to the creations).
       while ((await lists[side]!.list({ filter: 'done = false', pageSize: 1 })).operations.length > 0) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      return perRound / ((performance.now() - t0) / 1000);
+      return (performance.now() - t0) / 1000;
     });
     report(line(`through gRPC, ${store.label} (Sleeper.Sleep of zero duration, ${window} in flight over 4 channels, ${perRound} a round)`, builds, result));
   } finally {
@@ -171,6 +193,10 @@ class Side {
   private waiting: { resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
   private gone: Error | undefined;
   readyLine = '';
+
+  get pid(): number {
+    return this.child.pid!;
+  }
 
   private constructor(
     private readonly child: ChildProcess,
