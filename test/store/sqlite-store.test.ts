@@ -52,7 +52,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'operations'").all() as { name: string }[]).map((r) => r.name);
-    for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency', 'operations_fair', 'operations_running_key', 'operations_start_deadline', 'operations_scheduled']) {
+    for (const index of ['operations_list', 'operations_list_done', 'operations_list_all', 'operations_list_all_done', 'operations_claim', 'operations_lease', 'operations_expiry', 'operations_idempotency', 'operations_fair', 'operations_running_key', 'operations_start_deadline', 'operations_scheduled', 'operations_keyed']) {
       assert.ok(indexes.includes(index), `index ${index} exists`);
     }
     db.close();
@@ -63,7 +63,7 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     await store.close();
     // Back to schema 1, as a database made before migration 2 would be.
     const old = new Database(path);
-    old.exec(`DROP INDEX operations_claim; DROP INDEX operations_scheduled; DROP INDEX operations_fair; DROP INDEX operations_running_key; DROP INDEX operations_start_deadline;
+    old.exec(`DROP INDEX operations_keyed; DROP INDEX operations_claim; DROP INDEX operations_scheduled; DROP INDEX operations_fair; DROP INDEX operations_running_key; DROP INDEX operations_start_deadline;
       ${['run_after', 'priority', 'fair_seq', 'concurrency_key', 'running_key', 'timeout_ms', 'start_deadline', 'last_error_code', 'last_error_message', 'answer_style', 'rerun_of']
         .map((column) => `ALTER TABLE operations DROP COLUMN ${column};`)
         .join(' ')}
@@ -170,6 +170,8 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       assert.match(claimIndexes[1]!.sql, /\(method, run_after\) WHERE done = 0 AND run_after > 0$/);
       assert.match(planOf(db, statements['insert']!), /SEARCH f USING COVERING INDEX operations_fair \(owner=\? AND method=\? AND priority=\?\)/);
       assert.match(planOf(db, statements['insert']!), /SEARCH h USING (COVERING )?INDEX operations_claim \(method=\? AND priority=\?\)/);
+      // Whether a claim reads past its limit: one seek of an index of keyed unfinished rows only.
+      assert.match(planOf(db, statements['anyKeyed']!), /SEARCH k USING (COVERING )?INDEX operations_keyed \(method=\?\)/);
       assert.match(planOf(db, statements['pastStartDeadline']!), /SEARCH s USING INDEX operations_start_deadline \(start_deadline>\? AND start_deadline<\?\)/);
     } finally {
       db.close();

@@ -255,6 +255,7 @@ export class PostgresOperationStore implements OperationStore {
       method: request.method,
       limit: request.limit,
       keyLimit,
+      // Always as if keyed: the probe SQLite makes first (anyKeyed) would be a second round trip here.
       scan: claimScan(request.limit),
       leaseMs: request.leaseMs,
       now: request.now,

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
-import { claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
+import { anyKeyed, claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 
 const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now, done_time = @now,
@@ -62,6 +62,7 @@ const SQL = {
   // (../sql/policies.ts); the default of one per key has a statement of its own.
   claim: claimStatement('1'),
   claimSlots: claimStatement('@keyLimit'),
+  anyKeyed: anyKeyed(POLICY),
   // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
   retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,
       progress_percent = 0, estimated_completion = NULL,

@@ -225,12 +225,13 @@ export class SqliteOperationStore implements OperationStore {
     // ours (PRAGMA data_version clears their caches), and nothing else waits on a claim.
     const keyLimit = request.keyLimit ?? 1;
     return this.write(request.now, (_changes, localChanges) => {
+      const { keyed } = this.stmt.anyKeyed.get({ method: request.method }) as { keyed: number };
       const rows = (keyLimit === 1 ? this.stmt.claim : this.stmt.claimSlots).all({
         holder: request.holder,
         method: request.method,
         limit: request.limit,
         keyLimit,
-        scan: claimScan(request.limit),
+        scan: claimScan(request.limit, keyed === 1),
         leaseMs: request.leaseMs,
         now: request.now,
       }) as OperationRow[];
