@@ -49,9 +49,9 @@ const SEPARATE = {
 };
 
 /**
- * Files that measure time: one worker runs them one after another, beside two workers running
- * the rest (so at most two other files share the machine with one of them, and never another of
- * them); when they are done, that worker takes the rest too.
+ * Files that measure time: one worker runs them one after another, beside the other workers
+ * running the rest (two with the default TEST_CONCURRENCY), so no two of them ever share the
+ * machine; when they are done, that worker takes the rest too.
  */
 const TIMED = [
   ...Object.values(SEPARATE).flat(),

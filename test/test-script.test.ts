@@ -67,6 +67,25 @@ test('fails', () => { throw new Error('failed on purpose'); });
     assert.match(stdout, /# fail 1\n/);
   });
 
+  it("gives test files an npx whose longrun is the checkout's CLI, without npm's start", async () => {
+    const { code, stdout } = await runOn(`import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+test('npx', () => {
+  assert.match(execFileSync('sh', ['-c', 'command -v npx'], { encoding: 'utf8' }), /longrun-test-bin-/);
+  assert.match(execFileSync('npx', ['longrun', '--help'], { encoding: 'utf8' }), /^usage: longrun /m);
+});
+`);
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /# pass 1\n/);
+  });
+
+  it('refuses --separate without one of its groups, naming them', async () => {
+    const { code, stderr } = await runChild(process.execPath, [SCRIPT, '--separate'], { timeoutMs: 30_000 });
+    assert.equal(code, 2);
+    assert.match(stderr, /--separate takes one of packaging, bench/);
+  });
+
   it('passes a clean run', async () => {
     const { code, stdout } = await runOn(`import { test } from 'node:test';\ntest('clean', () => {});\n`);
     assert.equal(code, 0, stdout);
