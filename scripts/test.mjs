@@ -238,12 +238,14 @@ ${real === undefined ? 'echo "npx: not found" >&2; exit 127' : `exec ${quote(rea
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** One embedded PostgreSQL for the run, when a file uses the PostgreSQL helper and none is given. */
+/** One embedded PostgreSQL for the run, when a file uses the PostgreSQL helper or its variable and none is given. */
 async function sharedPostgres(files) {
   if (process.env.LONGRUN_TEST_PG_URL) return undefined;
   const uses = files.some((file) => {
     try {
-      return readFileSync(resolve(ROOT, file), 'utf8').includes('helpers/postgres.js');
+      // The PostgreSQL helper, or the variable itself (bench.test.js hands it to the benchmarks).
+      const source = readFileSync(resolve(ROOT, file), 'utf8');
+      return source.includes('helpers/postgres.js') || source.includes('LONGRUN_TEST_PG_URL');
     } catch {
       return false;
     }

@@ -27,7 +27,8 @@ import { eventually } from '../helpers/wait.js';
 
 const SLEEP = '/longrun.testing.v1.Sleeper/Sleep';
 const SLEEP_RESPONSE = 'type.googleapis.com/longrun.testing.v1.SleepResponse';
-const CRASHES = 10;
+// Six kills keep `npm test` short; LONGRUN_CRASHES=50 runs a longer crash loop (the seed still replays it).
+const CRASHES = Number(process.env.LONGRUN_CRASHES ?? 6);
 const MAX_ATTEMPTS = 2;
 const SERVER_ARGS = ['--enable-sleeper', '--lease', '1s', '--poll', '100ms', '--max-attempts', String(MAX_ATTEMPTS)];
 const CREATE_EVERY_MS = 20;
@@ -92,11 +93,12 @@ class Witness {
   }
 }
 
-describe('crashes (SIGKILL at random moments)', { timeout: 180_000 }, () => {
+describe('crashes (SIGKILL at random moments)', { timeout: 60_000 + CRASHES * 15_000 }, () => {
   const dir = tempDir();
   after(() => dir.remove());
 
   it(`loses no acknowledged creation and completes every operation exactly once across ${CRASHES} kills`, async (t) => {
+    assert.ok(Number.isSafeInteger(CRASHES) && CRASHES >= 2, `LONGRUN_CRASHES is a whole number of at least 2: ${process.env.LONGRUN_CRASHES}`);
     const seed = Number(process.env.LONGRUN_CRASH_SEED ?? Date.now() % 1_000_000);
     assert.ok(Number.isSafeInteger(seed), `LONGRUN_CRASH_SEED is a whole number: ${process.env.LONGRUN_CRASH_SEED}`);
     const rand = seededRandom(seed);
