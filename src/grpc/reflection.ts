@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Server } from '@grpc/grpc-js';
+import type { handleBidiStreamingCall, MethodDefinition, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
@@ -41,8 +41,48 @@ export function addReflection(server: Pick<Server, 'addService'>, descriptorSets
   // @grpc/reflection reads nothing of a package definition but its entries' fileDescriptorProtos.
   const asBuilt = [...files.values()].map((file) => Buffer.from(file.buffer, file.byteOffset, file.byteLength));
   const definition = { files: { fileDescriptorProtos: asBuilt } } as unknown as PackageDefinition;
-  const reflection = new ReflectionService(definition, options.services === undefined ? undefined : { services: [...options.services] });
-  reflection.addToServer(server);
+  // Built on the first reflection call, not at startup: @grpc/reflection indexes every file and
+  // parses its own reflection.proto twice, about 80 ms of every server's start, and most servers
+  // are never asked.
+  let built: Map<string, ServedMethod> | undefined;
+  const served = (path: string): ServedMethod => {
+    if (built === undefined) {
+      const found = new Map<string, ServedMethod>();
+      const reflection = new ReflectionService(definition, options.services === undefined ? undefined : { services: [...options.services] });
+      reflection.addToServer({
+        addService(service: ServiceDefinition, implementation: UntypedServiceImplementation) {
+          for (const [key, method] of Object.entries(service)) found.set(method.path, { method, handler: implementation[key]! });
+        },
+      });
+      built = found;
+    }
+    const method = built.get(path);
+    if (method === undefined) throw new Error(`@grpc/reflection serves no ${path}`);
+    return method;
+  };
+  for (const version of REFLECTION_VERSIONS) {
+    const path = `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`;
+    const method: MethodDefinition<unknown, unknown> = {
+      path,
+      requestStream: true,
+      responseStream: true,
+      originalName: 'serverReflectionInfo',
+      requestSerialize: (value) => served(path).method.requestSerialize(value),
+      requestDeserialize: (bytes) => served(path).method.requestDeserialize(bytes),
+      responseSerialize: (value) => served(path).method.responseSerialize(value),
+      responseDeserialize: (bytes) => served(path).method.responseDeserialize(bytes),
+    };
+    const handler: handleBidiStreamingCall<unknown, unknown> = (call) => (served(path).handler as handleBidiStreamingCall<unknown, unknown>)(call);
+    server.addService({ ServerReflectionInfo: method }, { ServerReflectionInfo: handler });
+  }
+}
+
+/** The reflection protocol versions @grpc/reflection serves, each one ServerReflectionInfo method. */
+const REFLECTION_VERSIONS = ['v1', 'v1alpha'] as const;
+
+interface ServedMethod {
+  method: MethodDefinition<unknown, unknown>;
+  handler: UntypedHandleCall;
 }
 
 let health: Uint8Array | undefined;
