@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { handleBidiStreamingCall, MethodDefinition, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
+import type * as GrpcReflection from '@grpc/reflection';
 import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { descriptorSetFromProtoFiles } from '../protos/compile.js';
@@ -41,13 +41,14 @@ export function addReflection(server: Pick<Server, 'addService'>, descriptorSets
   // @grpc/reflection reads nothing of a package definition but its entries' fileDescriptorProtos.
   const asBuilt = [...files.values()].map((file) => Buffer.from(file.buffer, file.byteOffset, file.byteLength));
   const definition = { files: { fileDescriptorProtos: asBuilt } } as unknown as PackageDefinition;
-  // Built on the first reflection call, not at startup: @grpc/reflection indexes every file and
-  // parses its own reflection.proto twice, about 80 ms of every server's start, and most servers
-  // are never asked.
+  // Loaded and built on the first reflection call, not at startup: @grpc/reflection indexes every
+  // file and parses its own reflection.proto twice, about 80 ms of every server's start, and most
+  // servers are never asked.
   let built: Map<string, ServedMethod> | undefined;
   const served = (path: string): ServedMethod => {
     if (built === undefined) {
       const found = new Map<string, ServedMethod>();
+      const { ReflectionService } = createRequire(import.meta.url)('@grpc/reflection') as typeof GrpcReflection;
       const reflection = new ReflectionService(definition, options.services === undefined ? undefined : { services: [...options.services] });
       reflection.addToServer({
         addService(service: ServiceDefinition, implementation: UntypedServiceImplementation) {

@@ -4,7 +4,17 @@
  * tell them apart in pg_stat_activity. BIGINT columns (epoch milliseconds) are parsed to numbers
  * for this pool only, never through pg's global type parsers an embedding app may rely on.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+
+/**
+ * pg, loaded on first use: the public API exports this store, so a SQLite-only process (every
+ * `longrun serve` on a file, an app on SQLite) would otherwise spend ~60 ms of its start loading it.
+ */
+export function pgModule(): typeof pg {
+  return (loaded ??= createRequire(import.meta.url)('pg') as typeof pg);
+}
+let loaded: typeof pg | undefined;
 
 export const POOL_APPLICATION_NAME = 'longrun';
 export const LISTEN_APPLICATION_NAME = 'longrun-listen';
@@ -14,7 +24,7 @@ const INT8_OID = 20;
 /** Milliseconds since the epoch always fit a double; parse BIGINT to number. */
 export const LONGRUN_TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === INT8_OID ? (value: string) => Number(value) : pgModule().types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 export interface PoolOptions {
@@ -26,7 +36,7 @@ export interface PoolOptions {
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new (pgModule().Pool)({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     application_name: POOL_APPLICATION_NAME,

@@ -8,10 +8,10 @@
  * notification delays a wake-up by at most that. A live session delivers every NOTIFY; a query
  * every few seconds on it finds a connection that died silently.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { ChangeFanout } from '../feed.js';
 import type { ChangeFeed, ChangeListener, StoreChange, SubscriberErrorHandler } from '../types.js';
-import { LISTEN_APPLICATION_NAME, LONGRUN_TYPES, quoteIdentifier } from './connection.js';
+import { LISTEN_APPLICATION_NAME, LONGRUN_TYPES, pgModule, quoteIdentifier } from './connection.js';
 import { CHANGE_KINDS, channelOf, type ChangeKind } from './statements.js';
 
 export interface ListenerEvents {
@@ -74,7 +74,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({
+    const client = new (pgModule().Client)({
       connectionString: this.options.listenUrl,
       application_name: LISTEN_APPLICATION_NAME,
       keepAlive: true,
