@@ -128,6 +128,29 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
     assert.deepEqual(counts, { pending: 2, running: 1, done: 1 }, 'the operation done an hour ago has expired');
   });
 
+  it("leaves a finished operation's fair-share entry alone, and places a principal's next one from its last", async () => {
+    // b queues three (positions 0, 1, 2); a's first takes position 0 too, and runs first (created first).
+    await store.create(newOp('operations/a1', { owner: 'a', createTime: T0 }));
+    for (const [i, name] of ['operations/b1', 'operations/b2', 'operations/b3'].entries()) await store.create(newOp(name, { owner: 'b', createTime: T0 + 1 + i }));
+    const [first] = await store.claim({ holder: 'h', method: newOp('x').method, limit: 1, leaseMs: 1000, now: T0 });
+    assert.equal(first?.name, 'operations/a1');
+    assert.deepEqual(await store.complete([{ lease: { name: 'operations/a1', holder: 'h', attempt: 1 }, outcome: { response: { typeUrl: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array() } } }], T0), [true]);
+    await store.create(newOp('operations/a2', { owner: 'a', createTime: T0 + 10 }));
+    await store.create(newOp('operations/a3', { owner: 'a', createTime: T0 + 11 }));
+    const db = new Database(path, { readonly: true });
+    try {
+      const positions = Object.fromEntries(db.prepare('SELECT name, fair_seq FROM operations').all().map((row) => [(row as { name: string }).name, (row as { fair_seq: number }).fair_seq]));
+      // a's last (a1) finished: a2 takes the head (b1's position), a3 follows a2; b's backlog keeps its places.
+      assert.deepEqual(positions, { 'operations/a1': 0, 'operations/b1': 0, 'operations/b2': 1, 'operations/b3': 2, 'operations/a2': 0, 'operations/a3': 1 });
+      const entries = db.prepare("SELECT count(*) FROM operations INDEXED BY operations_fair WHERE owner = 'a' AND method = ? AND priority = 0").pluck().get(newOp('x').method);
+      assert.equal(entries, 3, "the finished operation's entry stays (a completion does not touch the index)");
+    } finally {
+      db.close();
+    }
+    const order = (await store.claim({ holder: 'h', method: newOp('x').method, limit: 10, leaseMs: 1000, now: T0 + 20 })).map((op) => op.name);
+    assert.deepEqual(order, ['operations/b1', 'operations/a2', 'operations/b2', 'operations/a3', 'operations/b3'], 'the two principals take turns');
+  });
+
   // The plans of the SQL the store itself prepares and runs (prepareStatements, listStatement), not of copies.
   it('runs each of its statements through an index, never scanning the table or sorting', () => {
     const db = new Database(path);
@@ -143,7 +166,9 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
             ? planOf(db, sql).replace(/SCAN (\(subquery-\d+\)|ranked); USE TEMP B-TREE FOR ORDER BY/g, 'SCAN $1')
             : name === 'claimSlots'
               ? planOf(db, sql).replace(/; USE TEMP B-TREE FOR (ORDER|GROUP) BY/g, '')
-              : planOf(db, sql);
+              : name === 'claimKeyless'
+                ? planOf(db, sql).replace(/SCAN c; USE TEMP B-TREE FOR ORDER BY/, 'SCAN c')
+                : planOf(db, sql);
         assert.doesNotMatch(plan, /TEMP B-TREE/, `${name}: ${plan}`);
         // The only scans allowed are of the claim indexes, partial indexes of the unfinished rows only (counting them).
         assert.doesNotMatch(plan.replace(/SCAN operations USING INDEX operations_(claim|scheduled)/g, ''), /SCAN operations/, `${name}: ${plan}`);
@@ -151,11 +176,11 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       assert.match(planOf(db, statements['get']!), /SEARCH operations USING INDEX sqlite_autoindex_operations_1 \(name=\?\)/);
       assert.match(planOf(db, statements['countDone']!), /SEARCH operations USING COVERING INDEX operations_expiry/, 'done rows are counted in the index alone');
       assert.match(planOf(db, statements['sweep']!), /SEARCH operations USING INDEX operations_expiry \(expire_time/);
-      for (const claim of ['claim', 'claimSlots']) {
+      for (const claim of ['claim', 'claimSlots', 'claimKeyless']) {
         // Claims walk the claim index in (priority, fair_seq, create_time) order and look a key's slots up
         // in the unique index: slot 0 by one seek, and (allowing more than one) the others by a range.
         const plan = planOf(db, statements[claim]!);
-        const key = claim === 'claim' ? /SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key=\?\)/
+        const key = claim !== 'claimSlots' ? /SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key=\?\)/
           : /SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key=\?\).*SEARCH r USING (COVERING )?INDEX operations_running_key \(running_key>\? AND running_key<\?\)/;
         assert.match(plan, new RegExp(`SEARCH o USING INDEX operations_claim \\(method=\\?\\).*${key.source}`), claim);
         // Operations with a start or retry time are sought by that time up to now, never walked past while it is to come.
@@ -168,7 +193,10 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       const claimIndexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE name IN ('operations_claim', 'operations_scheduled') ORDER BY name").all() as { name: string; sql: string }[];
       assert.match(claimIndexes[0]!.sql, /WHERE done = 0 AND run_after = 0$/, 'the claim-order index holds no operation whose time is to come');
       assert.match(claimIndexes[1]!.sql, /\(method, run_after\) WHERE done = 0 AND run_after > 0$/);
-      assert.match(planOf(db, statements['insert']!), /SEARCH f USING COVERING INDEX operations_fair \(owner=\? AND method=\? AND priority=\?\)/);
+      // The principal's last row, by one seek (the fair-share index holds finished rows too).
+      assert.match(planOf(db, statements['insert']!), /SEARCH f USING INDEX operations_fair \(owner=\? AND method=\? AND priority=\?\)/);
+      // A keyless claim (no unfinished keyed row of the method) sorts once, what it read, into claim order.
+      assert.doesNotMatch(statements['claimKeyless']!, /row_number|running_key = chosen/);
       assert.match(planOf(db, statements['insert']!), /SEARCH h USING (COVERING )?INDEX operations_claim \(method=\? AND priority=\?\)/);
       // Whether a claim reads past its limit: one seek of an index of keyed unfinished rows only.
       assert.match(planOf(db, statements['anyKeyed']!), /SEARCH k USING (COVERING )?INDEX operations_keyed \(method=\?\)/);

@@ -74,6 +74,7 @@ export function prepareStatements(schema: string, quotedSchema: string) {
     now: NOW_MS,
     notDone: (alias) => `NOT ${alias}.done`,
     greatest: 'GREATEST',
+    fairIndexHoldsFinished: false,
     unitSeparator: 'chr(31)',
     indexHint: POSTGRES_DIALECT.indexHint,
     limit: POSTGRES_DIALECT.limit,

@@ -16,7 +16,10 @@
  *   that queue: so a principal with 100,000 operations queued holds positions head..head+100,000,
  *   and another principal's one new operation takes position `head`, next in line. Principals with
  *   work queued take turns, whatever their backlog (a start-time fair queue; the tags are read
- *   through index seeks, never by counting).
+ *   through index seeks, never by counting). Where the fair-share index holds finished rows too
+ *   (SQLite: a completion then leaves it alone, a sixth of a completion's cost), "last unfinished"
+ *   is the principal's last operation if that one is unfinished; where its last one has finished
+ *   before an earlier one started (one waiting for its key or its retry), the new one takes the head.
  * - Concurrency keys: a claim of a method allowing N operations of one key at once (`@keyLimit`,
  *   the method's `concurrencyPerKey`, 1 by default) gives each operation it takes a free slot
  *   0..N-1 of its key, written in `running_key`: slot 0 is the key itself (what every claim wrote
@@ -44,6 +47,12 @@ export interface PolicySqlOptions {
   greatest: string;
   /** The character U+001F, between a concurrency key and its slot number (SQLite `char(31)`, PostgreSQL `chr(31)`). */
   unitSeparator: string;
+  /**
+   * Whether the fair-share index (owner, method, priority, fair_seq) holds finished rows too
+   * (SQLite), or only unfinished ones (PostgreSQL, where a partial index spares every other write
+   * an entry). See Fair share above.
+   */
+  fairIndexHoldsFinished: boolean;
   /** Index pinning for the claim scans ('' where the planner needs no telling). */
   indexHint(index: string): string;
   /** A LIMIT of a parameter, as the dialect writes it (SqlDialect.limit). */
@@ -111,6 +120,16 @@ export function onePerKey(options: PolicySqlOptions, candidates: string): string
       FROM ${candidates} c) ranked
     WHERE concurrency_key IS NULL OR k = 1
     ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;
+}
+
+/**
+ * What a claim takes from `candidates` when none of the method's unfinished operations has a
+ * concurrency key (anyKeyed, read in the same write transaction, where one writer at a time keeps
+ * it true: SQLite): the first @limit in claim order, neither numbered nor sorted by key. onePerKey
+ * sorts the candidates twice (by key, then in claim order), a third of a keyless claim's cost.
+ */
+export function keyless(options: PolicySqlOptions, candidates: string): string {
+  return `SELECT name FROM ${candidates} c ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;
 }
 
 /**
@@ -191,9 +210,12 @@ export function claimCandidates(options: PolicySqlOptions, branch: 'ready' | 'sc
  */
 export function fairSeq(options: PolicySqlOptions, owner = '@owner', method = '@method', priority = '@priority'): string {
   const { table, notDone, greatest } = options;
+  const principal = `f.owner = ${owner} AND f.method = ${method} AND f.priority = ${priority}`;
+  const tail = options.fairIndexHoldsFinished
+    ? `SELECT CASE WHEN ${notDone('f')} THEN f.fair_seq + 1 END FROM ${table} f WHERE ${principal} ORDER BY f.fair_seq DESC LIMIT 1`
+    : `SELECT max(f.fair_seq) + 1 FROM ${table} f WHERE ${principal} AND ${notDone('f')}`;
   return `${greatest}(
-      COALESCE((SELECT max(f.fair_seq) + 1 FROM ${table} f
-        WHERE f.owner = ${owner} AND f.method = ${method} AND f.priority = ${priority} AND ${notDone('f')}), 0),
+      COALESCE((${tail}), 0),
       COALESCE((SELECT h.fair_seq FROM ${table} h
         WHERE h.method = ${method} AND h.priority = ${priority} AND ${notDone('h')} AND h.run_after = 0 ORDER BY h.fair_seq LIMIT 1), 0))`;
 }

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { SQLITE_DIALECT } from '../sql/dialect.js';
-import { anyKeyed, claimCandidates, fairSeq, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
+import { anyKeyed, claimCandidates, fairSeq, keyless, onePerKey, pastStartDeadline, queuePlace, withinKeyLimits, type PolicySqlOptions } from '../sql/policies.js';
 import { READ_COLUMNS } from '../sql/rows.js';
 
 const doneFields = `done = 1, lease_holder = NULL, lease_expires_at = 0, running_key = NULL, update_time = @now, done_time = @now,
@@ -21,6 +21,7 @@ const POLICY: PolicySqlOptions = {
   now: '@now',
   notDone: (alias) => `${alias}.done = 0`,
   greatest: 'MAX',
+  fairIndexHoldsFinished: true,
   unitSeparator: 'char(31)',
   indexHint: hint,
   limit: SQLITE_DIALECT.limit,
@@ -28,12 +29,16 @@ const POLICY: PolicySqlOptions = {
 /** LIMIT @limit, planned once (see SqlDialect.limit). */
 const LIMIT = `LIMIT ${SQLITE_DIALECT.limit('@limit')}`;
 
-function claimStatement(keyLimit: '1' | '@keyLimit'): string {
+/** The claim statement for `keys`: a method's work without keys, keyed work one per key, or more per key. */
+function claimStatement(keys: 'keyless' | '1' | '@keyLimit'): string {
+  const keyLimit = keys === 'keyless' ? '1' : keys;
   const candidates = `(SELECT * FROM (${claimCandidates(POLICY, 'ready', keyLimit)}) UNION ALL SELECT * FROM (${claimCandidates(POLICY, 'scheduled', keyLimit)}))`;
+  const chosen = keys === 'keyless' ? keyless(POLICY, candidates) : keys === '1' ? onePerKey(POLICY, candidates) : withinKeyLimits(POLICY, candidates);
+  // Keyless rows hold no slot: leaving running_key out of the SET leaves its index alone.
   return `UPDATE operations
-    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now,
-      running_key = chosen.running_key
-    FROM (${keyLimit === '1' ? onePerKey(POLICY, candidates) : withinKeyLimits(POLICY, candidates)}) AS chosen
+    SET lease_holder = @holder, lease_expires_at = @now + @leaseMs, attempt = attempt + 1, update_time = @now${keys === 'keyless' ? '' : `,
+      running_key = chosen.running_key`}
+    FROM (${chosen}) AS chosen
     WHERE operations.name = chosen.name
     RETURNING *`;
 }
@@ -59,9 +64,11 @@ const SQL = {
     WHERE name = @name AND done = 0 RETURNING ${READ_COLUMNS}`,
   deleteDone: 'DELETE FROM operations WHERE name = @name AND done = 1 AND expire_time > @now',
   // One statement: the candidates in claim order, each key's within its limit, with their slots
-  // (../sql/policies.ts); the default of one per key has a statement of its own.
+  // (../sql/policies.ts); the default of one per key has a statement of its own, and so has a
+  // method with no keyed work (SQLiteOperationStore.claim asks anyKeyed first).
   claim: claimStatement('1'),
   claimSlots: claimStatement('@keyLimit'),
+  claimKeyless: claimStatement('keyless'),
   anyKeyed: anyKeyed(POLICY),
   // A failed attempt that will be retried: the lease and the key are given back, due again after the backoff.
   retry: `UPDATE operations SET lease_holder = NULL, lease_expires_at = 0, running_key = NULL, run_after = @now + @delayMs,

@@ -226,7 +226,8 @@ export class SqliteOperationStore implements OperationStore {
     const keyLimit = request.keyLimit ?? 1;
     return this.write(request.now, (_changes, localChanges) => {
       const { keyed } = this.stmt.anyKeyed.get({ method: request.method }) as { keyed: number };
-      const rows = (keyLimit === 1 ? this.stmt.claim : this.stmt.claimSlots).all({
+      const statement = keyed === 0 ? this.stmt.claimKeyless : keyLimit === 1 ? this.stmt.claim : this.stmt.claimSlots;
+      const rows = statement.all({
         holder: request.holder,
         method: request.method,
         limit: request.limit,

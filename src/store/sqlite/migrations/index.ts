@@ -12,13 +12,14 @@ import { claimScheduled } from './0007-claim-scheduled.js';
 import { traceContext } from './0008-trace-context.js';
 import { rerunOf } from './0009-rerun-of.js';
 import { keyed } from './0010-keyed.js';
+import { fairAll } from './0011-fair-all.js';
 
 export interface Migration {
   version: number;
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies, claimScheduled, traceContext, rerunOf, keyed];
+export const migrations: readonly Migration[] = [init, listAll, changes, deliveries, answerStyle, policies, claimScheduled, traceContext, rerunOf, keyed, fairAll];
 
 /** Applies the migrations a database lacks, each in its own IMMEDIATE transaction; safe when several processes start at once. */
 export function migrate(db: import('better-sqlite3').Database): void {
