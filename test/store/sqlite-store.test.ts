@@ -193,11 +193,13 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       const claimIndexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE name IN ('operations_claim', 'operations_scheduled') ORDER BY name").all() as { name: string; sql: string }[];
       assert.match(claimIndexes[0]!.sql, /WHERE done = 0 AND run_after = 0$/, 'the claim-order index holds no operation whose time is to come');
       assert.match(claimIndexes[1]!.sql, /\(method, run_after\) WHERE done = 0 AND run_after > 0$/);
-      // The principal's last row, by one seek (the fair-share index holds finished rows too).
-      assert.match(planOf(db, statements['insert']!), /SEARCH f USING INDEX operations_fair \(owner=\? AND method=\? AND priority=\?\)/);
+      for (const insert of ['insert', 'insertPlain']) {
+        // The principal's last row, by one seek (the fair-share index holds finished rows too), and the queue's head.
+        assert.match(planOf(db, statements[insert]!), /SEARCH f USING INDEX operations_fair \(owner=\? AND method=\? AND priority=\?\)/, insert);
+        assert.match(planOf(db, statements[insert]!), /SEARCH h USING (COVERING )?INDEX operations_claim \(method=\? AND priority=\?\)/, insert);
+      }
       // A keyless claim (no unfinished keyed row of the method) sorts once, what it read, into claim order.
       assert.doesNotMatch(statements['claimKeyless']!, /row_number|running_key = chosen/);
-      assert.match(planOf(db, statements['insert']!), /SEARCH h USING (COVERING )?INDEX operations_claim \(method=\? AND priority=\?\)/);
       // Whether a claim reads past its limit: one seek of an index of keyed unfinished rows only.
       assert.match(planOf(db, statements['anyKeyed']!), /SEARCH k USING (COVERING )?INDEX operations_keyed \(method=\?\)/);
       assert.match(planOf(db, statements['pastStartDeadline']!), /SEARCH s USING INDEX operations_start_deadline \(start_deadline>\? AND start_deadline<\?\)/);

@@ -155,6 +155,22 @@ export function inClaimOrder(rows: OperationRow[]): OperationRow[] {
   return rows.sort((a, b) => b.priority - a.priority || (a.fair_seq ?? 0) - (b.fair_seq ?? 0) || a.create_time - b.create_time);
 }
 
+/**
+ * Whether a new operation sets a column that most leave at its default (0 or NULL): a policy, a
+ * trace, a re-run link. An insert of one that does not can leave them out.
+ */
+export function hasPolicyColumns(op: NewOperation): boolean {
+  return (
+    (op.runAfter ?? 0) !== 0 ||
+    (op.priority ?? 0) !== 0 ||
+    op.concurrencyKey !== undefined ||
+    op.timeoutMs !== undefined ||
+    op.startDeadline !== undefined ||
+    op.rerunOf !== undefined ||
+    (op.traceContext !== undefined && Object.keys(op.traceContext).length > 0)
+  );
+}
+
 /** The policy columns of a new operation, as statement parameters. */
 export function policyParams(op: NewOperation) {
   return {

@@ -43,19 +43,39 @@ function claimStatement(keys: 'keyless' | '1' | '@keyLimit'): string {
     RETURNING *`;
 }
 
+/** What every new operation sets: column, value. */
+const NEW_COLUMNS: readonly (readonly [string, string])[] = [
+  ['name', '@name'], ['parent', '@parent'], ['method', '@method'], ['owner', '@owner'],
+  ['metadata_type', '@metadataType'], ['metadata_value', '@metadataValue'], ['request_type', '@requestType'], ['request_value', '@requestValue'],
+  ['idempotency_key', '@key'], ['request_fingerprint', '@fingerprint'], ['max_attempts', '@maxAttempts'],
+  ['create_time', '@now'], ['update_time', '@now'], ['callbacks', '@callbacks'], ['answer_style', '@answerStyle'],
+];
+/** What only an operation with policies (or a trace, a re-run link) sets; the defaults are 0 and NULL. */
+const POLICY_COLUMNS: readonly (readonly [string, string])[] = [
+  ['run_after', '@runAfter'], ['priority', '@priority'], ['concurrency_key', '@concurrencyKey'],
+  ['timeout_ms', '@timeoutMs'], ['start_deadline', '@startDeadline'], ['trace_context', '@traceContext'], ['rerun_of', '@rerunOf'],
+];
+
+/**
+ * The INSERT of a new operation, at its fair-share place. Without `withPolicies`, for the common
+ * operation that sets none of POLICY_COLUMNS: seven parameters fewer to bind (about a fifth of a
+ * creation's cost in the store).
+ */
+function insertStatement(withPolicies: boolean): string {
+  const columns = [...NEW_COLUMNS, ...(withPolicies ? POLICY_COLUMNS : []), ['fair_seq', fairSeq(POLICY, '@owner', '@method', withPolicies ? '@priority' : '0')] as const];
+  return `INSERT INTO operations (${columns.map(([column]) => column).join(', ')})
+    VALUES (${columns.map(([, value]) => value).join(', ')})
+    ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
+}
+
 const SQL = {
   get: `SELECT ${READ_COLUMNS} FROM operations WHERE name = @name`,
   getRequest: 'SELECT request_type, request_value, expire_time FROM operations WHERE name = @name',
   dataVersion: 'PRAGMA data_version',
   byKey: `SELECT ${READ_COLUMNS} FROM operations WHERE owner = @owner AND idempotency_key = @key`,
   // The unique (owner, idempotency_key) index decides between two creators with one key.
-  insert: `INSERT INTO operations (name, parent, method, owner, metadata_type, metadata_value,
-      request_type, request_value, idempotency_key, request_fingerprint, max_attempts, create_time, update_time, callbacks, answer_style,
-      run_after, priority, fair_seq, concurrency_key, timeout_ms, start_deadline, trace_context, rerun_of)
-    VALUES (@name, @parent, @method, @owner, @metadataType, @metadataValue, @requestType, @requestValue, @key,
-      @fingerprint, @maxAttempts, @now, @now, @callbacks, @answerStyle,
-      @runAfter, @priority, ${fairSeq(POLICY)}, @concurrencyKey, @timeoutMs, @startDeadline, @traceContext, @rerunOf)
-    ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+  insert: insertStatement(true),
+  insertPlain: insertStatement(false),
   deleteExpiredKeyHolder: `DELETE FROM operations
     WHERE owner = @owner AND idempotency_key = @key AND expire_time IS NOT NULL AND expire_time <= @now`,
   cancelPending: `UPDATE operations SET ${doneFields}, ${errorFields}

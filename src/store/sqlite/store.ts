@@ -16,7 +16,7 @@ import { SQLITE_DIALECT } from '../sql/dialect.js';
 import { claimScan } from '../sql/policies.js';
 import { attemptColumns, callbacksColumn, toDelivery, type DeliveryRow } from '../sql/deliveries.js';
 import { listStatement } from '../sql/list.js';
-import { errorColumns, fence, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
+import { errorColumns, fence, hasPolicyColumns, inClaimOrder, keyHolderVerdict, keyReused, newRecord, policyParams, requestOf, toRecord, traceContextColumn, type OperationRow, type RequestRow } from '../sql/rows.js';
 import type {
   CancelOutcome,
   ClaimedDelivery,
@@ -133,6 +133,8 @@ export class SqliteOperationStore implements OperationStore {
 
   /** INSERT ... ON CONFLICT DO NOTHING; on a conflict, the key's holder is returned, or replaced when expired. */
   private insert(op: NewOperation): CreateResult {
+    // Binding costs by the statement's parameters; the unused ones of `params` are not looked at.
+    const statement = hasPolicyColumns(op) ? this.stmt.insert : this.stmt.insertPlain;
     const params = {
       name: op.name,
       parent: op.parent,
@@ -152,7 +154,7 @@ export class SqliteOperationStore implements OperationStore {
       ...policyParams(op),
     };
     for (;;) {
-      if (this.stmt.insert.run(params).changes === 1) return { created: true, operation: newRecord(op) };
+      if (statement.run(params).changes === 1) return { created: true, operation: newRecord(op) };
       const existing = this.stmt.byKey.get({ owner: op.owner, key: op.idempotencyKey }) as OperationRow | undefined;
       if (existing === undefined) continue; // its holder was deleted in between: insert again
       const verdict = keyHolderVerdict(existing, op);
