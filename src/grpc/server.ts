@@ -248,6 +248,7 @@ function tolerantDefinition(
       ? method
       : {
           ...method,
+          responseSerialize: encodedOnce(method.responseSerialize),
           requestDeserialize: (bytes: Buffer) => {
             try {
               return decode(bytes);
@@ -258,6 +259,23 @@ function tolerantDefinition(
         };
   }
   return tolerant;
+}
+
+/**
+ * `serialize`, keeping the bytes of frozen messages (a finished operation's, see convert.ts) for
+ * as long as the message lives: the poll of a finished operation is the call made most often.
+ */
+function encodedOnce(serialize: (value: unknown) => Buffer): (value: unknown) => Buffer {
+  const encoded = new WeakMap<object, Buffer>();
+  return (value) => {
+    if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return serialize(value);
+    let bytes = encoded.get(value);
+    if (bytes === undefined) {
+      bytes = serialize(value);
+      encoded.set(value, bytes);
+    }
+    return bytes;
+  };
 }
 
 /** Receive limit for one message; large enough for any request longrun's methods take. */
