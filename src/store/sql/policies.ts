@@ -17,7 +17,7 @@
  *   and another principal's one new operation takes position `head`, next in line. Principals with
  *   work queued take turns, whatever their backlog (a start-time fair queue; the tags are read
  *   through index seeks, never by counting). Where the fair-share index holds finished rows too
- *   (SQLite: a completion then leaves it alone, a sixth of a completion's cost), "last unfinished"
+ *   (SQLite: a completion then leaves it alone, about a quarter of a completion's cost), "last unfinished"
  *   is the principal's last operation if that one is unfinished; where its last one has finished
  *   before an earlier one started (one waiting for its key or its retry), the new one takes the head.
  * - Concurrency keys: a claim of a method allowing N operations of one key at once (`@keyLimit`,
@@ -125,8 +125,8 @@ export function onePerKey(options: PolicySqlOptions, candidates: string): string
 /**
  * What a claim takes from `candidates` when none of the method's unfinished operations has a
  * concurrency key (anyKeyed, read in the same write transaction, where one writer at a time keeps
- * it true: SQLite): the first @limit in claim order, neither numbered nor sorted by key. onePerKey
- * sorts the candidates twice (by key, then in claim order), a third of a keyless claim's cost.
+ * it true: SQLite): the first @limit in claim order, neither numbered nor sorted by key (onePerKey
+ * sorts the candidates by key, numbers them and sorts them back: about a sixth of a claim's cost).
  */
 export function keyless(options: PolicySqlOptions, candidates: string): string {
   return `SELECT name FROM ${candidates} c ORDER BY ${CLAIM_ORDER} LIMIT ${options.limit('@limit')}`;

@@ -85,7 +85,7 @@ const SQL = {
   deleteDone: 'DELETE FROM operations WHERE name = @name AND done = 1 AND expire_time > @now',
   // One statement: the candidates in claim order, each key's within its limit, with their slots
   // (../sql/policies.ts); the default of one per key has a statement of its own, and so has a
-  // method with no keyed work (SQLiteOperationStore.claim asks anyKeyed first).
+  // method with no keyed work (SqliteOperationStore.claim asks anyKeyed first).
   claim: claimStatement('1'),
   claimSlots: claimStatement('@keyLimit'),
   claimKeyless: claimStatement('keyless'),
