@@ -1,5 +1,6 @@
 /** Operation ids: unique across refills of the random pool, owned by their owner only. */
 import assert from 'node:assert/strict';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { OwnedIds } from '../../src/domain/owned-ids.js';
 
@@ -12,7 +13,30 @@ describe('OwnedIds', { timeout: 30_000 }, () => {
     assert.equal(new Set(made).size, made.length);
     for (const id of made) assert.match(id, /^[A-Za-z0-9_-]{27}$/);
     // The random parts differ too, not only the tags.
-    assert.equal(new Set(made.map((id) => Buffer.from(id, 'base64url').subarray(0, 16).toString('hex'))).size, made.length);
+    assert.equal(new Set(made.map((id) => Buffer.from(id, 'base64url').subarray(6, 16).toString('hex'))).size, made.length);
+  });
+
+  it('makes ids that sort by the millisecond they were made in, as text', async (t) => {
+    const first = ids.newId('alice');
+    const start = Date.now();
+    // The next millisecond, waited for by the clock itself (no timer is that fine).
+    while (Date.now() === start) await new Promise((resolve) => setImmediate(resolve));
+    const later = Array.from({ length: 50 }, () => ids.newId('alice'));
+    for (const id of later) assert.ok(id > first, `${id} sorts after ${first}`);
+    // Eight characters hold the millisecond: those of ids of one millisecond are equal.
+    const sameMs = later.filter((id) => id.slice(0, 8) === later[0]!.slice(0, 8));
+    assert.ok(sameMs.length > 1, 'several ids in one millisecond');
+    t.diagnostic(`${sameMs.length} of 50 ids in one millisecond`);
+  });
+
+  it('still verifies an id of the earlier form: 16 random bytes, then the tag', () => {
+    // The tag's key as OwnedIds derives it from the store's signing key.
+    const key = Buffer.from(hkdfSync('sha256', Buffer.alloc(32, 7), Buffer.alloc(0), 'longrun operation id owner tag v1', 32));
+    const random = randomBytes(16);
+    const tag = createHmac('sha256', key).update('alice').update('\0').update(random).digest().subarray(0, 4);
+    const id = Buffer.concat([random, tag]).toString('base64url');
+    assert.equal(ids.isOwnedBy(id, 'alice'), true);
+    assert.equal(ids.isOwnedBy(id, 'bob'), false);
   });
 
   it('verifies an id for its owner and refuses it for anyone else', () => {
