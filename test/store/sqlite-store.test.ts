@@ -8,6 +8,7 @@ import { SQLITE_DIALECT } from '../../src/store/sql/dialect.js';
 import { migrations } from '../../src/store/sqlite/migrations/index.js';
 import { prepareStatements } from '../../src/store/sqlite/statements.js';
 import { SqliteOperationStore } from '../../src/store/sqlite/store.js';
+import { openConnection } from '../../src/store/sqlite/connection.js';
 import type { ListQuery, NewOperation } from '../../src/store/types.js';
 import { tempDir } from '../helpers/temp.js';
 import { eventually } from '../helpers/wait.js';
@@ -56,6 +57,17 @@ describe('SqliteOperationStore', { timeout: 180_000 }, () => {
       assert.ok(indexes.includes(index), `index ${index} exists`);
     }
     db.close();
+  });
+
+  it('opens connections that keep statement journals in memory, with the chosen synchronous mode', async () => {
+    // Spilled to a temporary file, a batch's statement journal cost a write(2) per page (connection.ts).
+    const connection = openConnection({ path, synchronous: 'FULL', checkpointIntervalMs: 0 });
+    try {
+      assert.equal(connection.db.pragma('temp_store', { simple: true }), 2, 'temp_store = MEMORY');
+      assert.equal(connection.db.pragma('synchronous', { simple: true }), 2, 'synchronous = FULL');
+    } finally {
+      await connection.close();
+    }
   });
 
   it('upgrades a database of an older schema in place, keeping its operations', async () => {

@@ -37,6 +37,12 @@ export function openConnection(options: ConnectionOptions): Connection {
   const db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+  // Statement journals in memory: a statement that may fail half-way (any write here, with its
+  // unique and check constraints) keeps the pages it changes until it ends, and past 64 KiB in a
+  // transaction SQLite spills them to a temporary file, a write(2) per page. The batched claims,
+  // creations and completions passed that: it was up to half the cost of a batch of completions.
+  // Temporary sorts go to memory too; ours are bounded (claims read at most MAX_CLAIM_SCAN rows).
+  db.pragma('temp_store = MEMORY');
   let checkpointer: Worker | undefined;
   const interval = options.path === ':memory:' ? 0 : (options.checkpointIntervalMs ?? 500);
   if (interval > 0) {
