@@ -43,14 +43,15 @@ function messageOf(schema: DescMessage, value: unknown, path: string): Message {
     throw new FieldProblem(path, `expected a ${schema.typeName} message (a plain object), got ${describe(value)}`);
   }
   const message = reflect(schema, create(schema));
-  const oneofNames = new Map<string, string>();
+  // Made only for a message that names a oneof's set field (rare): this runs on every creation.
+  let oneofNames: Map<string, string> | undefined;
   for (const [key, field] of Object.entries(value)) {
     const at = join(path, key);
     const target = fieldNamed(schema, key);
     if (target === undefined) {
       const oneof = virtualOneof(schema, key);
       if (oneof === undefined) throw new FieldProblem(at, `${schema.typeName} has no such field (its fields: ${fieldList(schema)})`);
-      if (field !== undefined && field !== null) oneofNames.set(key, checkOneofName(oneof, field, at));
+      if (field !== undefined && field !== null) (oneofNames ??= new Map()).set(key, checkOneofName(oneof, field, at));
       continue;
     }
     if (field === undefined || field === null) continue; // unset, as JSON's null
@@ -61,7 +62,7 @@ function messageOf(schema: DescMessage, value: unknown, path: string): Message {
     setField(message, target, field, at);
   }
   // A virtual oneof property must agree with the field actually set.
-  for (const [key, named] of oneofNames) {
+  for (const [key, named] of oneofNames ?? []) {
     const oneof = virtualOneof(schema, key)!;
     const set = oneof.kind === 'oneof' ? message.oneofCase(oneof.oneof) : message.isSet(oneof.fields[0]!) ? oneof.fields[0] : undefined;
     if (set !== undefined && set.localName !== named && set.jsonName !== named && set.name !== named) {
