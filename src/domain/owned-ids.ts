@@ -26,8 +26,13 @@ const TAGGED_BYTES = TIME_BYTES + RANDOM_BYTES;
 const TAG_BYTES = 4;
 /** base64url's alphabet in ASCII order: digits of a number written in it sort as the number does. */
 const SORTED_BASE64URL = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-/** Characters of the time: 6 bytes are 8 base64url characters exactly (48 bits, milliseconds until the year 10889). */
+/** Characters of the time: 6 bytes are 8 base64url characters exactly. */
 const TIME_CHARS = (TIME_BYTES * 4) / 3;
+/**
+ * Added to the time so that ids start with a letter (SORTED_BASE64URL[11] is `A`), not `-`, which
+ * a command line would take for an option; 8 digits still hold it until about the year 9000.
+ */
+const TIME_OFFSET = 11 * 64 ** 7;
 const ID_LENGTH = 27;
 /** Recently verified (owner, id) pairs, so that polling one operation does not pay an HMAC per call. */
 const VERIFIED_MAX = 10_000;
@@ -62,11 +67,11 @@ export class OwnedIds {
     return id.toString('base64url');
   }
 
-  /** The bytes whose base64url form is `ms` written in SORTED_BASE64URL, TIME_CHARS digits. */
+  /** The bytes whose base64url form is `ms` (plus TIME_OFFSET) written in SORTED_BASE64URL, TIME_CHARS digits. */
   private time(ms: number): Buffer {
     if (ms !== this.timeMs) {
       let digits = '';
-      for (let rest = ms, i = 0; i < TIME_CHARS; i++, rest = Math.floor(rest / 64)) digits = SORTED_BASE64URL[rest % 64] + digits;
+      for (let rest = ms + TIME_OFFSET, i = 0; i < TIME_CHARS; i++, rest = Math.floor(rest / 64)) digits = SORTED_BASE64URL[rest % 64] + digits;
       Buffer.from(digits, 'base64url').copy(this.timeBytes);
       this.timeMs = ms;
     }
