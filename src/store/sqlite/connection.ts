@@ -41,7 +41,8 @@ export function openConnection(options: ConnectionOptions): Connection {
   // unique and check constraints) keeps the pages it changes until it ends, and past 64 KiB in a
   // transaction SQLite spills them to a temporary file, a write(2) per page. The batched claims,
   // creations and completions passed that: it was up to half the cost of a batch of completions.
-  // Temporary sorts go to memory too; ours are bounded (claims read at most MAX_CLAIM_SCAN rows).
+  // Temporary sorts go to memory too; every sort here has a LIMIT (list pages, claim scans), which
+  // SQLite's sorter holds to, and no statement of the store builds a temporary table or a VACUUM.
   db.pragma('temp_store = MEMORY');
   let checkpointer: Worker | undefined;
   const interval = options.path === ':memory:' ? 0 : (options.checkpointIntervalMs ?? 500);
