@@ -281,7 +281,16 @@ function encodedOnce(serialize: (value: unknown) => Buffer): (value: unknown) =>
 /** Receive limit for one message; large enough for any request longrun's methods take. */
 export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
-/** A grpc-js server with longrun's per-call interceptor (each call's context and record: see interceptor.ts). */
+/**
+ * A grpc-js server with longrun's per-call interceptor (each call's context and record: see
+ * interceptor.ts). Without channelz: nothing here serves it, and grpc-js's channelz bookkeeping
+ * (call counters and a per-session lookup on every call) was paid for nothing.
+ * An app that serves channelz makes its own Server and adds longrun to it (addToServer).
+ */
 export function createServer(): Server {
-  return new Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES, interceptors: [callInterceptor] });
+  return new Server({
+    'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
+    'grpc.enable_channelz': 0,
+    interceptors: [callInterceptor],
+  });
 }
